@@ -1,0 +1,3 @@
+from gat_tui.cli import main
+
+main()

@@ -1,0 +1,121 @@
+"""The in-memory train/validation/test splits every dataset loader returns, and the dispatch to them.
+
+Images stay uint8 in [0, 255] on the CPU: a CIFAR training set is 150 MB that way instead of 600 MB
+as float32, and the trainer scales each batch to [0, 1] after moving it to the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import torch
+
+from gat_tui.config import DataConfig
+
+DATA_DIR_ENV = "GAT_TUI_DATA_DIR"
+
+
+class DataError(RuntimeError):
+    """A dataset that cannot be found, downloaded or read; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class ImageSplits:
+    """Three labelled image sets: uint8 images [N, C, H, W] in [0, 255] and int64 labels [N]."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # Loaders are the only producers; catching a shape/dtype slip here beats a confusing error mid-training.
+        shape = tuple(self.train_images.shape[1:])
+        for split in ("train", "val", "test"):
+            images: torch.Tensor = getattr(self, f"{split}_images")
+            labels: torch.Tensor = getattr(self, f"{split}_labels")
+            if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != shape:
+                raise ValueError(f"{split}_images: expected uint8 [N, {', '.join(map(str, shape))}], "
+                                 f"got {images.dtype} {list(images.shape)}")
+            if labels.dtype != torch.int64 or labels.shape != (images.shape[0],):
+                raise ValueError(f"{split}_labels: expected int64 [{images.shape[0]}], "
+                                 f"got {labels.dtype} {list(labels.shape)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of every image."""
+        channels, height, width = self.train_images.shape[1:]
+        return int(channels), int(height), int(width)
+
+    def to(self, device: torch.device | str) -> ImageSplits:
+        """A copy with every tensor on `device` (e.g. to keep a small dataset resident on the GPU)."""
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        return dataclasses.replace(self, **moved)
+
+
+def split_train_val(
+    images: torch.Tensor, labels: torch.Tensor, val_size: int, split_seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hold out `val_size` images for validation by a permutation fixed by `split_seed`.
+
+    The split depends only on the seed and the set size, never on the run's own seed, so every
+    method of an experiment is validated on the same images.
+    """
+    total = int(images.shape[0])
+    if labels.shape[0] != total:
+        raise DataError(f"{total} images but {labels.shape[0]} labels; the dataset files disagree")
+    if val_size < 1 or val_size >= total:
+        raise DataError(
+            f"data.val_size = {val_size} must be at least 1 and smaller than the {total} training images; "
+            f"set data.val_size (e.g. --set data.val_size={max(1, total // 10)})"
+        )
+    generator = torch.Generator().manual_seed(split_seed)
+    order = torch.randperm(total, generator=generator)
+    val_index, train_index = order[:val_size], order[val_size:]
+    return images[train_index], labels[train_index], images[val_index], labels[val_index]
+
+
+def default_data_dir() -> Path:
+    """Where datasets are downloaded: $GAT_TUI_DATA_DIR, else the user cache folder."""
+    override = os.environ.get(DATA_DIR_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir("gat-tui")) / "datasets"
+
+
+def load_splits(config: DataConfig, data_dir: Path | None = None, download: bool = True) -> ImageSplits:
+    """Load the dataset `config.dataset` names, split into train/validation/test, on the CPU.
+
+    `data_dir` (default `default_data_dir()`) holds downloaded archives; `download=False` never
+    touches the network and fails with advice instead.
+    """
+    # Imported here so that `import gat_tui.data` does not pay for torchvision until a dataset is read.
+    if config.dataset in ("cifar10", "cifar100"):
+        from gat_tui.data.cifar import load_cifar
+
+        root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        return load_cifar(config, root, download=download)
+    if config.dataset == "synthetic":
+        from gat_tui.data.synthetic import load_synthetic
+
+        return load_synthetic(config)
+    if config.dataset == "imagefolder":
+        from gat_tui.data.imagefolder import load_imagefolder
+
+        return load_imagefolder(config)
+    raise DataError(f"unknown dataset {config.dataset!r}; expected cifar10, cifar100, synthetic or imagefolder")

@@ -1,0 +1,116 @@
+"""Accuracy of a method's classifier on a split: clean, under its own perturbation, under FGM-L2.
+
+Figures accumulate on the device and are read back once per split (one host sync).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gat_tui.batches import to_model_input
+from gat_tui.events import PreviewPanel
+from gat_tui.methods.base import TrainingMethod
+from gat_tui.perturbations import fgm_l2
+
+
+@dataclass(frozen=True)
+class SplitFigures:
+    acc_clean: float
+    acc_adv: float | None
+    acc_fgm_l2: float
+    pert_l2: float | None
+    pert_linf: float | None
+    loss_g: float | None
+
+
+def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(dim=1) == labels).sum()
+
+
+def evaluate_split(
+    method: TrainingMethod,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    fgm_eps: float,
+    clip: bool,
+    channels_last: bool,
+) -> SplitFigures:
+    """Evaluate with the networks in eval mode (dropout off); restores training mode after."""
+    method.eval()
+    classifier = method.classifier
+    device = images.device
+    zero = torch.zeros((), device=device)
+    sums = {name: zero.clone() for name in ("clean", "adv", "fgm", "l2", "linf", "loss_g")}
+    has_adv = has_loss = False
+    try:
+        for start in range(0, images.shape[0], batch_size):
+            x = to_model_input(images[start : start + batch_size], channels_last)
+            y = labels[start : start + batch_size]
+            with torch.no_grad():
+                sums["clean"] += _correct(classifier(x), y)
+            perturbed = method.perturb(x, y)
+            if perturbed is not None:
+                has_adv = True
+                with torch.no_grad():
+                    sums["adv"] += _correct(classifier(perturbed.adversarial), y)
+                sums["l2"] += perturbed.l2().sum().detach()
+                sums["linf"] += perturbed.linf().sum().detach()
+            loss = method.validation_loss(x, y)
+            if loss is not None:
+                has_loss = True
+                sums["loss_g"] += loss.detach()
+            attacked = fgm_l2(classifier, x, y, fgm_eps, clip)
+            with torch.no_grad():
+                sums["fgm"] += _correct(classifier(attacked.adversarial), y)
+    finally:
+        method.train()
+    count = images.shape[0]
+    # this is the one host sync of the evaluation
+    values = dict(zip(sums, (torch.stack(list(sums.values())) / count).tolist()))
+    return SplitFigures(
+        acc_clean=values["clean"],
+        acc_adv=values["adv"] if has_adv else None,
+        acc_fgm_l2=values["fgm"],
+        pert_l2=values["l2"] if has_adv else None,
+        pert_linf=values["linf"] if has_adv else None,
+        loss_g=values["loss_g"] if has_loss else None,
+    )
+
+
+def preview_panel(
+    method: TrainingMethod,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    epoch: int,
+    class_names: list[str],
+    channels_last: bool,
+) -> PreviewPanel:
+    """The method's perturbation of a fixed set of validation images, for the previews."""
+    method.eval()
+    try:
+        x = to_model_input(images, channels_last)
+        perturbed = method.perturb(x, labels)
+        adversarial = perturbed.adversarial if perturbed is not None else x
+        with torch.no_grad():
+            predicted_clean = method.classifier(x).argmax(dim=1)
+            predicted_adversarial = method.classifier(adversarial).argmax(dim=1)
+    finally:
+        method.train()
+
+    def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+        return tensor.detach().float().contiguous().cpu().numpy()
+
+    return PreviewPanel(
+        epoch=epoch,
+        images=to_numpy(x),
+        perturbations=to_numpy(adversarial - x),
+        adversarial=to_numpy(adversarial),
+        labels=labels.tolist(),
+        predicted_clean=predicted_clean.tolist(),
+        predicted_adversarial=predicted_adversarial.tolist(),
+        class_names=class_names,
+    )

@@ -1,0 +1,116 @@
+"""Events the engine emits; the headless printer, the metrics log and the dashboard subscribe.
+
+Each is a small frozen dataclass of plain Python numbers and strings (images as nested-free
+numpy arrays), so subscribers never touch torch tensors or the device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """Training is about to begin."""
+
+    run_dir: str
+    preset: str
+    method: str
+    device: str
+    dataset: str
+    num_classes: int
+    train_images: int
+    steps_per_epoch: int
+    epochs: int
+    start_epoch: int = 1
+    start_step: int = 0
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Means over the steps since the last report (`train.log_every` steps)."""
+
+    epoch: int
+    step: int
+    time: float
+    loss_f: float | None
+    loss_g: float | None
+    pert_l2: float | None
+    pert_linf: float | None
+    images_per_second: float
+
+
+@dataclass(frozen=True)
+class EpochSummary:
+    """Validation figures after an epoch; accuracies in [0, 1], norms in pixel units."""
+
+    epoch: int
+    step: int
+    time: float
+    val_acc_clean: float
+    val_acc_adv: float | None
+    val_acc_fgm_l2: float
+    val_pert_l2: float | None
+    val_pert_linf: float | None
+    val_loss_g: float | None
+    is_best: bool
+    epoch_seconds: float
+
+
+@dataclass(frozen=True)
+class PreviewPanel:
+    """The fixed validation images with the method's perturbation, as float32 [N, C, H, W] in [0, 1].
+
+    `perturbations` holds the raw signed perturbation; previews rescale it to be visible.
+    """
+
+    epoch: int
+    images: np.ndarray
+    perturbations: np.ndarray
+    adversarial: np.ndarray
+    labels: list[int]
+    predicted_clean: list[int]
+    predicted_adversarial: list[int]
+    class_names: list[str]
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """A line for the user: level is 'info', 'warning' or 'error'."""
+
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """A checkpoint file was written (atomically)."""
+
+    path: str
+    epoch: int
+    step: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run ended: status is 'finished', 'stopped' or 'failed'; test figures are None unless finished."""
+
+    status: str
+    epochs_done: int
+    step: int
+    wall_seconds: float
+    best_epoch: int | None
+    best_value: float | None
+    test_acc_clean: float | None = None
+    test_acc_adv: float | None = None
+    test_acc_fgm_l2: float | None = None
+    message: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+Event = Union[RunStarted, StepMetrics, EpochSummary, PreviewPanel, LogMessage, CheckpointSaved, RunFinished]
+Subscriber = Callable[[Event], None]

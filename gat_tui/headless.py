@@ -1,0 +1,128 @@
+"""The headless runner's view of a run: a Rich progress bar with live figures, and log lines.
+
+A subscriber of the engine's events; when the output is not a terminal (a log file, CI) it
+prints one plain line per step report instead of redrawing a bar.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from gat_tui.events import (
+    CheckpointSaved,
+    EpochSummary,
+    Event,
+    LogMessage,
+    PreviewPanel,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def step_line(event: StepMetrics) -> str:
+    parts = [f"epoch {event.epoch} step {event.step}", f"loss_f {_fmt(event.loss_f)}"]
+    if event.loss_g is not None:
+        parts.append(f"loss_g {_fmt(event.loss_g)}")
+    if event.pert_l2 is not None:
+        parts.append(f"|δ|₂ {_fmt(event.pert_l2, 3)} |δ|∞ {_fmt(event.pert_linf, 3)}")
+    parts.append(f"{event.images_per_second:,.0f} img/s")
+    return "  ".join(parts)
+
+
+def epoch_line(event: EpochSummary) -> str:
+    best = "  [best]" if event.is_best else ""
+    text = (
+        f"epoch {event.epoch}: val clean {_pct(event.val_acc_clean)}  own-perturbation {_pct(event.val_acc_adv)}"
+        f"  FGM-L2 {_pct(event.val_acc_fgm_l2)}"
+    )
+    if event.val_pert_l2 is not None:
+        text += f"  |δ|₂ {_fmt(event.val_pert_l2, 3)}"
+    if event.val_loss_g is not None:
+        text += f"  L_G {_fmt(event.val_loss_g)}"
+    return f"{text}  ({event.epoch_seconds:.1f}s){best}"
+
+
+class HeadlessPrinter:
+    """Draws the progress of one run on a Rich console."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[figures]}"),
+            console=self.console,
+            transient=False,
+        )
+        self.task: int | None = None
+        self.start_step = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._started(event)
+        elif isinstance(event, StepMetrics):
+            if self.task is not None:
+                self.progress.update(self.task, completed=event.step, figures=step_line(event).split("  ", 1)[1])
+            if not self.console.is_terminal:
+                self.console.print(step_line(event), highlight=False)
+        elif isinstance(event, EpochSummary):
+            self.console.print(epoch_line(event), highlight=False)
+        elif isinstance(event, LogMessage):
+            style = {"warning": "yellow", "error": "bold red"}.get(event.level, "")
+            self.console.print(f"{event.level}: {event.text}", style=style, highlight=False)
+        elif isinstance(event, CheckpointSaved):
+            if event.reason != "epoch":
+                self.console.print(f"checkpoint ({event.reason}): {event.path}", style="dim", highlight=False)
+        elif isinstance(event, RunFinished):
+            self._finished(event)
+        elif isinstance(event, PreviewPanel):
+            pass  # previews are for the dashboard
+
+    def _started(self, event: RunStarted) -> None:
+        self.console.print(
+            f"[bold]{event.preset}[/]: method {event.method} on {event.dataset} "
+            f"({event.train_images} training images, {event.num_classes} classes), device {event.device}"
+        )
+        self.console.print(f"run folder: {event.run_dir}", highlight=False)
+        total = event.steps_per_epoch * event.epochs
+        self.start_step = event.start_step
+        if self.console.is_terminal:
+            self.progress.start()
+            self.task = self.progress.add_task("training", total=total, completed=event.start_step, figures="")
+
+    def _finished(self, event: RunFinished) -> None:
+        if self.task is not None:
+            self.progress.stop()
+            self.task = None
+        table = Table(title=f"run {event.status}", show_header=False)
+        table.add_row("epochs done", str(event.epochs_done))
+        table.add_row("steps", str(event.step))
+        table.add_row("wall time", f"{event.wall_seconds:.1f} s")
+        if event.best_epoch is not None:
+            table.add_row("best epoch (validation)", f"{event.best_epoch}")
+        if event.test_acc_clean is not None:
+            table.add_row("test accuracy, clean", _pct(event.test_acc_clean))
+            table.add_row("test accuracy, own perturbation", _pct(event.test_acc_adv))
+            table.add_row("test accuracy, FGM-L2", _pct(event.test_acc_fgm_l2))
+        if event.message:
+            table.add_row("message", event.message)
+        self.console.print(table)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.progress.stop()
+            self.task = None

@@ -1,0 +1,96 @@
+"""What every training method provides to the engine, and the loss pieces they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import torch
+import torch.nn.functional as functional
+from torch import nn
+
+from gat_tui.perturbations import Perturbed
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+DrawBatch = Callable[[], Batch]
+
+
+@dataclass
+class StepResult:
+    """One training step's figures as 0-dim tensors left on the device (no host sync)."""
+
+    loss_f: torch.Tensor | None = None
+    loss_g: torch.Tensor | None = None
+    pert_l2: torch.Tensor | None = None
+    pert_linf: torch.Tensor | None = None
+
+
+class TrainingMethod(ABC):
+    """A training strategy: owns its networks' optimisers and runs one step at a time.
+
+    The engine calls `train_step` with the epoch's minibatch and a `draw_batch` that yields
+    fresh minibatches from an independent shuffle of the training set (GAT's generator steps).
+    """
+
+    # the validation figure that picks the best checkpoint, and whether lower is better
+    selection_metric: ClassVar[str] = "val_acc_clean"
+    selection_lower_is_better: ClassVar[bool] = False
+
+    def __init__(self, classifier: nn.Module, generator: nn.Module | None) -> None:
+        self.classifier = classifier
+        self.generator = generator
+
+    @abstractmethod
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
+        """Update the networks on one minibatch; pixels in [0, 1]."""
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed | None:
+        """The method's own perturbation for evaluation, or None for methods that train without one."""
+        return None
+
+    def validation_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+        """Summed loss over a validation batch for methods that select on a loss, else None."""
+        return None
+
+    def networks(self) -> dict[str, nn.Module]:
+        found: dict[str, nn.Module] = {"classifier": self.classifier}
+        if self.generator is not None:
+            found["generator"] = self.generator
+        return found
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimisers by the name of the network they train (for checkpoints)."""
+
+    def train(self) -> None:
+        """Put the trained networks into training mode."""
+        for network in self.networks().values():
+            network.train()
+
+    def eval(self) -> None:
+        for network in self.networks().values():
+            network.eval()
+
+
+def mixed_loss(
+    classifier: nn.Module, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor, alpha: float
+) -> torch.Tensor:
+    """α·J(x, y) + (1 − α)·J(x_adv, y), Eq. 2, 4 and 10; one forward pass over both halves."""
+    logits = classifier(torch.cat([clean, adversarial]))
+    clean_logits, adversarial_logits = logits.split(clean.shape[0])
+    return alpha * functional.cross_entropy(clean_logits, labels) + (1.0 - alpha) * functional.cross_entropy(
+        adversarial_logits, labels
+    )
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[nn.Parameter]) -> None:
+    """Backpropagate into `parameters` only (autograd skips the rest) and take one step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward(inputs=parameters)
+    optimizer.step()
+
+
+def step_norms(perturbed: Perturbed) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch means of the per-sample L2 and L-inf norms, detached, still on the device."""
+    return perturbed.l2().mean().detach(), perturbed.linf().mean().detach()

@@ -1,0 +1,33 @@
+"""Random perturbation training (Table 2 'Random perturbation'): Eq. 4 with a random direction.
+
+The classifier sees x and x + ε·r/‖r‖₂ with r Gaussian: the same L2 size as fast-gradient L2
+training, but with no information from the gradient, which isolates what the gradient adds.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
+from gat_tui.perturbations import Perturbed, random_perturbation
+
+
+class RandomPerturbationTraining(TrainingMethod):
+    def __init__(self, classifier: nn.Module, lr_f: float, alpha: float, eps: float, clip: bool) -> None:
+        super().__init__(classifier, generator=None)
+        self.classifier_optimizer = torch.optim.Adam(classifier.parameters(), lr=lr_f)
+        self.alpha, self.eps, self.clip = alpha, eps, clip
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
+        return random_perturbation(images, self.eps, norm="l2", clip=self.clip)
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
+        perturbed = self.perturb(images, labels)
+        loss = mixed_loss(self.classifier, images, perturbed.adversarial, labels, self.alpha)
+        optimizer_step(self.classifier_optimizer, loss, list(self.classifier.parameters()))
+        pert_l2, pert_linf = step_norms(perturbed)
+        return StepResult(loss_f=loss.detach(), pert_l2=pert_l2, pert_linf=pert_linf)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"classifier": self.classifier_optimizer}

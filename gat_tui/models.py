@@ -1,0 +1,84 @@
+"""The two networks of the paper's Table 1, with Xavier initialisation.
+
+Classifier F (a small All-Conv net): conv3x3-48, conv3x3-48 stride 2, conv3x3-96, conv3x3-96
+stride 2, conv3x3-96, conv1x1-96, conv1x1-K, global average pooling; ReLU after every hidden
+convolution. Padding 1 on the 3x3 convolutions keeps 32 -> 16 -> 8. F returns logits; the
+softmax of the paper's F(x) is applied by the losses that need it.
+
+Generator G: six conv3x3-48, conv1x1-48, conv1x1-C, ReLU between, tanh on the output, so every
+perturbation value lies in (-1, 1). G keeps the spatial size of its input (the gradient Δ).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CLASSIFIER_ARCHITECTURE = "allconv-small-v1"
+GENERATOR_ARCHITECTURE = "gat-generator-v1"
+
+
+def _xavier_init(module: nn.Module) -> None:
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+class AllConvClassifier(nn.Module):
+    """F of Table 1 for any input size and class count; logits of shape [N, num_classes].
+
+    `dropout` > 0 inserts dropout after each of the two stride-2 convolutions, the places where
+    the All-Conv family puts it (Springenberg et al. 2015).
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+
+        def conv(cin: int, cout: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2), nn.ReLU(inplace=True)]
+
+        def maybe_dropout() -> list[nn.Module]:
+            return [nn.Dropout(dropout)] if dropout > 0 else []
+
+        self.features = nn.Sequential(
+            *conv(in_channels, 48, 3),
+            *conv(48, 48, 3, stride=2),
+            *maybe_dropout(),
+            *conv(48, 96, 3),
+            *conv(96, 96, 3, stride=2),
+            *maybe_dropout(),
+            *conv(96, 96, 3),
+            *conv(96, 96, 1),
+            nn.Conv2d(96, num_classes, 1),
+        )
+        _xavier_init(self)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images).mean(dim=(2, 3))
+
+
+class PerturbationGenerator(nn.Module):
+    """G of Table 1: maps the input gradient Δ to a perturbation of the same shape, in (-1, 1)."""
+
+    def __init__(self, channels: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width_in = channels
+        for _ in range(6):
+            layers += [nn.Conv2d(width_in, 48, 3, padding=1), nn.ReLU(inplace=True)]
+            width_in = 48
+        layers += [nn.Conv2d(48, 48, 1), nn.ReLU(inplace=True), nn.Conv2d(48, channels, 1), nn.Tanh()]
+        self.layers = nn.Sequential(*layers)
+        self.channels = channels
+        _xavier_init(self)
+
+    def forward(self, gradient: torch.Tensor) -> torch.Tensor:
+        return self.layers(gradient)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
