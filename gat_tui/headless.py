@@ -70,6 +70,7 @@ class HeadlessPrinter:
         )
         self.task: int | None = None
         self.start_step = 0
+        self.started = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -78,12 +79,12 @@ class HeadlessPrinter:
             if self.task is not None:
                 self.progress.update(self.task, completed=event.step, figures=step_line(event).split("  ", 1)[1])
             if not self.console.is_terminal:
-                self.console.print(step_line(event), highlight=False)
+                self.console.print(step_line(event), highlight=False, soft_wrap=True)
         elif isinstance(event, EpochSummary):
-            self.console.print(epoch_line(event), highlight=False)
+            self.console.print(epoch_line(event), highlight=False, soft_wrap=True)
         elif isinstance(event, LogMessage):
             style = {"warning": "yellow", "error": "bold red"}.get(event.level, "")
-            self.console.print(f"{event.level}: {event.text}", style=style, highlight=False)
+            self.console.print(f"{event.level}: {event.text}", style=style, highlight=False, soft_wrap=True)
         elif isinstance(event, CheckpointSaved):
             if event.reason != "epoch":
                 self.console.print(f"checkpoint ({event.reason}): {event.path}", style="dim", highlight=False)
@@ -93,6 +94,7 @@ class HeadlessPrinter:
             pass  # previews are for the dashboard
 
     def _started(self, event: RunStarted) -> None:
+        self.started = True
         self.console.print(
             f"[bold]{event.preset}[/]: method {event.method} on {event.dataset} "
             f"({event.train_images} training images, {event.num_classes} classes), device {event.device}"
@@ -108,6 +110,8 @@ class HeadlessPrinter:
         if self.task is not None:
             self.progress.stop()
             self.task = None
+        if not self.started:
+            return  # it failed before training began: the error line says all there is
         table = Table(title=f"run {event.status}", show_header=False)
         table.add_row("epochs done", str(event.epochs_done))
         table.add_row("steps", str(event.step))
@@ -118,8 +122,6 @@ class HeadlessPrinter:
             table.add_row("test accuracy, clean", _pct(event.test_acc_clean))
             table.add_row("test accuracy, own perturbation", _pct(event.test_acc_adv))
             table.add_row("test accuracy, FGM-L2", _pct(event.test_acc_fgm_l2))
-        if event.message:
-            table.add_row("message", event.message)
         self.console.print(table)
 
     def close(self) -> None:

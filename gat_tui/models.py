@@ -37,6 +37,7 @@ class AllConvClassifier(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.in_channels = in_channels
+        self.dropout_rate = dropout
 
         def conv(cin: int, cout: int, kernel: int, stride: int = 1) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2), nn.ReLU(inplace=True)]

@@ -68,6 +68,20 @@ class _StepAccumulator:
         return means
 
 
+@dataclass
+class _Setup:
+    """What `_prepare` builds and the training loop uses."""
+
+    device: torch.device
+    splits: ImageSplits
+    method: TrainingMethod
+    shape: NetworkShape
+    channels_last: bool
+    train_batches: ShuffledBatches
+    generator_batches: ShuffledBatches
+    steps_per_epoch: int
+
+
 class Trainer:
     """Runs one configured training into a run folder; `run()` returns how it ended."""
 
@@ -100,12 +114,17 @@ class Trainer:
 
     def run(self) -> RunFinished:
         self._started = time.perf_counter()
+        try:
+            setup = self._prepare()
+        except EXPECTED_ERRORS as error:
+            # nothing is written yet, so the same run folder can be used once the cause is fixed
+            return self._finish("failed", message=str(error), write_summary_file=False)
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self.paths.config.write_text(config_to_toml(self.config), encoding="utf-8")
         metrics_log = MetricsLog(self.paths.metrics)
         self.subscribers.insert(0, metrics_log)
         try:
-            finished = self._run()
+            finished = self._train(setup)
         except EXPECTED_ERRORS as error:
             finished = self._finish("failed", message=str(error))
         except TrainingDiverged as error:
@@ -117,7 +136,8 @@ class Trainer:
             metrics_log.close()
         return finished
 
-    def _run(self) -> RunFinished:
+    def _prepare(self) -> _Setup:
+        """Device, data and networks: everything that can fail before a file is written."""
         config = self.config
         device = select_device(config.device)
         configure_backends(device)
@@ -129,26 +149,39 @@ class Trainer:
             for network in method.networks().values():
                 network.to(memory_format=torch.channels_last)
         method.train()
-        shape = NetworkShape(splits.num_classes, *splits.image_shape, dropout=config.model.dropout)
-        if config.method == "gat_attack":
-            shape = NetworkShape(splits.num_classes, *splits.image_shape, dropout=0.0)
-
+        dropout = float(getattr(method.classifier, "dropout_rate", 0.0))
         train_batches = ShuffledBatches(
             splits.train_images, splits.train_labels, config.data.batch_size, config.seed, channels_last
         )
         # GAT's generator steps take fresh minibatches from an independent shuffle (Algorithm 1)
-        generator_stream = ShuffledBatches(
+        generator_batches = ShuffledBatches(
             splits.train_images, splits.train_labels, config.data.batch_size, config.seed + 1, channels_last
-        ).endless()
+        )
         steps_per_epoch = train_batches.batches_per_epoch
         if config.train.max_steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, config.train.max_steps_per_epoch)
+        return _Setup(
+            device=device,
+            splits=splits,
+            method=method,
+            shape=NetworkShape(splits.num_classes, *splits.image_shape, dropout=dropout),
+            channels_last=channels_last,
+            train_batches=train_batches,
+            generator_batches=generator_batches,
+            steps_per_epoch=steps_per_epoch,
+        )
+
+    def _train(self, setup: _Setup) -> RunFinished:
+        config = self.config
+        splits, method, shape, channels_last = setup.splits, setup.method, setup.shape, setup.channels_last
+        train_batches, steps_per_epoch = setup.train_batches, setup.steps_per_epoch
+        generator_stream = setup.generator_batches.endless()
         self.emit(
             RunStarted(
                 run_dir=str(self.paths.root),
                 preset=config.name,
                 method=config.method,
-                device=str(device),
+                device=str(setup.device),
                 dataset=config.data.dataset,
                 num_classes=splits.num_classes,
                 train_images=int(splits.train_images.shape[0]),
@@ -312,6 +345,7 @@ class Trainer:
         status: str,
         message: str = "",
         extra: dict[str, float | None] | None = None,
+        write_summary_file: bool = True,
         **test_figures: float | None,
     ) -> RunFinished:
         finished = RunFinished(
@@ -327,10 +361,11 @@ class Trainer:
         )
         if status == "failed":
             self.emit(LogMessage("error", finished.message))
-        write_summary(
-            self.paths.summary,
-            finished,
-            {"preset": self.config.name, "method": self.config.method, "run_dir": str(self.paths.root)},
-        )
+        if write_summary_file:
+            write_summary(
+                self.paths.summary,
+                finished,
+                {"preset": self.config.name, "method": self.config.method, "run_dir": str(self.paths.root)},
+            )
         self.emit(finished)
         return finished

@@ -24,14 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*MD5 differs")
 PIXELS = 3 * 32 * 32
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any download attempt fails at once, as it would on a machine without internet."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr("gat_tui.data.cifar.download_and_extract_archive", refuse)
+# the network is refused for every test by tests/conftest.py
 
 
 def _image(index: int) -> np.ndarray:

@@ -60,7 +60,7 @@ class GenerativeAdversarialTraining(TrainingMethod):
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
         generator_parameters = list(self.generator.parameters())
-        loss_g_sum = torch.zeros((), device=images.device)
+        loss_g_sum = torch.zeros((), device=images.device, dtype=images.dtype)
         for _ in range(self.k):
             generator_images, generator_labels = draw_batch()
             loss_g, _ = generator_loss(

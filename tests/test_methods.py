@@ -1,0 +1,162 @@
+"""The training methods: Eq. 9 and 10 by hand, Algorithm 1 replayed by hand, and one step of each."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as functional
+from torch import nn
+
+from gat_tui.checkpoints import NetworkShape, save_checkpoint
+from gat_tui.config import AttackConfig, ModelConfig, RunConfig
+from gat_tui.methods import build_method
+from gat_tui.methods.gat import GenerativeAdversarialTraining, generator_loss
+
+NUM_CLASSES = 3
+
+
+def linear_classifier() -> nn.Module:
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, NUM_CLASSES)).double()
+
+
+def small_generator() -> nn.Module:
+    torch.manual_seed(4)
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 1), nn.Tanh()).double()
+
+
+def make_batch(seed: int, n: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 2, 3, 3, generator=generator, dtype=torch.float64)
+    return images, torch.randint(0, NUM_CLASSES, (n,), generator=generator)
+
+
+def delta_by_hand(classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    # for logits Wx + b: d softmax_y / dx = p_y (W_y - sum_j p_j W_j)
+    weight = classifier[1].weight.detach()
+    p = torch.softmax(classifier(images).detach(), dim=1)
+    return (p.gather(1, labels.view(-1, 1)) * (weight[labels] - p @ weight)).view_as(images)
+
+
+def eq9_by_hand(classifier: nn.Module, generator: nn.Module, images, labels, c_g: float) -> torch.Tensor:
+    perturbation = generator(delta_by_hand(classifier, images, labels))
+    adversarial = (images + perturbation).clamp(0, 1)
+    p_true = torch.softmax(classifier(adversarial), dim=1)[torch.arange(len(labels)), labels]
+    return p_true.mean() + c_g * (perturbation**2).sum(dim=(1, 2, 3)).mean()
+
+
+def eq10_by_hand(classifier, generator, images, labels, alpha: float) -> torch.Tensor:
+    with torch.no_grad():
+        perturbation = generator(delta_by_hand(classifier, images, labels))
+    adversarial = (images + perturbation).clamp(0, 1)
+    return alpha * functional.cross_entropy(classifier(images), labels) + (1 - alpha) * functional.cross_entropy(
+        classifier(adversarial), labels
+    )
+
+
+def test_generator_loss_is_eq_9() -> None:
+    classifier, generator = linear_classifier(), small_generator()
+    images, labels = make_batch(0)
+    loss, perturbed = generator_loss(classifier, generator, images, labels, c_g=0.3, clip=True)
+    torch.testing.assert_close(loss, eq9_by_hand(classifier, generator, images, labels, 0.3))
+    assert perturbed.adversarial.shape == images.shape
+
+
+def test_algorithm_1_step_matches_a_replay_by_hand() -> None:
+    """k generator steps on fresh batches (Eq. 9), then one classifier step (Eq. 10)."""
+    classifier, generator = linear_classifier(), small_generator()
+    hand_classifier, hand_generator = copy.deepcopy(classifier), copy.deepcopy(generator)
+    method = GenerativeAdversarialTraining(classifier, generator, lr_f=1e-2, lr_g=1e-2, alpha=0.3, c_g=0.2, k=2, clip=True)
+    generator_batches = [make_batch(10), make_batch(11)]
+    drawn = iter(generator_batches)
+    images, labels = make_batch(12)
+    result = method.train_step(images, labels, lambda: next(drawn))
+
+    hand_g_optimizer = torch.optim.Adam(hand_generator.parameters(), lr=1e-2)
+    hand_f_optimizer = torch.optim.Adam(hand_classifier.parameters(), lr=1e-2)
+    generator_losses = []
+    for batch_images, batch_labels in generator_batches:
+        hand_g_optimizer.zero_grad()
+        loss_g = eq9_by_hand(hand_classifier, hand_generator, batch_images, batch_labels, 0.2)
+        loss_g.backward()
+        hand_f_optimizer.zero_grad()  # Eq. 9 moves G only
+        hand_g_optimizer.step()
+        generator_losses.append(loss_g.detach())
+    loss_f = eq10_by_hand(hand_classifier, hand_generator, images, labels, 0.3)
+    hand_f_optimizer.zero_grad()
+    loss_f.backward()
+    hand_f_optimizer.step()
+
+    torch.testing.assert_close(result.loss_f, loss_f.detach())
+    torch.testing.assert_close(result.loss_g, torch.stack(generator_losses).mean())
+    for ours, theirs in zip(classifier.parameters(), hand_classifier.parameters()):
+        torch.testing.assert_close(ours, theirs)
+    for ours, theirs in zip(generator.parameters(), hand_generator.parameters()):
+        torch.testing.assert_close(ours, theirs)
+
+
+def _config(method: str, **model: float) -> RunConfig:
+    return replace(RunConfig(method=method), model=ModelConfig(**model))
+
+
+@pytest.mark.parametrize(
+    ("method", "dropout", "has_generator", "has_perturbation"),
+    [
+        ("baseline", 0.0, False, False),
+        ("dropout", 0.5, False, False),
+        ("random", 0.0, False, True),
+        ("fg_linf", 0.0, False, True),
+        ("fg_l2", 0.0, False, True),
+        ("gat", 0.0, True, True),
+        ("dropout_gat", 0.5, True, True),
+    ],
+)
+def test_one_training_step_of_every_method(method: str, dropout: float, has_generator: bool, has_perturbation: bool) -> None:
+    torch.manual_seed(0)
+    training = build_method(_config(method, dropout=dropout), num_classes=4, channels=3, device=torch.device("cpu"))
+    before = {name: copy.deepcopy(net.state_dict()) for name, net in training.networks().items()}
+    images, labels = torch.rand(8, 3, 16, 16), torch.randint(0, 4, (8,))
+    result = training.train_step(images, labels, lambda: (torch.rand(8, 3, 16, 16), torch.randint(0, 4, (8,))))
+
+    assert result.loss_f is not None and torch.isfinite(result.loss_f)
+    assert (result.loss_g is not None) == has_generator
+    assert (result.pert_l2 is not None) == has_perturbation
+    assert set(training.networks()) == ({"classifier", "generator"} if has_generator else {"classifier"})
+    for name, network in training.networks().items():
+        changed = any(not torch.equal(before[name][key], value) for key, value in network.state_dict().items())
+        assert changed, f"{method}: {name} did not learn"
+    assert (training.perturb(images, labels) is not None) == has_perturbation
+
+
+def test_fast_gradient_training_uses_its_eps() -> None:
+    training = build_method(
+        replace(RunConfig(method="fg_linf"), perturbation=replace(RunConfig().perturbation, eps=0.05, clip=False)),
+        num_classes=4,
+        channels=3,
+        device=torch.device("cpu"),
+    )
+    result = training.train_step(torch.rand(8, 3, 16, 16), torch.randint(0, 4, (8,)), lambda: None)  # type: ignore[arg-type,return-value]
+    torch.testing.assert_close(result.pert_linf, torch.tensor(0.05))
+
+
+def test_gat_attack_trains_only_the_generator(tmp_path) -> None:
+    torch.manual_seed(0)
+    victim = build_method(RunConfig(method="baseline"), num_classes=4, channels=3, device=torch.device("cpu"))
+    path = tmp_path / "victim.safetensors"
+    save_checkpoint(path, victim.networks(), NetworkShape(4, 3, 16, 16, 0.0), "", epoch=1, step=1)
+    config = replace(RunConfig(method="gat_attack"), attack=AttackConfig(classifier=str(path)))
+    attack = build_method(config, num_classes=4, channels=3, device=torch.device("cpu"))
+    frozen = copy.deepcopy(attack.classifier.state_dict())
+    generator_before = copy.deepcopy(attack.generator.state_dict())
+    attack.train()
+    result = attack.train_step(torch.rand(8, 3, 16, 16), torch.randint(0, 4, (8,)), lambda: None)  # type: ignore[arg-type,return-value]
+    assert result.loss_f is None and result.loss_g is not None
+    assert not attack.classifier.training
+    for key, value in attack.classifier.state_dict().items():
+        assert torch.equal(frozen[key], value)
+    assert any(not torch.equal(generator_before[k], v) for k, v in attack.generator.state_dict().items())
+    with pytest.raises(ValueError, match="trained for 4 classes"):
+        build_method(config, num_classes=10, channels=3, device=torch.device("cpu"))

@@ -1,0 +1,146 @@
+"""The engine on tiny synthetic data: events, run folder, stop, divergence, selection."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import gat_tui.trainer as trainer_module
+from gat_tui.checkpoints import read_checkpoint
+from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
+from gat_tui.events import CheckpointSaved, EpochSummary, Event, PreviewPanel, RunFinished, RunStarted, StepMetrics
+from gat_tui.methods import StepResult
+from gat_tui.trainer import Trainer
+
+
+def tiny_config(method: str = "gat", epochs: int = 2) -> RunConfig:
+    return RunConfig(
+        name="tiny",
+        method=method,
+        device="cpu",
+        data=DataConfig(
+            dataset="synthetic", image_size=8, num_classes=3, train_size=96, val_size=32, test_size=32,
+            batch_size=16, eval_batch_size=32,
+        ),
+        train=TrainConfig(epochs=epochs, log_every=2),
+        gat=GatConfig(lr_g=1e-3),
+        eval=EvalConfig(fgm_l2_eps=0.3, panel_size=3),
+    )
+
+
+def run(config: RunConfig, run_dir: Path, stop: threading.Event | None = None) -> tuple[RunFinished, list[Event]]:
+    events: list[Event] = []
+    finished = Trainer(config, run_dir, subscribers=[events.append], stop=stop).run()
+    return finished, events
+
+
+def test_a_run_emits_events_and_writes_its_folder(tmp_path: Path) -> None:
+    finished, events = run(tiny_config(), tmp_path / "run")
+    assert finished.status == "finished"
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    steps = [e for e in events if isinstance(e, StepMetrics)]
+    epochs = [e for e in events if isinstance(e, EpochSummary)]
+    panels = [e for e in events if isinstance(e, PreviewPanel)]
+    # 96 - 32 validation = 64 training images: 4 steps of 16 an epoch, a report every 2 steps
+    assert [e.step for e in steps] == [2, 4, 6, 8]
+    assert [e.epoch for e in steps] == [1, 1, 2, 2]
+    assert len(epochs) == 2 and epochs[0].is_best
+    assert panels[0].images.shape == (3, 3, 8, 8) and len(panels[0].labels) == 3
+    assert all(e.loss_g is not None and e.pert_l2 is not None for e in steps)
+
+    root = tmp_path / "run"
+    lines = [json.loads(line) for line in (root / "metrics.jsonl").read_text().splitlines()]
+    assert {line["event"] for line in lines} == {"step", "epoch"}
+    for line in lines:
+        assert {"event", "epoch", "step", "time"} <= set(line)
+        if line["event"] == "step":
+            assert {"loss_f", "loss_g", "pert_l2", "pert_linf"} <= set(line)
+        else:
+            assert {"val_acc_clean", "val_acc_adv", "val_acc_fgm_l2"} <= set(line)
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["best_epoch"] in (1, 2)
+    assert 0.0 <= summary["test_acc_clean"] <= 1.0
+    assert "method = \"gat\"" in (root / "config.toml").read_text()
+    tensors, metadata = read_checkpoint(root / "checkpoints" / "best.safetensors")
+    assert any(key.startswith("generator.") for key in tensors)
+    assert json.loads(metadata["shape"])["num_classes"] == 3
+
+
+def test_baseline_has_no_own_perturbation_figure(tmp_path: Path) -> None:
+    finished, events = run(tiny_config("baseline", epochs=1), tmp_path / "run")
+    epoch = next(e for e in events if isinstance(e, EpochSummary))
+    assert epoch.val_acc_adv is None and finished.test_acc_adv is None
+    line = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"epoch"' in l][-1]
+    assert line["val_acc_adv"] is None and "loss_g" not in line
+
+
+def test_stop_saves_a_checkpoint_and_reports_stopped(tmp_path: Path) -> None:
+    stop = threading.Event()
+
+    def stop_on_first_report(event: Event) -> None:
+        if isinstance(event, StepMetrics):
+            stop.set()
+
+    trainer = Trainer(tiny_config(epochs=5), tmp_path / "run", subscribers=[stop_on_first_report], stop=stop)
+    finished = trainer.run()
+    assert finished.status == "stopped" and finished.step == 2 and finished.epochs_done == 0
+    _, metadata = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")
+    assert metadata["step"] == "2"
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "stopped"
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_build = trainer_module.build_method
+
+    def build_then_break_in_epoch_2(*args, **kwargs):  # type: ignore[no-untyped-def]
+        method = real_build(*args, **kwargs)
+        real_step = method.train_step
+        calls = {"n": 0}
+
+        def step(images, labels, draw_batch):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            result = real_step(images, labels, draw_batch)
+            if calls["n"] > 5:
+                return StepResult(loss_f=torch.tensor(float("nan")), loss_g=result.loss_g)
+            return result
+
+        method.train_step = step  # type: ignore[method-assign]
+        return method
+
+    monkeypatch.setattr(trainer_module, "build_method", build_then_break_in_epoch_2)
+    finished, events = run(tiny_config(epochs=3), tmp_path / "run")
+    assert finished.status == "failed"
+    assert "loss_f became nan" in finished.message and "epoch 2" in finished.message
+    _, metadata = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")
+    assert metadata["epoch"] == "1"  # nothing written after the loss broke
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "failed"
+
+
+def test_a_failure_before_training_writes_nothing(tmp_path: Path) -> None:
+    config = replace(tiny_config(), data=replace(tiny_config().data, dataset="cifar10"))
+    events: list[Event] = []
+    finished = Trainer(config, tmp_path / "run", subscribers=[events.append], data_dir=tmp_path / "empty").run()
+    # the download is refused offline or fails: either way a clear message, and no run folder
+    assert finished.status == "failed" and "cifar-10-python.tar.gz" in finished.message
+    assert not (tmp_path / "run").exists()
+
+
+def test_gat_attack_selects_on_validation_generator_loss(tmp_path: Path) -> None:
+    victim, _ = run(tiny_config("baseline", epochs=1), tmp_path / "victim")
+    config = replace(
+        tiny_config("gat_attack", epochs=3),
+        attack=replace(RunConfig().attack, classifier=str(tmp_path / "victim/checkpoints/best.safetensors")),
+    )
+    finished, events = run(config, tmp_path / "attack")
+    assert finished.status == "finished"
+    summaries = [e for e in events if isinstance(e, EpochSummary)]
+    assert all(e.val_loss_g is not None for e in summaries)
+    best = min(summaries, key=lambda e: e.val_loss_g)  # type: ignore[arg-type,return-value]
+    assert finished.best_epoch == best.epoch
+    saved = [e for e in events if isinstance(e, CheckpointSaved) and e.reason == "best"]
+    assert saved[-1].epoch == best.epoch
