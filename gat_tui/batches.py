@@ -34,16 +34,15 @@ class ShuffledBatches:
     def batches_per_epoch(self) -> int:
         return self.images.shape[0] // self.batch_size
 
-    def _batch(self, indices: torch.Tensor) -> Batch:
-        indices = indices.to(self.images.device, non_blocking=True)
-        return to_model_input(self.images[indices], self.channels_last), self.labels[indices]
-
     def epoch(self, limit: int = 0) -> Iterator[Batch]:
         """One pass in a fresh random order; `limit` > 0 stops after that many batches."""
-        order = torch.randperm(self.images.shape[0], generator=self.generator)
+        # one host-to-device copy of the order per epoch: a copy per step from pageable memory
+        # would make the host wait for the GPU every step
+        order = torch.randperm(self.images.shape[0], generator=self.generator).to(self.images.device)
         count = self.batches_per_epoch if limit <= 0 else min(limit, self.batches_per_epoch)
         for start in range(0, count * self.batch_size, self.batch_size):
-            yield self._batch(order[start : start + self.batch_size])
+            indices = order[start : start + self.batch_size]
+            yield to_model_input(self.images[indices], self.channels_last), self.labels[indices]
 
     def endless(self) -> Iterator[Batch]:
         """Fresh minibatches forever, epoch after epoch (GAT's generator steps draw from this)."""

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from gat_tui.checkpoints import (
+    CheckpointError,
+    NetworkShape,
+    load_classifier,
+    load_generator,
+    read_checkpoint,
+    save_checkpoint,
+    write_atomically,
+)
+from gat_tui.models import AllConvClassifier, PerturbationGenerator
+
+SHAPE = NetworkShape(num_classes=5, channels=3, height=16, width=16, dropout=0.25)
+
+
+def saved(tmp_path: Path, with_generator: bool = True) -> tuple[Path, AllConvClassifier]:
+    classifier = AllConvClassifier(5, 3, dropout=0.25)
+    networks = {"classifier": classifier}
+    if with_generator:
+        networks["generator"] = PerturbationGenerator(3)
+    path = tmp_path / "checkpoints" / "last.safetensors"
+    save_checkpoint(path, networks, SHAPE, 'method = "gat"\n', epoch=3, step=42)
+    return path, classifier
+
+
+def test_round_trip_rebuilds_the_networks_from_metadata(tmp_path: Path) -> None:
+    path, classifier = saved(tmp_path)
+    loaded, shape = load_classifier(path, torch.device("cpu"))
+    assert shape == SHAPE and loaded.dropout_rate == 0.25 and not loaded.training
+    for key, value in classifier.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    assert isinstance(load_generator(path, torch.device("cpu")), PerturbationGenerator)
+    _, metadata = read_checkpoint(path)
+    assert (metadata["epoch"], metadata["step"], metadata["config_toml"]) == ("3", "42", 'method = "gat"\n')
+    assert [p.name for p in path.parent.iterdir()] == ["last.safetensors"]  # no temporary file left
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    path = tmp_path / "file.bin"
+    write_atomically(path, b"old")
+
+    with pytest.raises(TypeError):
+        write_atomically(path, 12345)  # type: ignore[arg-type]
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        (lambda p: p.write_bytes(b"this is not a safetensors file at all"), "not a readable safetensors file"),
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "not a readable safetensors file"),
+        (lambda p: p.unlink(), "no such checkpoint file"),
+        (lambda p: save_file({"x": torch.zeros(1)}, str(p)), "expected 'gat-tui-checkpoint-v1'"),
+    ],
+)
+def test_damaged_files_are_refused_with_the_file_named(tmp_path: Path, damage, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    path, _ = saved(tmp_path)
+    damage(path)
+    with pytest.raises(CheckpointError) as raised:
+        load_classifier(path, torch.device("cpu"))
+    assert str(path) in str(raised.value) and fragment in str(raised.value)
+
+
+def test_missing_and_mis_shaped_tensors_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.safetensors"
+    shape = NetworkShape(num_classes=5, channels=3, height=16, width=16, dropout=0.0)
+    classifier = AllConvClassifier(5, 3)
+    state = dict(classifier.state_dict())
+    del state["features.0.bias"]
+    save_checkpoint(path, {"classifier": _Holder(state)}, shape, "", 1, 1)
+    with pytest.raises(CheckpointError, match="missing tensor 'classifier.features.0.bias'"):
+        load_classifier(path, torch.device("cpu"))
+    other = AllConvClassifier(7, 3)  # another class count than the metadata says
+    save_checkpoint(path, {"classifier": other}, shape, "", 1, 1)
+    with pytest.raises(CheckpointError, match=r"shape \(7, 96, 1, 1\).*needs \(5, 96, 1, 1\)"):
+        load_classifier(path, torch.device("cpu"))
+    with pytest.raises(CheckpointError, match="holds no generator"):
+        load_generator(saved(tmp_path / "b", with_generator=False)[0], torch.device("cpu"))
+
+
+class _Holder(torch.nn.Module):
+    """A module whose state dict is given, to write deliberately incomplete checkpoints."""
+
+    def __init__(self, state: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self._state = state
+
+    def state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        return self._state
