@@ -15,11 +15,14 @@ baseline, dropout, random, fg_linf, fg_l2, gat and dropout_gat, two ways in the 
   `TensorDataset` on the CPU behind a shuffling `DataLoader`, `.to(device)` per batch, the same
   networks and `torch.optim.Adam`, the algorithm written out inline, and `loss.item()` every step.
 
-Both paths get the same seed, configuration and backend settings (`configure_backends`). Each
-(method, path) pair is built once and warmed up with `--warmup` steps; every repeat then times
-`--steps` steps of each pair, engine and plain back to back (their order alternating between
-repeats), so slow phases of a shared machine hit both alike. A timed region starts and ends with
-a device sync. The table shows the median over repeats.
+Both paths get the same seed, configuration and backend settings (`configure_backends`). For
+each method both paths are built and warmed up with `--warmup` steps; then every repeat times
+`--steps` steps of each path, interleaved so machine noise hits both alike: on the CPU the paths
+alternate every `--chunk` steps (default 1; small VMs throttle for seconds at a time), on a GPU
+each path's steps form one block (a sync per step would stall the queue the engine keeps full),
+and the first path alternates between repeats. Every timed region starts and ends with a device
+sync. The table shows medians over repeats: img/s of each path, and the engine/plain ratio as the
+median of the per-repeat ratios (each from two interleaved measurements).
 
 Targets (from the issue; reported, never asserted)
 --------------------------------------------------
@@ -40,7 +43,6 @@ import json
 import platform
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -281,26 +283,36 @@ class EngineLoop:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Measurement:
-    """Seconds of each timed repeat of one (method, path) pair."""
-
-    seconds: list[float] = field(default_factory=list)
-
-    def images_per_second(self, steps: int, batch_size: int) -> list[float]:
-        return [steps * batch_size / seconds for seconds in self.seconds]
-
-
-def timed_steps(step: Callable[[], None], warmup: int, steps: int, device: torch.device) -> float:
-    """Run `warmup` untimed steps, then return the seconds of `steps` timed ones."""
-    for _ in range(warmup):
-        step()
-    synchronize(device)
-    started = time.perf_counter()
+def warm_up(step: Callable[[], None], steps: int, device: torch.device) -> None:
+    """Untimed steps: first-call allocations, cuDNN autotuning, lazy init of optimiser state."""
     for _ in range(steps):
         step()
     synchronize(device)
-    return time.perf_counter() - started
+
+
+def timed_pair(
+    steps_by_path: dict[str, Callable[[], None]], steps: int, chunk: int, order: tuple[str, str], device: torch.device
+) -> dict[str, float]:
+    """Seconds each path takes for `steps` steps, timed in alternating chunks of `chunk` steps.
+
+    Alternating in small chunks means a slow spell of a shared machine (CPU throttling, a noisy
+    neighbour: seconds long on small VMs) lands on both paths nearly equally, where timing one
+    whole block and then the other would hand it to whichever ran at the time.
+    """
+    seconds = {path: 0.0 for path in order}
+    done = 0
+    while done < steps:
+        count = min(chunk, steps - done)
+        for path in order:
+            step = steps_by_path[path]
+            synchronize(device)
+            started = time.perf_counter()
+            for _ in range(count):
+                step()
+            synchronize(device)
+            seconds[path] += time.perf_counter() - started
+        done += count
+    return seconds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,17 +370,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"subset of {', '.join(METHODS)} (default: all)")
     parser.add_argument("--images", type=int, default=2048, help="synthetic training images")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before a pair's first timed repeat")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each path before its timed repeats")
     parser.add_argument("--steps", type=int, default=None,
                         help="timed steps per repeat (default: 10 on cpu, 100 on cuda/mps)")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the table shows their median")
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="steps timed before switching path within a repeat (default: 1 on cpu, all on gpu)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every figure here")
     args = parser.parse_args(argv)
     if args.images < args.batch_size:
         parser.error("--images must be at least --batch-size")
-    if min(args.batch_size, args.repeats) < 1 or args.warmup < 0 or (args.steps is not None and args.steps < 1):
-        parser.error("--batch-size, --repeats and --steps must be positive, --warmup not negative")
+    if min(args.batch_size, args.repeats) < 1 or args.warmup < 0 or any(
+        value is not None and value < 1 for value in (args.steps, args.chunk)
+    ):
+        parser.error("--batch-size, --repeats, --steps and --chunk must be positive, --warmup not negative")
     return args
 
 
@@ -377,6 +393,9 @@ def main(argv: list[str] | None = None) -> None:
     device = select_device(args.device)
     configure_backends(device)
     steps = args.steps if args.steps is not None else (10 if device.type == "cpu" else 100)
+    # per-step alternation costs nothing on the CPU (no sync to pay); on a GPU a sync per step
+    # would stall the queue the engine keeps full, so there each path's block is timed whole
+    chunk = args.chunk if args.chunk is not None else (1 if device.type == "cpu" else steps)
     torch.manual_seed(args.seed)
     images, labels = synthetic_data(args.images, args.seed)
     meta: dict[str, Any] = {
@@ -391,6 +410,7 @@ def main(argv: list[str] | None = None) -> None:
         "warmup": args.warmup,
         "steps": steps,
         "repeats": args.repeats,
+        "chunk": chunk,
         "seed": args.seed,
         "methods": list(args.methods),
     }
@@ -399,46 +419,44 @@ def main(argv: list[str] | None = None) -> None:
         f"{steps} steps (batch {args.batch_size}) on {meta['device_name']}"
     )
 
-    # each (method, path) is built once; its warm-up runs before its first timed repeat
-    runners: dict[tuple[str, str], Callable[[], None]] = {}
-    measured: dict[tuple[str, str], Measurement] = {}
+    results: dict[str, dict[str, Any]] = {}
+    run_started = time.perf_counter()
     for method in args.methods:
         config = method_config(method, args.batch_size, args.seed)
-        runners[(method, "engine")] = EngineLoop(config, images, labels, device).step
-        runners[(method, "plain")] = PlainLoop(config, images, labels, device).step
-        measured[(method, "engine")] = Measurement()
-        measured[(method, "plain")] = Measurement()
-
-    run_started = time.perf_counter()
-    for repeat in range(args.repeats):
-        # alternate which path goes first, so neither always runs on a machine the other just warmed
-        order = ("engine", "plain") if repeat % 2 == 0 else ("plain", "engine")
-        for method in args.methods:
+        steps_by_path: dict[str, Callable[[], None]] = {
+            "engine": EngineLoop(config, images, labels, device).step,
+            "plain": PlainLoop(config, images, labels, device).step,
+        }
+        for step in steps_by_path.values():
+            warm_up(step, args.warmup, device)
+        seconds: dict[str, list[float]] = {"engine": [], "plain": []}
+        for repeat in range(args.repeats):
+            # alternate which path goes first, so neither always runs right after the other
+            order = ("engine", "plain") if repeat % 2 == 0 else ("plain", "engine")
+            timed = timed_pair(steps_by_path, steps, chunk, order, device)
             for path in order:
-                # later repeats re-warm with one step: the pair's caches went cold while others ran
-                warmup = args.warmup if repeat == 0 else min(args.warmup, 1)
-                seconds = timed_steps(runners[(method, path)], warmup, steps, device)
-                measured[(method, path)].seconds.append(seconds)
-                console.print(
-                    f"  repeat {repeat + 1}/{args.repeats}  {method:<12} {path:<6} "
-                    f"{steps * args.batch_size / seconds:9.1f} img/s  ({seconds:.2f} s; "
-                    f"{time.perf_counter() - run_started:.0f} s elapsed)"
-                )
-
-    results: dict[str, dict[str, Any]] = {}
-    for method in args.methods:
-        engine = measured[(method, "engine")].images_per_second(steps, args.batch_size)
-        plain = measured[(method, "plain")].images_per_second(steps, args.batch_size)
-        engine_median, plain_median = statistics.median(engine), statistics.median(plain)
+                seconds[path].append(timed[path])
+            console.print(
+                f"  {method:<12} repeat {repeat + 1}/{args.repeats}: "
+                f"engine {steps * args.batch_size / timed['engine']:8.1f} img/s, "
+                f"plain {steps * args.batch_size / timed['plain']:8.1f} img/s  "
+                f"({time.perf_counter() - run_started:.0f} s elapsed)"
+            )
+        engine = [steps * args.batch_size / value for value in seconds["engine"]]
+        plain = [steps * args.batch_size / value for value in seconds["plain"]]
         results[method] = {
-            "engine_img_per_s": engine_median,
-            "plain_img_per_s": plain_median,
-            "ratio": engine_median / plain_median,
+            "engine_img_per_s": statistics.median(engine),
+            "plain_img_per_s": statistics.median(plain),
+            # each repeat's two paths ran interleaved, so their ratio is the figure least
+            # disturbed by machine noise; the median is taken over these paired ratios
+            "ratio": statistics.median([e / p for e, p in zip(engine, plain)]),
             "engine_img_per_s_repeats": engine,
             "plain_img_per_s_repeats": plain,
-            "engine_seconds_repeats": measured[(method, "engine")].seconds,
-            "plain_seconds_repeats": measured[(method, "plain")].seconds,
+            "engine_seconds_repeats": seconds["engine"],
+            "plain_seconds_repeats": seconds["plain"],
         }
+        del steps_by_path  # free this method's networks before the next one is built
+
     summary = report(results, device, meta)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -80,7 +80,7 @@ def test_missing_and_mis_shaped_tensors_are_refused(tmp_path: Path) -> None:
         load_classifier(path, torch.device("cpu"))
     other = AllConvClassifier(7, 3)  # another class count than the metadata says
     save_checkpoint(path, {"classifier": other}, shape, "", 1, 1)
-    with pytest.raises(CheckpointError, match=r"shape \(7, 96, 1, 1\).*needs \(5, 96, 1, 1\)"):
+    with pytest.raises(CheckpointError, match=r"has shape \(7.*needs \(5"):
         load_classifier(path, torch.device("cpu"))
     with pytest.raises(CheckpointError, match="holds no generator"):
         load_generator(saved(tmp_path / "b", with_generator=False)[0], torch.device("cpu"))
