@@ -69,13 +69,17 @@ def save_checkpoint(
     config_toml: str,
     epoch: int,
     step: int,
+    extra_tensors: Mapping[str, torch.Tensor] | None = None,
     extra_metadata: Mapping[str, str] | None = None,
 ) -> None:
+    """Weights of `networks` (plus e.g. training state in `extra_*`) to `path`, atomically."""
     tensors = {
         f"{network_name}.{key}": value.detach().to("cpu").contiguous()
         for network_name, network in networks.items()
         for key, value in network.state_dict().items()
     }
+    for key, value in (extra_tensors or {}).items():
+        tensors[key] = value.detach().to("cpu").contiguous()
     metadata = {
         "format": FORMAT,
         "gat_tui_version": __version__,

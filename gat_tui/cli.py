@@ -8,9 +8,12 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from gat_tui.config import RunConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -109,13 +112,17 @@ def run(
     else:
         run_dir = new_run_dir(default_runs_dir(), config.name)
 
+    _train_headless(config, run_dir, data_dir, resume_from=None)
+
+
+def _train_headless(config: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume_from: Optional[Path]) -> None:
     from gat_tui.headless import HeadlessPrinter
     from gat_tui.trainer import Trainer
 
     stop = threading.Event()
     _install_stop_handlers(stop)
     printer = HeadlessPrinter()
-    trainer = Trainer(config, run_dir, subscribers=[printer], stop=stop, data_dir=data_dir)
+    trainer = Trainer(config, run_dir, subscribers=[printer], stop=stop, data_dir=data_dir, resume_from=resume_from)
     try:
         finished = trainer.run()
     finally:
@@ -123,7 +130,33 @@ def run(
     if finished.status == "failed":
         raise typer.Exit(1)
     if finished.status == "stopped":
+        typer.echo(f"stopped; continue with: gat-tui resume {run_dir} --headless")
         raise typer.Exit(130)
+
+
+@app.command()
+def resume(
+    target: Path = typer.Argument(..., help="A run folder (resumes its last checkpoint) or a checkpoint file."),
+    headless: bool = typer.Option(False, "--headless", help="Train with a progress bar and log lines, no dashboard."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train up to this many epochs in all (extends the run)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps (default: the run's)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+) -> None:
+    """Continue a stopped or interrupted run where its checkpoint left it, appending to its metrics."""
+    from gat_tui.checkpoints import CheckpointError
+    from gat_tui.config import ConfigError
+    from gat_tui.resume import ResumeError, resume_plan
+
+    overrides = [f"train.epochs={epochs}"] if epochs is not None else []
+    if device is not None:
+        overrides.append(f"device={device!r}")
+    try:
+        plan = resume_plan(target, overrides)
+    except (ResumeError, CheckpointError, ConfigError) as error:
+        _fail(str(error))
+    if not headless:
+        _fail("the dashboard is not built yet; add --headless to train with a progress bar", code=2)
+    _train_headless(plan.config, plan.run_dir, data_dir, resume_from=plan.checkpoint)
 
 
 def main() -> None:

@@ -96,6 +96,12 @@ class AttackConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    every_steps: int = _field(0, "also save last.safetensors every this many steps (0 = at epoch ends only)", min=0)
+    keep_epochs: bool = _field(False, "also keep a copy of every epoch's checkpoint as epoch-NNN.safetensors")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     fgm_l2_eps: float = _field(1.0, "L2 norm of the FGM-L2 attack in per-epoch validation", min=0.0)
     panel_size: int = _field(8, "validation images in the fixed preview panel", min=0, max=64)
@@ -117,6 +123,7 @@ class RunConfig:
     perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
     gat: GatConfig = field(default_factory=GatConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 

@@ -72,6 +72,11 @@ class RunPaths:
     def summary(self) -> Path:
         return self.root / "summary.json"
 
+    @property
+    def pid(self) -> Path:
+        """Holds the training process's id while it runs (how `gat-tui runs` tells 'running')."""
+        return self.root / "run.pid"
+
 
 def _finite_or_none(value: Any) -> Any:
     # JSON has no NaN or Infinity: such values are written as null
@@ -108,6 +113,25 @@ class MetricsLog:
 
 # the epoch fields every line carries, null where a method has no such figure
 _KEEP_NULL = {"val_acc_adv"}
+
+
+def truncate_metrics(path: Path, step: int, epochs_done: int) -> None:
+    """Drop lines written after a checkpoint (step > `step`, or epochs after `epochs_done`)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+        late_step = record.get("event") == "step" and record.get("step", 0) > step
+        late_epoch = record.get("event") == "epoch" and record.get("epoch", 0) > epochs_done
+        if not (late_step or late_epoch):
+            kept.append(line + "\n")
+    temporary = path.with_suffix(".jsonl.tmp")
+    temporary.write_text("".join(kept), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def write_summary(path: Path, finished: RunFinished, extra: dict[str, Any]) -> None:

@@ -1,0 +1,156 @@
+"""Resume is exact: a run stopped (or killed) at a checkpoint and resumed ends bit-identical."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import REPO_ROOT
+from gat_tui.checkpoints import CheckpointError, read_checkpoint
+from gat_tui.config import CheckpointConfig, ConfigError, DataConfig, GatConfig, ModelConfig, RunConfig, TrainConfig, config_to_toml
+from gat_tui.events import Event, StepMetrics
+from gat_tui.resume import ResumeError, resume_plan
+from gat_tui.trainer import Trainer
+
+
+def resumable_config(method: str = "dropout_gat", epochs: int = 3) -> RunConfig:
+    return RunConfig(
+        name="resumable",
+        method=method,
+        device="cpu",
+        data=DataConfig(
+            dataset="synthetic", image_size=8, num_classes=3, train_size=112, val_size=32, test_size=32,
+            batch_size=16, eval_batch_size=32,
+        ),
+        model=ModelConfig(dropout=0.3),  # dropout draws from the global RNG: it must be restored too
+        train=TrainConfig(epochs=epochs, log_every=2),
+        gat=GatConfig(lr_g=1e-3, k=2),
+        checkpoint=CheckpointConfig(every_steps=3),
+    )
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return {key: value for key, value in load_file(str(path)).items() if key.startswith(("classifier.", "generator.", "optimizer."))}
+
+
+def assert_identical(left: Path, right: Path) -> None:
+    a, b = weights(left), weights(right)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def stop_at_step(step: int) -> tuple[threading.Event, list]:
+    stop = threading.Event()
+
+    def subscriber(event: Event) -> None:
+        if isinstance(event, StepMetrics) and event.step >= step:
+            stop.set()
+
+    return stop, [subscriber]
+
+
+def step_lines(run_dir: Path) -> list[dict]:
+    return [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("stop_step", [3, 8])  # mid-epoch at a step checkpoint; the exact end of epoch 2
+def test_stop_and_resume_in_process_is_bit_identical(tmp_path: Path, stop_step: int) -> None:
+    config = resumable_config()
+    straight = Trainer(config, tmp_path / "straight").run()
+    assert straight.status == "finished"
+
+    stop, subscribers = stop_at_step(stop_step)
+    stopped = Trainer(config, tmp_path / "resumed", subscribers=subscribers, stop=stop).run()
+    assert stopped.status == "stopped"
+    finished = Trainer(config, tmp_path / "resumed", resume_from=tmp_path / "resumed/checkpoints/last.safetensors").run()
+    assert finished.status == "finished" and finished.step == straight.step
+
+    assert_identical(tmp_path / "straight/checkpoints/last.safetensors", tmp_path / "resumed/checkpoints/last.safetensors")
+    assert_identical(tmp_path / "straight/checkpoints/best.safetensors", tmp_path / "resumed/checkpoints/best.safetensors")
+    assert finished.test_acc_clean == straight.test_acc_clean
+    # the metrics cover every step exactly once and every epoch once
+    lines = step_lines(tmp_path / "resumed")
+    steps = [line["step"] for line in lines if line["event"] == "step"]
+    assert steps == sorted(set(steps)) and steps[-1] == straight.step
+    assert [line["epoch"] for line in lines if line["event"] == "epoch"] == [1, 2, 3]
+
+
+def test_a_crash_after_a_checkpoint_drops_the_lines_written_after_it(tmp_path: Path) -> None:
+    config = resumable_config(epochs=2)
+    stop, subscribers = stop_at_step(3)
+    Trainer(config, tmp_path / "run", subscribers=subscribers, stop=stop).run()
+    with (tmp_path / "run/metrics.jsonl").open("a") as handle:  # what a killed run wrote after its checkpoint
+        handle.write(json.dumps({"event": "step", "epoch": 1, "step": 4, "time": 1.0, "loss_f": 9.9}) + "\n")
+        handle.write('{"event": "step", "ep')  # and a line cut short
+    Trainer(config, tmp_path / "run", resume_from=tmp_path / "run/checkpoints/last.safetensors").run()
+    lines = step_lines(tmp_path / "run")
+    assert all(line.get("loss_f") != 9.9 for line in lines)
+    steps = [line["step"] for line in lines if line["event"] == "step"]
+    assert steps == sorted(set(steps))
+
+
+def test_sigkill_then_resume_from_the_command_line_is_bit_identical(tmp_path: Path) -> None:
+    preset = tmp_path / "resumable.toml"
+    preset.write_text(config_to_toml(resumable_config(epochs=4)))
+    script = Path(sys.executable).parent / "gat-tui"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "gat_tui"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    straight = subprocess.run(command + ["run", str(preset), "--headless", "--out", str(tmp_path / "straight")], env=env, capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr
+
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen(command + ["run", str(preset), "--headless", "--out", str(killed_dir)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = killed_dir / "checkpoints/last.safetensors"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if int(read_checkpoint(last)[1]["step"]) >= 9:  # past epoch 1, inside epoch 2
+                break
+        except CheckpointError:
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not (killed_dir / "summary.json").exists(), "the run ended before it could be killed"
+
+    resumed = subprocess.run(command + ["resume", str(killed_dir), "--headless"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed from" in resumed.stdout
+    assert_identical(tmp_path / "straight/checkpoints/last.safetensors", last)
+    summaries = [json.loads((tmp_path / name / "summary.json").read_text()) for name in ("straight", "killed")]
+    assert summaries[0]["test_acc_clean"] == summaries[1]["test_acc_clean"]
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
+    with pytest.raises(ResumeError, match="no such run folder"):
+        resume_plan(tmp_path / "nothing", [])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ResumeError, match="no checkpoints/last.safetensors"):
+        resume_plan(tmp_path / "empty", [])
+    stop, subscribers = stop_at_step(2)
+    Trainer(resumable_config(), tmp_path / "run", subscribers=subscribers, stop=stop).run()
+    last = tmp_path / "run/checkpoints/last.safetensors"
+    plan = resume_plan(tmp_path / "run", ["train.epochs=7"])
+    assert plan.checkpoint == last and plan.config.train.epochs == 7
+    with pytest.raises(ConfigError, match="'train.epochs' = 0"):
+        resume_plan(tmp_path / "run", ["train.epochs=0"])
+    # a checkpoint of another class count does not fit the run's data
+    other = replace(resumable_config(), data=replace(resumable_config().data, num_classes=4))
+    finished = Trainer(other, tmp_path / "run", resume_from=last).run()
+    assert finished.status == "failed" and "needs" in finished.message
+    last.write_bytes(last.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        resume_plan(tmp_path / "run", [])
