@@ -159,6 +159,133 @@ def resume(
     _train_headless(plan.config, plan.run_dir, data_dir, resume_from=plan.checkpoint)
 
 
+def _parse_eps(text: Optional[str]) -> list[float]:
+    if not text:
+        return []
+    values = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            _fail(f"--eps {text!r}: {part.strip()!r} is not a number; expected e.g. --eps 0.5,1,2")
+        if not value >= 0:
+            _fail(f"--eps {text!r}: {value} is negative; expected sizes >= 0")
+        values.append(value)
+    return values
+
+
+@app.command(name="eval")
+def eval_command(
+    checkpoint: Path = typer.Argument(..., help="The checkpoint whose classifier is attacked (a .safetensors file or a run folder)."),
+    attack: list[str] = typer.Option(
+        [], "--attack", help="fgsm, fgm-l2, random, pgd-linf, pgd-l2 or gat. Repeatable. Default: fgsm, fgm-l2, random (+ gat with a generator)."
+    ),
+    eps: Optional[str] = typer.Option(None, "--eps", help="Comma-separated sizes for every attack (default: a sweep per norm)."),
+    source: Optional[Path] = typer.Option(None, "--source", help="Indirect attack: perturbations from this checkpoint's gradients."),
+    generator: Optional[Path] = typer.Option(
+        None, "--generator", help="GAT attacker generator checkpoint (default: CHECKPOINT's own, if it has one)."
+    ),
+    split: str = typer.Option("test", "--split", help="val or test."),
+    limit: int = typer.Option(0, "--limit", help="Evaluate the first N images only (0 = all)."),
+    match_power: bool = typer.Option(False, "--match-power", help="Add FGM-L2 and FGSM at the GAT attacker's mean L2 power (Fig. 2)."),
+    pgd_steps: int = typer.Option(10, "--pgd-steps", help="PGD iterations."),
+    pgd_step_size: Optional[float] = typer.Option(None, "--pgd-step-size", help="PGD step size (default 2.5·ε/steps)."),
+    batch_size: int = typer.Option(500, "--batch-size", help="Images per batch on the device."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+) -> None:
+    """Attack a saved model: accuracy and perturbation norms per attack and ε, direct or indirect."""
+    from gat_tui.run_folder import RunPaths
+
+    if checkpoint.is_dir():
+        checkpoint = RunPaths(checkpoint).best_checkpoint
+    if source is not None and source.is_dir():
+        source = RunPaths(source).best_checkpoint
+    eps_values = _parse_eps(eps)
+    if split not in ("val", "test"):
+        _fail(f"--split {split!r}: expected val or test")
+    if limit < 0 or batch_size < 1 or pgd_steps < 1:
+        _fail("--limit must be >= 0, --batch-size and --pgd-steps >= 1")
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gat_tui.attack_eval import EvalError, evaluate_attacks, load_eval_images, load_models, plan_attacks, saved_config
+    from gat_tui.checkpoints import CheckpointError
+    from gat_tui.data import DataError
+    from gat_tui.device import DeviceError, select_device
+    from gat_tui.eval_report import accuracy_charts, results_table, write_json
+
+    console = Console()
+    try:
+        torch_device = select_device(device)
+        config = saved_config(checkpoint)
+        _, metadata_networks = _networks_of(checkpoint)
+        if generator is None and "generator" in metadata_networks:
+            generator = checkpoint
+        target, source_model, _, generator_model = load_models(checkpoint, source, generator, torch_device)
+        names = list(attack) or ["fgsm", "fgm-l2", "random"] + (["gat"] if generator_model is not None else [])
+        plans = plan_attacks(names, eps_values, config.perturbation.clip, generator_model, pgd_steps, pgd_step_size)
+        images, labels = load_eval_images(config, split, limit, data_dir, torch_device)
+    except (CheckpointError, EvalError, DataError, DeviceError) as error:
+        _fail(str(error))
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+    task = progress.add_task("attacks", total=None)
+
+    def on_progress(what: str, done: int, total: int) -> None:
+        progress.update(task, description=what, completed=done, total=total)
+
+    with progress:
+        results = evaluate_attacks(
+            target, source_model, str(source) if source else None, images, labels, plans, batch_size, match_power, on_progress
+        )
+    count = int(images.shape[0])
+    kind = f"indirect, perturbations from {source}" if source else "direct"
+    console.print(results_table(results, f"{checkpoint} — {split} split, {count} images, {kind}"))
+    for chart in accuracy_charts(results, color=console.is_terminal and not console.no_color):
+        console.print(chart)
+    if json_path is not None:
+        write_json(json_path, checkpoint, split, count, results, {"device": str(torch_device)})
+        console.print(f"wrote {json_path}", highlight=False)
+
+
+@app.command()
+def runs(
+    runs_dir: Optional[Path] = typer.Option(None, "--dir", help="Folder of runs (default: $GAT_TUI_RUNS_DIR or the user data dir)."),
+) -> None:
+    """List the runs: preset, status, epochs done, best validation accuracy, folder."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gat_tui.run_folder import default_runs_dir
+    from gat_tui.run_index import list_runs
+
+    folder = runs_dir or default_runs_dir()
+    records = list_runs(folder)
+    if not records:
+        typer.echo(f"no runs in {folder}")
+        return
+    table = Table(title=f"runs in {folder}")
+    for column in ("preset", "method", "status", "epochs", "best val acc", "folder"):
+        table.add_column(column)
+    colours = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red"}
+    for record in records:
+        epochs = f"{record.epochs_done}/{record.epochs}" if record.epochs else str(record.epochs_done)
+        accuracy = "-" if record.best_val_acc is None else f"{100 * record.best_val_acc:.2f}%"
+        status = f"[{colours.get(record.status, '')}]{record.status}[/]"
+        table.add_row(record.preset, record.method, status, epochs, accuracy, str(record.folder))
+    Console().print(table)
+
+
+def _networks_of(checkpoint: Path) -> tuple[dict, list[str]]:
+    from gat_tui.checkpoints import read_checkpoint
+
+    _, metadata = read_checkpoint(checkpoint)
+    return metadata, metadata.get("networks", "").split(",")
+
+
 def main() -> None:
     app(prog_name="gat-tui")
 

@@ -1,0 +1,72 @@
+"""Showing an attack evaluation: a Rich table and accuracy-versus-ε charts drawn with plotext."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from rich.table import Table
+from rich.text import Text
+
+from gat_tui.attack_eval import AttackResult
+
+PLAIN_MARKERS = ("o", "x", "+", "*", "#")
+NORM_OF_ATTACK = {"fgsm": "linf", "pgd-linf": "linf", "fgm-l2": "l2", "random": "l2", "pgd-l2": "l2"}
+
+
+def results_table(results: Sequence[AttackResult], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("attack", "ε", "accuracy", "mean ‖δ‖₂", "mean ‖δ‖∞", "source"):
+        table.add_column(column, justify="left" if column in ("attack", "source") else "right")
+    for row in results:
+        name = row.attack + (f" (matched to {row.matched_to})" if row.matched_to else "")
+        eps = "-" if row.eps is None or row.attack == "clean" else f"{row.eps:.4g}"
+        table.add_row(
+            name, eps, f"{100 * row.accuracy:.2f}%", f"{row.pert_l2:.4f}", f"{row.pert_linf:.4f}", row.source or "(direct)"
+        )
+    return table
+
+
+def accuracy_charts(results: Sequence[AttackResult], width: int = 72, height: int = 16, color: bool = True) -> list[Text]:
+    """One chart per norm (L2, L-inf): accuracy against ε, a line per attack with 2+ points."""
+    import plotext
+
+    charts = []
+    clean = next((r.accuracy for r in results if r.attack == "clean"), None)
+    for norm, axis in (("l2", "ε (L2 norm)"), ("linf", "ε (L-inf bound)")):
+        series: dict[str, list[tuple[float, float]]] = {}
+        for row in results:
+            if NORM_OF_ATTACK.get(row.attack) == norm and row.matched_to is None and row.eps is not None:
+                series.setdefault(row.attack, []).append((row.eps, 100 * row.accuracy))
+        series = {name: sorted(points) for name, points in series.items() if len(points) >= 2}
+        if not series:
+            continue
+        plotext.clear_figure()
+        plotext.plotsize(width, height)
+        if not color:
+            plotext.theme("clear")
+        for index, (name, points) in enumerate(series.items()):
+            xs = [0.0] + [x for x, _ in points] if clean is not None else [x for x, _ in points]
+            ys = [100 * clean] + [y for _, y in points] if clean is not None else [y for _, y in points]
+            # without colour, a distinct character per line keeps them apart
+            plotext.plot(xs, ys, label=name, marker="braille" if color else PLAIN_MARKERS[index % len(PLAIN_MARKERS)])
+        plotext.title(f"accuracy (%) under {norm.upper().replace('LINF', 'L-inf')} attacks")
+        plotext.xlabel(axis)
+        plotext.ylim(0, 100)
+        charts.append(Text.from_ansi(plotext.build()))
+    return charts
+
+
+def write_json(
+    path: Path, checkpoint: Path, split: str, count: int, results: Sequence[AttackResult], extra: dict[str, object]
+) -> None:
+    record = {
+        "checkpoint": str(checkpoint),
+        "split": split,
+        "n": count,
+        "results": [row.to_json() for row in results],
+        **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,98 @@
+"""`gat-tui eval` and `gat-tui runs` on runs trained here on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
+from gat_tui.events import Event, StepMetrics
+from gat_tui.run_index import list_runs
+from gat_tui.trainer import Trainer
+from test_cli import gat_tui
+
+
+def tiny(method: str, name: str) -> RunConfig:
+    return RunConfig(
+        name=name,
+        method=method,
+        device="cpu",
+        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=160, val_size=32, test_size=64, batch_size=16),
+        train=TrainConfig(epochs=2, log_every=4),
+        gat=GatConfig(lr_g=1e-3),
+        eval=EvalConfig(panel_size=0),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    assert Trainer(tiny("gat", "tiny_gat"), root / "gat").run().status == "finished"
+    assert Trainer(tiny("baseline", "tiny_baseline"), root / "baseline").run().status == "finished"
+    return root
+
+
+def test_direct_and_indirect_sweeps_write_the_json(trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "direct.json"
+    result = gat_tui("eval", str(trained / "gat/checkpoints/best.safetensors"), "--attack", "fgm-l2", "--attack", "gat",
+                     "--eps", "0.5,1", "--json", str(out), "--limit", "48")
+    assert result.returncode == 0, result.stderr
+    assert "fgm-l2" in result.stdout and "accuracy" in result.stdout
+    record = json.loads(out.read_text())
+    assert record["split"] == "test" and record["n"] == 48
+    assert [(r["attack"], r["eps"]) for r in record["results"]] == [("clean", 0.0), ("fgm-l2", 0.5), ("fgm-l2", 1.0), ("gat", None)]
+    for row in record["results"]:
+        assert {"attack", "eps", "accuracy", "pert_l2", "pert_linf", "source"} <= set(row)
+        assert 0 <= row["accuracy"] <= 1 and row["source"] is None
+    assert record["results"][1]["pert_l2"] == pytest.approx(0.5, abs=0.05)  # clipping trims a little
+
+    indirect = tmp_path / "indirect.json"
+    result = gat_tui("eval", str(trained / "gat"), "--source", str(trained / "baseline"), "--attack", "fgsm",
+                     "--eps", "0.03", "--split", "val", "--json", str(indirect))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(indirect.read_text())["results"]
+    assert rows[1]["source"].endswith("baseline/checkpoints/best.safetensors")
+
+
+def test_eval_errors_name_the_option(trained: Path) -> None:
+    checkpoint = str(trained / "baseline/checkpoints/best.safetensors")
+    bad_attack = gat_tui("eval", checkpoint, "--attack", "cw")
+    assert bad_attack.returncode == 2 and "--attack 'cw'" in bad_attack.stderr
+    bad_eps = gat_tui("eval", checkpoint, "--eps", "0.1,big")
+    assert bad_eps.returncode == 2 and "'big' is not a number" in bad_eps.stderr
+    no_generator = gat_tui("eval", checkpoint, "--attack", "gat")
+    assert no_generator.returncode == 2 and "needs a generator" in no_generator.stderr
+    missing = gat_tui("eval", str(trained / "nope.safetensors"))
+    assert missing.returncode == 2 and "no such checkpoint file" in missing.stderr
+
+
+def test_runs_lists_status_epochs_and_best_accuracy(trained: Path, tmp_path: Path) -> None:
+    stop = threading.Event()
+
+    def stop_soon(event: Event) -> None:
+        if isinstance(event, StepMetrics):
+            stop.set()
+
+    Trainer(tiny("baseline", "tiny_stopped"), trained / "stopped", subscribers=[stop_soon], stop=stop).run()
+    (trained / "running").mkdir()
+    (trained / "running/config.toml").write_text('name = "tiny_running"\nmethod = "gat"\n')
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (trained / "running/run.pid").write_text(str(sleeper.pid))
+        records = {record.preset: record for record in list_runs(trained)}
+        assert records["tiny_gat"].status == "finished" and records["tiny_gat"].epochs_done == 2
+        assert records["tiny_gat"].best_val_acc is not None
+        assert records["tiny_stopped"].status == "stopped"
+        assert records["tiny_running"].status == "running"
+        listing = gat_tui("runs", "--dir", str(trained), env={"COLUMNS": "200"})
+        assert listing.returncode == 0 and "tiny_gat" in listing.stdout and "running" in listing.stdout
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert {r.preset: r for r in list_runs(trained)}["tiny_running"].status == "failed"  # died with no checkpoint
