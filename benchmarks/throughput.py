@@ -15,14 +15,15 @@ baseline, dropout, random, fg_linf, fg_l2, gat and dropout_gat, two ways in the 
   `TensorDataset` on the CPU behind a shuffling `DataLoader`, `.to(device)` per batch, the same
   networks and `torch.optim.Adam`, the algorithm written out inline, and `loss.item()` every step.
 
-Both paths get the same seed, configuration and backend settings (`configure_backends`). For
-each method both paths are built and warmed up with `--warmup` steps; then every repeat times
-`--steps` steps of each path, interleaved so machine noise hits both alike: on the CPU the paths
-alternate every `--chunk` steps (default 1; small VMs throttle for seconds at a time), on a GPU
-each path's steps form one block (a sync per step would stall the queue the engine keeps full),
-and the first path alternates between repeats. Every timed region starts and ends with a device
-sync. The table shows medians over repeats: img/s of each path, and the engine/plain ratio as the
-median of the per-repeat ratios (each from two interleaved measurements).
+Both paths get the same seed, configuration and backend settings (`configure_backends`). All
+(method, path) runners are built and warmed up with `--warmup` steps first; then every repeat
+times `--steps` steps of each, all runners taking turns so machine noise hits them alike: on the
+CPU a turn is `--chunk` steps (default 1; small VMs throttle for seconds at a time), on a GPU a
+turn is the whole repeat (a sync per step would stall the queue the engine keeps full). The turn
+order flips every round, keeping each method's engine and plain runs adjacent. Every timed region
+starts and ends with a device sync. The table shows medians over repeats: img/s of each path, and
+the engine/plain ratio as the median of the per-repeat ratios (each from interleaved runs). As
+gat and fg_linf are interleaved too, the GAT/FGSM figure is also measured under the same noise.
 
 Targets (from the issue; reported, never asserted)
 --------------------------------------------------
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import statistics
 import time
@@ -290,28 +292,41 @@ def warm_up(step: Callable[[], None], steps: int, device: torch.device) -> None:
     synchronize(device)
 
 
-def timed_pair(
-    steps_by_path: dict[str, Callable[[], None]], steps: int, chunk: int, order: tuple[str, str], device: torch.device
-) -> dict[str, float]:
-    """Seconds each path takes for `steps` steps, timed in alternating chunks of `chunk` steps.
+Runner = tuple[str, str]  # (method, path)
 
-    Alternating in small chunks means a slow spell of a shared machine (CPU throttling, a noisy
-    neighbour: seconds long on small VMs) lands on both paths nearly equally, where timing one
-    whole block and then the other would hand it to whichever ran at the time.
+
+def timed_round_robin(
+    steps_by_runner: dict[Runner, Callable[[], None]],
+    steps: int,
+    chunk: int,
+    device: torch.device,
+    first_reversed: bool,
+    progress: Callable[[int], None],
+) -> dict[Runner, float]:
+    """Seconds each runner takes for `steps` steps, all runners taking turns `chunk` steps at a time.
+
+    Taking turns in small chunks means a slow spell of a shared machine (CPU throttling, a noisy
+    neighbour: seconds long on small VMs) lands on every runner nearly equally, where timing one
+    whole block and then the next would hand it to whichever ran at the time. The turn order
+    flips every round, so each method's engine and plain runs stay adjacent and neither always
+    goes first.
     """
-    seconds = {path: 0.0 for path in order}
-    done = 0
+    runners = list(steps_by_runner)
+    seconds = {runner: 0.0 for runner in runners}
+    done, turn = 0, int(first_reversed)
     while done < steps:
         count = min(chunk, steps - done)
-        for path in order:
-            step = steps_by_path[path]
+        for runner in reversed(runners) if turn % 2 else runners:
+            step = steps_by_runner[runner]
             synchronize(device)
             started = time.perf_counter()
             for _ in range(count):
                 step()
             synchronize(device)
-            seconds[path] += time.perf_counter() - started
+            seconds[runner] += time.perf_counter() - started
         done += count
+        turn += 1
+        progress(done)
     return seconds
 
 
@@ -325,7 +340,9 @@ def report(
 ) -> dict[str, Any]:
     """Print the table and summary lines; return the summary figures for the JSON file."""
     target = TARGETS.get(device.type)
-    table = Table(title=f"Training throughput, batch {meta['batch_size']}, {meta['steps']} steps x {meta['repeats']} repeats")
+    table = Table(
+        title=f"Training throughput, batch {meta['batch_size']}, {meta['steps']} steps x {meta['repeats']} repeats"
+    )
     table.add_column("method")
     table.add_column("engine img/s", justify="right")
     table.add_column("plain img/s", justify="right")
@@ -345,16 +362,21 @@ def report(
     if "gat" in results and "fg_linf" in results:
         # time per image is 1 / (img/s), so gat's time over fg_linf's is fg_linf's rate over gat's
         gat_over_fgsm = results["fg_linf"]["engine_img_per_s"] / results["gat"]["engine_img_per_s"]
-        console.print(f"GAT/FGSM time per image (engine): {gat_over_fgsm:.2f}x  (paper: GAT 3-4x slower than fast-gradient)")
+        console.print(
+            f"GAT/FGSM time per image (engine): {gat_over_fgsm:.2f}x  (paper: GAT 3-4x slower than fast-gradient)"
+        )
     else:
         console.print("GAT/FGSM time per image: n/a (needs both gat and fg_linf in --methods)")
     if target is not None:
         met = all(figures["ratio"] >= target for figures in results.values())
-        console.print(f"target on {device.type}: engine >= {target}x plain for every method: {'met' if met else 'NOT met'}")
+        verdict = "met" if met else "NOT met"
+        console.print(f"target on {device.type}: engine >= {target}x plain for every method: {verdict}")
     console.print(
         f"device: {meta['device_name']} ({meta['device']}), torch {meta['torch']}, "
         f"threads {meta['threads']} (interop {meta['interop_threads']})"
     )
+    if meta["allocator_env"]:
+        console.print(f"allocator settings: {meta['allocator_env']}")
     return {"gat_over_fgsm_time_per_image": gat_over_fgsm, "target_ratio": target}
 
 
@@ -370,12 +392,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"subset of {', '.join(METHODS)} (default: all)")
     parser.add_argument("--images", type=int, default=2048, help="synthetic training images")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each path before its timed repeats")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each runner before timing")
     parser.add_argument("--steps", type=int, default=None,
                         help="timed steps per repeat (default: 10 on cpu, 100 on cuda/mps)")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the table shows their median")
     parser.add_argument("--chunk", type=int, default=None,
-                        help="steps timed before switching path within a repeat (default: 1 on cpu, all on gpu)")
+                        help="steps per turn before the next runner's (default: 1 on cpu, all --steps on gpu)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every figure here")
     args = parser.parse_args(argv)
@@ -393,8 +415,8 @@ def main(argv: list[str] | None = None) -> None:
     device = select_device(args.device)
     configure_backends(device)
     steps = args.steps if args.steps is not None else (10 if device.type == "cpu" else 100)
-    # per-step alternation costs nothing on the CPU (no sync to pay); on a GPU a sync per step
-    # would stall the queue the engine keeps full, so there each path's block is timed whole
+    # per-step turns cost nothing on the CPU (no sync to pay); on a GPU a sync per step would
+    # stall the queue the engine keeps full, so there each runner's block is timed whole
     chunk = args.chunk if args.chunk is not None else (1 if device.type == "cpu" else steps)
     torch.manual_seed(args.seed)
     images, labels = synthetic_data(args.images, args.seed)
@@ -405,6 +427,13 @@ def main(argv: list[str] | None = None) -> None:
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
         "channels_last_engine": prefers_channels_last(device),
+        # glibc's malloc thresholds change CPU step times by up to 2x (large activations are
+        # mmapped and page-faulted anew each step by default), so runs record them
+        "allocator_env": {
+            name: value
+            for name, value in os.environ.items()
+            if name.startswith(("MALLOC_", "GLIBC_TUNABLES", "LD_PRELOAD"))
+        },
         "images": args.images,
         "batch_size": args.batch_size,
         "warmup": args.warmup,
@@ -419,31 +448,40 @@ def main(argv: list[str] | None = None) -> None:
         f"{steps} steps (batch {args.batch_size}) on {meta['device_name']}"
     )
 
-    results: dict[str, dict[str, Any]] = {}
+    # every (method, path) is built and warmed up first, then all take turns in the timed region
+    steps_by_runner: dict[Runner, Callable[[], None]] = {}
     run_started = time.perf_counter()
     for method in args.methods:
         config = method_config(method, args.batch_size, args.seed)
-        steps_by_path: dict[str, Callable[[], None]] = {
-            "engine": EngineLoop(config, images, labels, device).step,
-            "plain": PlainLoop(config, images, labels, device).step,
-        }
-        for step in steps_by_path.values():
-            warm_up(step, args.warmup, device)
-        seconds: dict[str, list[float]] = {"engine": [], "plain": []}
-        for repeat in range(args.repeats):
-            # alternate which path goes first, so neither always runs right after the other
-            order = ("engine", "plain") if repeat % 2 == 0 else ("plain", "engine")
-            timed = timed_pair(steps_by_path, steps, chunk, order, device)
-            for path in order:
-                seconds[path].append(timed[path])
+        steps_by_runner[(method, "engine")] = EngineLoop(config, images, labels, device).step
+        steps_by_runner[(method, "plain")] = PlainLoop(config, images, labels, device).step
+        for path in ("engine", "plain"):
+            warm_up(steps_by_runner[(method, path)], args.warmup, device)
+        console.print(f"  built and warmed up {method} ({time.perf_counter() - run_started:.0f} s elapsed)")
+
+    seconds: dict[Runner, list[float]] = {runner: [] for runner in steps_by_runner}
+    for repeat in range(args.repeats):
+
+        def progress(done: int, repeat: int = repeat) -> None:
             console.print(
-                f"  {method:<12} repeat {repeat + 1}/{args.repeats}: "
-                f"engine {steps * args.batch_size / timed['engine']:8.1f} img/s, "
-                f"plain {steps * args.batch_size / timed['plain']:8.1f} img/s  "
+                f"  repeat {repeat + 1}/{args.repeats}: {done}/{steps} steps of every method "
                 f"({time.perf_counter() - run_started:.0f} s elapsed)"
             )
-        engine = [steps * args.batch_size / value for value in seconds["engine"]]
-        plain = [steps * args.batch_size / value for value in seconds["plain"]]
+
+        timed = timed_round_robin(steps_by_runner, steps, chunk, device, repeat % 2 == 1, progress)
+        for runner, value in timed.items():
+            seconds[runner].append(value)
+        for method in args.methods:
+            console.print(
+                f"  repeat {repeat + 1}/{args.repeats} {method:<12} "
+                f"engine {steps * args.batch_size / timed[(method, 'engine')]:8.1f} img/s, "
+                f"plain {steps * args.batch_size / timed[(method, 'plain')]:8.1f} img/s"
+            )
+
+    results: dict[str, dict[str, Any]] = {}
+    for method in args.methods:
+        engine = [steps * args.batch_size / value for value in seconds[(method, "engine")]]
+        plain = [steps * args.batch_size / value for value in seconds[(method, "plain")]]
         results[method] = {
             "engine_img_per_s": statistics.median(engine),
             "plain_img_per_s": statistics.median(plain),
@@ -452,10 +490,9 @@ def main(argv: list[str] | None = None) -> None:
             "ratio": statistics.median([e / p for e, p in zip(engine, plain)]),
             "engine_img_per_s_repeats": engine,
             "plain_img_per_s_repeats": plain,
-            "engine_seconds_repeats": seconds["engine"],
-            "plain_seconds_repeats": seconds["plain"],
+            "engine_seconds_repeats": seconds[(method, "engine")],
+            "plain_seconds_repeats": seconds[(method, "plain")],
         }
-        del steps_by_path  # free this method's networks before the next one is built
 
     summary = report(results, device, meta)
     if args.json is not None:

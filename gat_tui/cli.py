@@ -31,8 +31,7 @@ def _fail(message: str, code: int = 2) -> None:
 @app.callback(invoke_without_command=True)
 def _root(context: typer.Context) -> None:
     if context.invoked_subcommand is None:
-        typer.echo(context.get_help())
-        typer.echo("\nThe dashboard is not built yet: train with `gat-tui run PRESET --headless`.")
+        raise typer.Exit(_open_dashboard(None))
 
 
 @app.command()
@@ -74,7 +73,7 @@ def _install_stop_handlers(stop: threading.Event) -> None:
 @app.command()
 def run(
     preset: str = typer.Argument(..., help="A preset file, or the name of a shipped preset (see `gat-tui presets`)."),
-    headless: bool = typer.Option(False, "--headless", help="Train with a progress bar and log lines, no dashboard."),
+    headless: bool = typer.Option(False, "--headless", help="Train with a progress bar and log lines instead of the dashboard."),
     set_: list[str] = typer.Option(
         [], "--set", metavar="KEY=VALUE", help="Override a preset key, dotted (e.g. gat.c_g=0.01). Repeatable."
     ),
@@ -88,7 +87,7 @@ def run(
         None, "--data-dir", help="Where datasets are stored (default: $GAT_TUI_DATA_DIR or the user cache dir)."
     ),
 ) -> None:
-    """Train a preset. With --headless: a progress bar; Ctrl-C stops cleanly after a checkpoint."""
+    """Train a preset in the dashboard, or with --headless a progress bar; Ctrl-C stops after a checkpoint."""
     from gat_tui.config import ConfigError
     from gat_tui.presets import load_named_preset
 
@@ -100,9 +99,6 @@ def run(
         _, config = load_named_preset(preset, overrides)
     except ConfigError as error:
         _fail(str(error))
-    if not headless:
-        _fail("the dashboard is not built yet; add --headless to train with a progress bar", code=2)
-
     from gat_tui.run_folder import default_runs_dir, new_run_dir
 
     if out is not None:
@@ -112,7 +108,22 @@ def run(
     else:
         run_dir = new_run_dir(default_runs_dir(), config.name)
 
-    _train_headless(config, run_dir, data_dir, resume_from=None)
+    if headless:
+        _train_headless(config, run_dir, data_dir, resume_from=None)
+    else:
+        raise typer.Exit(_open_dashboard(("run", config, run_dir, data_dir, None)))
+
+
+def _open_dashboard(start: "tuple | None") -> int:
+    """Run the Textual app (on a given run, or at its start screen); returns the exit code."""
+    from gat_tui.dashboard.app import GatTuiApp
+    from gat_tui.dashboard.training_screen import TrainingRequest
+
+    request = None
+    if start is not None:
+        _, config, run_dir, data_dir, resume_from = start
+        request = TrainingRequest(config, run_dir, data_dir, resume_from)
+    return GatTuiApp(request).run() or 0
 
 
 def _train_headless(config: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume_from: Optional[Path]) -> None:
@@ -154,9 +165,10 @@ def resume(
         plan = resume_plan(target, overrides)
     except (ResumeError, CheckpointError, ConfigError) as error:
         _fail(str(error))
-    if not headless:
-        _fail("the dashboard is not built yet; add --headless to train with a progress bar", code=2)
-    _train_headless(plan.config, plan.run_dir, data_dir, resume_from=plan.checkpoint)
+    if headless:
+        _train_headless(plan.config, plan.run_dir, data_dir, resume_from=plan.checkpoint)
+    else:
+        raise typer.Exit(_open_dashboard(("resume", plan.config, plan.run_dir, data_dir, plan.checkpoint)))
 
 
 def _parse_eps(text: Optional[str]) -> list[float]:

@@ -41,6 +41,8 @@ class StepMetrics:
     pert_l2: float | None
     pert_linf: float | None
     images_per_second: float
+    train_acc_clean: float | None = None
+    train_acc_adv: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,26 @@ class PreviewPanel:
 
 
 @dataclass(frozen=True)
+class EvaluationDone:
+    """An evaluation on the validation set asked for during training (not written to metrics)."""
+
+    epoch: int
+    step: int
+    val_acc_clean: float
+    val_acc_adv: float | None
+    val_acc_fgm_l2: float
+    val_pert_l2: float | None
+
+
+@dataclass(frozen=True)
+class PauseChanged:
+    """Training paused (at a step boundary) or continued."""
+
+    paused: bool
+    step: int
+
+
+@dataclass(frozen=True)
 class LogMessage:
     """A line for the user: level is 'info', 'warning' or 'error'."""
 
@@ -112,5 +134,7 @@ class RunFinished:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-Event = Union[RunStarted, StepMetrics, EpochSummary, PreviewPanel, LogMessage, CheckpointSaved, RunFinished]
+Event = Union[
+    RunStarted, StepMetrics, EpochSummary, PreviewPanel, EvaluationDone, PauseChanged, LogMessage, CheckpointSaved, RunFinished
+]
 Subscriber = Callable[[Event], None]

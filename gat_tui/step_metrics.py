@@ -8,7 +8,7 @@ import torch
 
 from gat_tui.methods.base import StepResult
 
-STEP_FIGURES = ("loss_f", "loss_g", "pert_l2", "pert_linf")
+STEP_FIGURES = ("loss_f", "loss_g", "pert_l2", "pert_linf", "train_acc_clean", "train_acc_adv")
 
 
 @dataclass

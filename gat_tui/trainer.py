@@ -23,12 +23,24 @@ from typing import Iterable
 import torch
 
 from gat_tui.batches import ShuffledBatches
+from gat_tui.control import TrainingControl
 from gat_tui.checkpoints import CheckpointError, NetworkShape, load_network_weights, read_checkpoint, save_checkpoint
 from gat_tui.config import RunConfig, config_to_toml
 from gat_tui.data import DataError, ImageSplits, load_splits
 from gat_tui.device import DeviceError, configure_backends, prefers_channels_last, select_device
 from gat_tui.evaluation import SplitFigures, evaluate_split, preview_panel
-from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished, RunStarted, StepMetrics, Subscriber
+from gat_tui.events import (
+    CheckpointSaved,
+    EpochSummary,
+    EvaluationDone,
+    Event,
+    LogMessage,
+    PauseChanged,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+    Subscriber,
+)
 from gat_tui.methods import MethodSetupError, TrainingMethod, build_method
 from gat_tui.run_folder import MetricsLog, RunPaths, truncate_metrics, write_summary
 from gat_tui.step_metrics import StepAccumulator
@@ -66,11 +78,13 @@ class Trainer:
         stop: threading.Event | None = None,
         data_dir: Path | None = None,
         resume_from: Path | None = None,
+        control: TrainingControl | None = None,
     ) -> None:
         self.config = config
         self.paths = RunPaths(run_dir)
         self.subscribers = list(subscribers)
-        self.stop = stop or threading.Event()
+        self.control = control or TrainingControl(stop=stop or threading.Event())
+        self.stop = self.control.stop
         self.data_dir = data_dir
         self.resume_from = resume_from
         self.progress = Progress()
@@ -226,11 +240,39 @@ class Trainer:
             if save_every and self.progress.step % save_every == 0:
                 self._report(accumulator, batch_size, interval_started)  # a checkpoint never holds a NaN
                 self._save(setup, self.paths.last_checkpoint, "steps")
-            if self.stop.is_set():
+            if self.control.anything_asked():
                 self._report(accumulator, batch_size, interval_started)
-                return False
+                interval_started = time.perf_counter()
+                if not self._answer_requests(setup):
+                    return False
         self._report(accumulator, batch_size, interval_started)
         return True
+
+    def _answer_requests(self, setup: _Setup) -> bool:
+        """Save, evaluate or pause as asked, at this step boundary; False if a stop was asked."""
+        control = self.control
+        self._save_or_evaluate_if_asked(setup)
+        if control.pause.is_set() and not control.stop.is_set():
+            self.emit(PauseChanged(True, self.progress.step))
+            while control.pause.is_set() and not control.stop.is_set():
+                control.stop.wait(0.05)
+                self._save_or_evaluate_if_asked(setup)  # both still work while paused
+            self.emit(PauseChanged(False, self.progress.step))
+        return not control.stop.is_set()
+
+    def _save_or_evaluate_if_asked(self, setup: _Setup) -> None:
+        control = self.control
+        if control.save_now.is_set():
+            control.save_now.clear()
+            self._save(setup, self.paths.last_checkpoint, "asked")
+        if control.evaluate_now.is_set():
+            control.evaluate_now.clear()
+            figures = self._evaluate(setup, setup.splits.val_images, setup.splits.val_labels)
+            self.emit(
+                EvaluationDone(
+                    self.progress.epoch, self.progress.step, figures.acc_clean, figures.acc_adv, figures.acc_fgm_l2, figures.pert_l2
+                )
+            )
 
     def _report(self, accumulator: StepAccumulator, batch_size: int, interval_started: float) -> None:
         steps = accumulator.steps
@@ -251,6 +293,8 @@ class Trainer:
                 pert_l2=means.get("pert_l2"),
                 pert_linf=means.get("pert_linf"),
                 images_per_second=steps * batch_size / seconds,
+                train_acc_clean=means.get("train_acc_clean"),
+                train_acc_adv=means.get("train_acc_adv"),
             )
         )
 

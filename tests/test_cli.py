@@ -59,11 +59,6 @@ def test_presets_reports_an_invalid_preset(tmp_path: Path) -> None:
     assert result.returncode == 1 and "INVALID" in result.stdout and "'nope'" in result.stdout
 
 
-def test_run_without_headless_says_the_dashboard_is_not_there_yet() -> None:
-    result = gat_tui("run", "synthetic_smoke")
-    assert result.returncode == 2 and "--headless" in result.stderr
-
-
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
 

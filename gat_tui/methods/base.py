@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as functional
@@ -24,6 +24,8 @@ class StepResult:
     loss_g: torch.Tensor | None = None
     pert_l2: torch.Tensor | None = None
     pert_linf: torch.Tensor | None = None
+    train_acc_clean: torch.Tensor | None = None  # fraction of the minibatch classified correctly
+    train_acc_adv: torch.Tensor | None = None  # the same on its perturbed copy
 
 
 class TrainingMethod(ABC):
@@ -73,15 +75,27 @@ class TrainingMethod(ABC):
             network.eval()
 
 
+class MixedLoss(NamedTuple):
+    loss: torch.Tensor
+    acc_clean: torch.Tensor
+    acc_adv: torch.Tensor
+
+
+def batch_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Fraction correct as a 0-dim tensor on the device (no host sync)."""
+    return (logits.detach().argmax(dim=1) == labels).float().mean()
+
+
 def mixed_loss(
     classifier: nn.Module, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor, alpha: float
-) -> torch.Tensor:
+) -> MixedLoss:
     """α·J(x, y) + (1 − α)·J(x_adv, y), Eq. 2, 4 and 10; one forward pass over both halves."""
     logits = classifier(torch.cat([clean, adversarial]))
     clean_logits, adversarial_logits = logits.split(clean.shape[0])
-    return alpha * functional.cross_entropy(clean_logits, labels) + (1.0 - alpha) * functional.cross_entropy(
+    loss = alpha * functional.cross_entropy(clean_logits, labels) + (1.0 - alpha) * functional.cross_entropy(
         adversarial_logits, labels
     )
+    return MixedLoss(loss, batch_accuracy(clean_logits, labels), batch_accuracy(adversarial_logits, labels))
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[nn.Parameter]) -> None:

@@ -28,10 +28,10 @@ class FastGradientTraining(TrainingMethod):
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
         perturbed = self.perturb(images, labels)
-        loss = mixed_loss(self.classifier, images, perturbed.adversarial.detach(), labels, self.alpha)
-        optimizer_step(self.classifier_optimizer, loss, list(self.classifier.parameters()))
+        mixed = mixed_loss(self.classifier, images, perturbed.adversarial.detach(), labels, self.alpha)
+        optimizer_step(self.classifier_optimizer, mixed.loss, list(self.classifier.parameters()))
         pert_l2, pert_linf = step_norms(perturbed)
-        return StepResult(loss_f=loss.detach(), pert_l2=pert_l2, pert_linf=pert_linf)
+        return StepResult(mixed.loss.detach(), None, pert_l2, pert_linf, mixed.acc_clean, mixed.acc_adv)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"classifier": self.classifier_optimizer}

@@ -70,10 +70,10 @@ class GenerativeAdversarialTraining(TrainingMethod):
             loss_g_sum += loss_g.detach()
 
         perturbed = self.perturb(images, labels)
-        loss_f = mixed_loss(self.classifier, images, perturbed.adversarial, labels, self.alpha)
-        optimizer_step(self.classifier_optimizer, loss_f, list(self.classifier.parameters()))
+        mixed = mixed_loss(self.classifier, images, perturbed.adversarial, labels, self.alpha)
+        optimizer_step(self.classifier_optimizer, mixed.loss, list(self.classifier.parameters()))
         pert_l2, pert_linf = step_norms(perturbed)
-        return StepResult(loss_f=loss_f.detach(), loss_g=loss_g_sum / self.k, pert_l2=pert_l2, pert_linf=pert_linf)
+        return StepResult(mixed.loss.detach(), loss_g_sum / self.k, pert_l2, pert_linf, mixed.acc_clean, mixed.acc_adv)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"classifier": self.classifier_optimizer, "generator": self.generator_optimizer}

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, optimizer_step
+from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, batch_accuracy, optimizer_step
 
 
 class StandardTraining(TrainingMethod):
@@ -18,9 +18,10 @@ class StandardTraining(TrainingMethod):
         self.classifier_optimizer = torch.optim.Adam(classifier.parameters(), lr=lr_f)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
-        loss = functional.cross_entropy(self.classifier(images), labels)
+        logits = self.classifier(images)
+        loss = functional.cross_entropy(logits, labels)
         optimizer_step(self.classifier_optimizer, loss, list(self.classifier.parameters()))
-        return StepResult(loss_f=loss.detach())
+        return StepResult(loss_f=loss.detach(), train_acc_clean=batch_accuracy(logits, labels))
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"classifier": self.classifier_optimizer}

@@ -1,0 +1,1 @@
+"""The Textual dashboard; a subscriber of the engine's events, never imported by the engine."""

@@ -1,0 +1,69 @@
+"""Small modal screens: a yes/no question and the key help."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Asks a question; dismisses with True for yes."""
+
+    BINDINGS = [Binding("y", "answer(True)", "yes"), Binding("n,escape", "answer(False)", "no")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.question)
+            with Horizontal():
+                yield Button("Yes (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+HELP_TEXT = """[b]gat-tui dashboard[/b]
+
+Training screen
+  p   pause / resume training (at the next step)
+  s   save a checkpoint now (checkpoints/last.safetensors)
+  e   evaluate on the validation set now (result in the log)
+  q   stop: saves a checkpoint, asks first
+  x   x-axis: steps or epochs
+  m   smoothing of step curves: off, 0.6, 0.9
+  c   previews in colour or plain ASCII
+  r   runs screen
+
+Runs screen
+  enter   open the run: its recorded charts
+  space   mark runs, then  o  to overlay their curves
+  u       resume the selected run
+  v       evaluate its best checkpoint (FGSM, FGM-L2, random)
+
+Anywhere:  ?  this help,  ctrl+q  quit (a running training is stopped and saved first)
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss_help", "close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(HELP_TEXT)
+            yield Button("Close (esc)", id="close")
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None)

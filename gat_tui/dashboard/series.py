@@ -1,0 +1,84 @@
+"""The curves of one run, fed live by engine events or read back from metrics.jsonl.
+
+Pure data, no widgets: charts ask for `points(name, x_axis, smoothing)`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gat_tui.events import EpochSummary, StepMetrics
+
+STEP_SERIES = ("loss_f", "loss_g", "pert_l2", "pert_linf", "train_acc_clean", "train_acc_adv")
+EPOCH_SERIES = ("val_acc_clean", "val_acc_adv", "val_acc_fgm_l2", "val_pert_l2", "val_loss_g")
+
+
+def smooth(values: list[float], factor: float) -> list[float]:
+    """Exponential moving average; factor 0 keeps the values, 0.9 smooths strongly."""
+    if factor <= 0 or not values:
+        return list(values)
+    smoothed, current = [], values[0]
+    for value in values:
+        current = factor * current + (1 - factor) * value
+        smoothed.append(current)
+    return smoothed
+
+
+@dataclass
+class RunSeries:
+    """(epoch, step, value) triples per figure."""
+
+    points_by_name: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)
+
+    def _add(self, name: str, epoch: int, step: int, value: float | None) -> None:
+        if value is not None:
+            self.points_by_name.setdefault(name, []).append((epoch, step, float(value)))
+
+    def add_step(self, event: StepMetrics) -> None:
+        for name in STEP_SERIES:
+            self._add(name, event.epoch, event.step, getattr(event, name))
+
+    def add_epoch(self, event: EpochSummary) -> None:
+        for name in EPOCH_SERIES:
+            self._add(name, event.epoch, event.step, getattr(event, name))
+
+    def add_record(self, record: dict) -> None:
+        """One metrics.jsonl line."""
+        names = STEP_SERIES if record.get("event") == "step" else EPOCH_SERIES if record.get("event") == "epoch" else ()
+        for name in names:
+            value = record.get(name)
+            if isinstance(value, (int, float)):
+                self._add(name, int(record.get("epoch", 0)), int(record.get("step", 0)), value)
+
+    @classmethod
+    def from_metrics_file(cls, path: Path) -> "RunSeries":
+        series = cls()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return series
+        for line in lines:
+            try:
+                series.add_record(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return series
+
+    def has(self, name: str) -> bool:
+        return bool(self.points_by_name.get(name))
+
+    def points(self, name: str, x_axis: str = "step", smoothing: float = 0.0) -> tuple[list[float], list[float]]:
+        """x and y of a figure; on the epoch axis step figures are averaged per epoch."""
+        triples = self.points_by_name.get(name, [])
+        if x_axis == "epoch" and name in STEP_SERIES:
+            by_epoch: dict[int, list[float]] = {}
+            for epoch, _, value in triples:
+                by_epoch.setdefault(epoch, []).append(value)
+            xs = [float(epoch) for epoch in sorted(by_epoch)]
+            ys = [sum(by_epoch[int(x)]) / len(by_epoch[int(x)]) for x in xs]
+        else:
+            xs = [float(epoch if x_axis == "epoch" else step) for epoch, step, _ in triples]
+            ys = [value for _, _, value in triples]
+        return xs, smooth(ys, smoothing) if name in STEP_SERIES else ys

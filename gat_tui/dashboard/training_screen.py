@@ -1,0 +1,257 @@
+"""The live view of one training run: header, charts, previews, log; keys steer the engine.
+
+The trainer runs in a thread worker and only talks to this screen through events posted as
+messages; the screen steers it through a `TrainingControl`. Charts are redrawn at most twice a
+second, however often events arrive, so drawing never slows training down much.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, RichLog
+from textual.worker import Worker, WorkerState
+
+from gat_tui.config import RunConfig
+from gat_tui.control import TrainingControl
+from gat_tui.dashboard.messages import EngineEvent
+from gat_tui.dashboard.modals import ConfirmScreen
+from gat_tui.dashboard.series import RunSeries
+from gat_tui.dashboard.widgets.metric_chart import MetricChart
+from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
+from gat_tui.dashboard.widgets.run_header import RunHeader
+from gat_tui.events import (
+    CheckpointSaved,
+    EpochSummary,
+    EvaluationDone,
+    Event,
+    LogMessage,
+    PauseChanged,
+    PreviewPanel,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
+
+SMOOTHING_STEPS = (0.0, 0.6, 0.9)
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What to train: a new run into `run_dir`, or a resume from `resume_from`."""
+
+    config: RunConfig
+    run_dir: Path
+    data_dir: Path | None = None
+    resume_from: Path | None = None
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+class TrainingScreen(Screen[None]):
+    BINDINGS = [
+        Binding("p", "pause", "pause/resume"),
+        Binding("s", "save", "save now"),
+        Binding("e", "evaluate", "evaluate now"),
+        Binding("q", "stop", "stop"),
+        Binding("x", "x_axis", "x: step/epoch"),
+        Binding("m", "smoothing", "smoothing"),
+        Binding("c", "colour", "colour/ASCII", show=False),
+    ]
+
+    def __init__(self, request: TrainingRequest, color: bool) -> None:
+        super().__init__()
+        self.request = request
+        self.color = color
+        self.control = TrainingControl()
+        self.series = RunSeries()
+        self.x_axis = "step"
+        self.smoothing_index = 0
+        self.dirty = False
+        self.finished: RunFinished | None = None
+        self.worker: Worker[RunFinished] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="run-header")
+        with Horizontal(id="charts"):
+            yield MetricChart("losses", ("loss_f", "loss_g"), id="chart-losses")
+            yield MetricChart("perturbation norm", ("pert_l2", "pert_linf"), id="chart-norms")
+            yield MetricChart(
+                "accuracy",
+                ("train_acc_clean", "train_acc_adv", "val_acc_clean", "val_acc_adv", "val_acc_fgm_l2"),
+                id="chart-accuracy",
+            )
+        with Horizontal(id="lower"):
+            with Vertical(id="preview-box"):
+                yield PreviewGrid(self.color, id="previews")
+            yield RichLog(id="log", wrap=True, markup=True, max_lines=500)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one(RunHeader)
+        config = self.request.config
+        header.state.run_name = self.request.run_dir.name
+        header.state.preset = config.name
+        header.state.method = config.method
+        header.state.epochs = config.train.epochs
+        header.redraw()
+        self.set_interval(0.5, self._redraw_if_dirty)
+        self.set_interval(1.0, header.redraw)
+        self.worker = self.train()
+
+    # -- the worker --------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def train(self) -> RunFinished:
+        from gat_tui.trainer import Trainer
+
+        trainer = Trainer(
+            self.request.config,
+            self.request.run_dir,
+            subscribers=[self._forward],
+            data_dir=self.request.data_dir,
+            resume_from=self.request.resume_from,
+            control=self.control,
+        )
+        return trainer.run()
+
+    def _forward(self, event: Event) -> None:
+        # runs in the training thread; post_message is thread-safe
+        self.post_message(EngineEvent(event))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self.worker:
+            return
+        if event.state == WorkerState.ERROR:
+            header = self.query_one(RunHeader)
+            header.state.state = "failed"
+            header.redraw()
+            self.log_line(f"[red]training failed: {event.worker.error!r}[/red] (the run folder keeps its last checkpoint)")
+
+    # -- events from the engine --------------------------------------------------------------
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        header = self.query_one(RunHeader)
+        state = header.state
+        if isinstance(event, RunStarted):
+            state.device, state.total_steps = event.device, event.steps_per_epoch * event.epochs
+            state.step = state.start_step = event.start_step
+            state.epoch, state.state, state.started_at = event.start_epoch, "running", time.monotonic()
+            self.log_line(f"run folder: {event.run_dir}")
+        elif isinstance(event, StepMetrics):
+            self.series.add_step(event)
+            state.step, state.epoch, state.images_per_second = event.step, event.epoch, event.images_per_second
+            self.dirty = True
+        elif isinstance(event, EpochSummary):
+            self.series.add_epoch(event)
+            self.dirty = True
+            best = " [b]best[/b]" if event.is_best else ""
+            self.log_line(
+                f"epoch {event.epoch}: val clean {_pct(event.val_acc_clean)}, own perturbation "
+                f"{_pct(event.val_acc_adv)}, FGM-L2 {_pct(event.val_acc_fgm_l2)}{best}"
+            )
+        elif isinstance(event, PreviewPanel):
+            self.query_one(PreviewGrid).show(event)
+        elif isinstance(event, EvaluationDone):
+            self.log_line(
+                f"evaluation at step {event.step}: val clean {_pct(event.val_acc_clean)}, own perturbation "
+                f"{_pct(event.val_acc_adv)}, FGM-L2 {_pct(event.val_acc_fgm_l2)}"
+            )
+        elif isinstance(event, PauseChanged):
+            state.state = "paused" if event.paused else "running"
+            self.log_line("paused" if event.paused else "resumed")
+        elif isinstance(event, CheckpointSaved):
+            if event.reason != "epoch":
+                self.log_line(f"checkpoint ({event.reason}): {event.path}")
+        elif isinstance(event, LogMessage):
+            colour = {"warning": "yellow", "error": "red"}.get(event.level)
+            self.log_line(f"[{colour}]{event.level}: {event.text}[/{colour}]" if colour else event.text)
+        elif isinstance(event, RunFinished):
+            self.finished = event
+            state.state = event.status
+            summary = f"run {event.status}: {event.epochs_done} epochs, {event.step} steps"
+            if event.test_acc_clean is not None:
+                summary += f"; test clean {_pct(event.test_acc_clean)}, own perturbation {_pct(event.test_acc_adv)}, FGM-L2 {_pct(event.test_acc_fgm_l2)}"
+            self.log_line(summary)
+            self._redraw_if_dirty()
+        header.redraw()
+
+    def log_line(self, text: str) -> None:
+        self.query_one("#log", RichLog).write(text)
+
+    def _redraw_if_dirty(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        smoothing = SMOOTHING_STEPS[self.smoothing_index]
+        for chart in self.query(MetricChart):
+            chart.show([(self.request.run_dir.name, self.series)], self.x_axis, smoothing)
+
+    # -- keys --------------------------------------------------------------------------------
+
+    @property
+    def training(self) -> bool:
+        return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    def action_pause(self) -> None:
+        if not self.training:
+            return
+        if self.control.pause.is_set():
+            self.control.pause.clear()
+        else:
+            self.control.pause.set()
+            self.query_one(RunHeader).state.state = "pausing"
+            self.query_one(RunHeader).redraw()
+
+    def action_save(self) -> None:
+        if self.training:
+            self.control.save_now.set()
+            self.log_line("saving a checkpoint at the next step…")
+
+    def action_evaluate(self) -> None:
+        if self.training:
+            self.control.evaluate_now.set()
+            self.log_line("evaluating on the validation set at the next step…")
+
+    def action_stop(self) -> None:
+        if not self.training:
+            self.app.pop_screen() if len(self.app.screen_stack) > 2 else None
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.request_stop()
+
+        self.app.push_screen(ConfirmScreen("Stop training? A checkpoint is saved first, and the run can be resumed."), answered)
+
+    def request_stop(self) -> None:
+        self.control.stop.set()
+        header = self.query_one(RunHeader)
+        header.state.state = "stopping"
+        header.redraw()
+
+    def action_x_axis(self) -> None:
+        self.x_axis = "epoch" if self.x_axis == "step" else "step"
+        self.dirty = True
+        self._redraw_if_dirty()
+
+    def action_smoothing(self) -> None:
+        self.smoothing_index = (self.smoothing_index + 1) % len(SMOOTHING_STEPS)
+        self.log_line(f"smoothing {SMOOTHING_STEPS[self.smoothing_index]}")
+        self.dirty = True
+        self._redraw_if_dirty()
+
+    def action_colour(self) -> None:
+        grid = self.query_one(PreviewGrid)
+        grid.color = not grid.color
+        grid.show()

@@ -1,0 +1,54 @@
+"""The header line of a training run: what runs where, how far, how fast, and its state."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from textual.widgets import Static
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+@dataclass
+class HeaderState:
+    run_name: str = ""
+    preset: str = ""
+    method: str = ""
+    device: str = ""
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    total_steps: int = 0
+    start_step: int = 0
+    images_per_second: float = 0.0
+    state: str = "starting"
+    started_at: float = 0.0
+
+    def eta_seconds(self) -> float | None:
+        done = self.step - self.start_step
+        if done <= 0 or not self.started_at:
+            return None
+        rate = done / max(time.monotonic() - self.started_at, 1e-9)
+        return (self.total_steps - self.step) / rate if rate > 0 else None
+
+
+class RunHeader(Static):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = HeaderState()
+
+    def redraw(self) -> None:
+        s = self.state
+        elapsed = time.monotonic() - s.started_at if s.started_at else None
+        self.update(
+            f"[b]{s.run_name}[/b]  preset {s.preset}  method {s.method}  device {s.device}\n"
+            f"epoch {s.epoch}/{s.epochs}  step {s.step}/{s.total_steps}  {s.images_per_second:,.0f} img/s  "
+            f"elapsed {_clock(elapsed)}  ETA {_clock(s.eta_seconds())}  [b]{s.state}[/b]"
+        )

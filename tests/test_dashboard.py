@@ -1,0 +1,131 @@
+"""The dashboard driven with Textual's pilot: a synthetic run from the start screen to the runs screen."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from textual.widgets import DataTable, Input
+
+from gat_tui.dashboard.app import GatTuiApp
+from gat_tui.dashboard.previews import render_ascii, render_color, visible_perturbation
+from gat_tui.dashboard.runs_screen import RunsScreen
+from gat_tui.dashboard.start_screen import StartScreen, overrides_from_form
+from gat_tui.dashboard.training_screen import TrainingScreen
+from gat_tui.dashboard.widgets.metric_chart import MetricChart
+from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
+from gat_tui.dashboard.widgets.run_header import RunHeader
+
+# small enough for a 2-core CPU, long enough to pause and stop it on the way
+FAST = "data.train_size=1536 data.image_size=12 train.log_every=4 data.batch_size=32"
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out waiting for the dashboard")
+        await pilot.pause(0.05)
+
+
+def start_run(app: GatTuiApp, epochs: str) -> None:
+    screen = app.screen
+    assert isinstance(screen, StartScreen)
+    assert screen.selected()[0].stem == "synthetic_smoke"  # type: ignore[index]
+    screen.query_one("#epochs", Input).value = epochs
+    screen.query_one("#overrides", Input).value = FAST
+
+
+@pytest.mark.asyncio
+async def test_start_watch_pause_resume_stop_and_find_the_run(tmp_path: Path) -> None:
+    app = GatTuiApp(color=True, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 36)) as pilot:
+        start_run(app, epochs="20")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+        screen = app.screen
+        assert isinstance(screen, TrainingScreen)
+        header = screen.query_one(RunHeader)
+
+        # the charts receive data
+        await wait_for(pilot, lambda: screen.query_one("#chart-losses", MetricChart).points_drawn >= 2)
+        await wait_for(pilot, lambda: screen.query_one("#chart-accuracy", MetricChart).points_drawn >= 2)
+
+        # pause and resume
+        await pilot.press("p")
+        await wait_for(pilot, lambda: header.state.state == "paused")
+        paused_at = header.state.step
+        await pilot.pause(0.5)
+        assert header.state.step == paused_at
+        await pilot.press("p")
+        await wait_for(pilot, lambda: header.state.state == "running" and header.state.step > paused_at)
+
+        # stop: asks first, then saves a checkpoint
+        await pilot.press("q")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.finished is not None)
+        assert screen.finished is not None and screen.finished.status == "stopped"
+        run_dir = screen.request.run_dir
+        assert (run_dir / "checkpoints" / "last.safetensors").is_file()
+
+        # the runs screen lists it
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count >= 1)
+        row = table.get_row_at(0)
+        assert row[1] == "synthetic_smoke" and row[3] == "stopped" and row[6] == str(run_dir)
+
+
+@pytest.mark.asyncio
+async def test_no_color_previews_are_pure_ascii(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = GatTuiApp(runs_dir=tmp_path / "runs")
+    assert app.color is False
+    async with app.run_test(size=(120, 36)) as pilot:
+        start_run(app, epochs="1")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+        grid = app.screen.query_one(PreviewGrid)
+        await wait_for(pilot, lambda: grid.panel is not None)
+        text = grid.plain_text()
+        assert "perturbation" in text and "true" in text
+        assert all(ord(character) < 128 for character in text), "a preview used a non-ASCII character"
+        await wait_for(pilot, lambda: app.screen.finished is not None)  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_a_bad_override_is_shown_on_the_start_screen(tmp_path: Path) -> None:
+    app = GatTuiApp(color=False, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.query_one("#overrides", Input).value = "gat.c_g=-1"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, StartScreen)
+        assert "'gat.c_g'" in str(screen.query_one("#form-error").render())
+
+
+def test_form_fields_become_overrides() -> None:
+    assert overrides_from_form("3", "", "cpu", "gat.c_g=0.1  train.alpha=0.3") == [
+        "train.epochs=3", "device=cpu", "gat.c_g=0.1", "train.alpha=0.3"
+    ]
+    assert overrides_from_form("", "", "preset", "") == []
+
+
+def test_half_block_and_ascii_renderings() -> None:
+    image = np.zeros((3, 4, 4), dtype=np.float32)
+    image[:, :2] = 1.0  # top half white, bottom black
+    colour = render_color(image, width=4)
+    assert colour.plain == "▀▀▀▀\n▀▀▀▀"
+    first = colour.spans[0].style
+    assert first.color.triplet.hex == "#ffffff" and first.bgcolor.triplet.hex == "#ffffff"
+    assert colour.spans[-1].style.bgcolor.triplet.hex == "#000000"
+    ascii_text = render_ascii(image, width=4).plain
+    assert ascii_text.splitlines() == ["@@@@", "    "]
+    shown, scale = visible_perturbation(np.array([[[-0.2, 0.0, 0.1]]], dtype=np.float32))
+    assert scale == pytest.approx(0.2) and shown.min() == 0.0 and shown[0, 0, 1] == pytest.approx(0.5)
