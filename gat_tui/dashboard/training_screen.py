@@ -58,6 +58,7 @@ def _pct(value: float | None) -> str:
 
 
 class TrainingScreen(Screen[None]):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("p", "pause", "pause/resume"),
         Binding("s", "save", "save now"),
@@ -93,7 +94,7 @@ class TrainingScreen(Screen[None]):
         with Horizontal(id="lower"):
             with Vertical(id="preview-box"):
                 yield PreviewGrid(self.color, id="previews")
-            yield RichLog(id="log", wrap=True, markup=True, max_lines=500)
+            yield RichLog(id="log", wrap=True, markup=True, max_lines=500, min_width=20)
         yield Footer()
 
     def on_mount(self) -> None:

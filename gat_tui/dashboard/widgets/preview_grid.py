@@ -21,6 +21,11 @@ class PreviewGrid(Static):
         self.image_width = 12
         self.rows_shown = 3
 
+    def on_resize(self) -> None:
+        # three images and a label column of about 15 characters share the width
+        self.image_width = max(6, min(16, (self.size.width - 15) // 3 - 1))
+        self.show()
+
     def show(self, panel: PreviewPanel | None = None) -> None:
         if panel is not None:
             self.panel = panel
@@ -35,14 +40,15 @@ class PreviewGrid(Static):
         for _ in range(3):
             table.add_column(width=width)
         table.add_column()
-        table.add_row(Text("clean"), Text("perturbation"), Text("adversarial"), Text("labels"))
+        titles = ("clean", "perturbation", "adversarial") if width >= 12 else ("x", "δ" if self.color else "d", "x+δ" if self.color else "x+d")
+        table.add_row(*(Text(title) for title in titles), Text("labels"))
         for index in range(min(self.rows_shown, len(panel.labels))):
             perturbation, scale = visible_perturbation(panel.perturbations[index])
             labels = Text(
                 f"true  {names[panel.labels[index]]}\n"
                 f"clean {names[panel.predicted_clean[index]]}\n"
                 f"adv   {names[panel.predicted_adversarial[index]]}\n"
-                f"{'±' if self.color else '+/-'}{scale:.3g} = black/white"
+                f"scale {'±' if self.color else '+/-'}{scale:.2g}"
             )
             if panel.predicted_adversarial[index] != panel.labels[index]:
                 labels.stylize("bold red" if self.color else "", 0)

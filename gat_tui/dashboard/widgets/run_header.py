@@ -48,7 +48,7 @@ class RunHeader(Static):
         s = self.state
         elapsed = time.monotonic() - s.started_at if s.started_at else None
         self.update(
-            f"[b]{s.run_name}[/b]  preset {s.preset}  method {s.method}  device {s.device}\n"
+            f"[b]{s.run_name}[/b]  {s.method} on {s.device}\n"
             f"epoch {s.epoch}/{s.epochs}  step {s.step}/{s.total_steps}  {s.images_per_second:,.0f} img/s  "
             f"elapsed {_clock(elapsed)}  ETA {_clock(s.eta_seconds())}  [b]{s.state}[/b]"
         )
