@@ -1,0 +1,135 @@
+"""What the dashboard costs training, and how fast it answers keys while training runs.
+
+Setup: the same GAT run on synthetic 32x32 images is trained (a) headless, with the Rich
+progress printer writing to a throw-away console, and (b) inside the Textual dashboard run
+headlessly by Textual's test driver at 120x36, alternating a/b/a/b... so machine noise hits
+both alike. Throughput is the mean of the engine's reported images per second over each run,
+leaving out its first report (warm-up). During each dashboard run, keys are pressed (x: switch
+the chart axis, which redraws all charts) and the time until the screen has handled each one
+is recorded.
+
+Targets (issue 4): the dashboard costs training under 3% of its headless throughput, and keys
+are answered within 100 ms. No assertion: this prints the figures.
+
+    python benchmarks/dashboard_overhead.py [--repeats 3] [--steps 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
+from gat_tui.headless import HeadlessPrinter
+from gat_tui.trainer import Trainer
+
+# -- Setup -------------------------------------------------------------------------------------
+
+
+def benchmark_config(steps: int) -> RunConfig:
+    return RunConfig(
+        name="dashboard_bench",
+        method="gat",
+        device="cpu",
+        data=DataConfig(
+            dataset="synthetic", image_size=32, num_classes=10, train_size=4096, val_size=256, test_size=256,
+            batch_size=64, eval_batch_size=256,
+        ),
+        train=TrainConfig(epochs=1, log_every=5, max_steps_per_epoch=steps),  # frequent events stress the UI
+        gat=GatConfig(lr_g=1e-4),
+        eval=EvalConfig(panel_size=8),
+    )
+
+
+def throughput(run_dir: Path) -> float:
+    """Mean images/s over the run's step reports, the first (warm-up) left out."""
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rates = [line["images_per_second"] for line in lines if line["event"] == "step"][1:]
+    return statistics.mean(rates)
+
+
+# -- Headless ----------------------------------------------------------------------------------
+
+
+def run_headless(config: RunConfig, run_dir: Path) -> float:
+    printer = HeadlessPrinter(Console(file=io.StringIO(), force_terminal=True, width=120))
+    Trainer(config, run_dir, subscribers=[printer]).run()
+    printer.close()
+    return throughput(run_dir)
+
+
+# -- Dashboard ---------------------------------------------------------------------------------
+
+
+async def run_dashboard(config: RunConfig, run_dir: Path) -> tuple[float, list[float]]:
+    from gat_tui.dashboard.app import GatTuiApp
+    from gat_tui.dashboard.training_screen import TrainingRequest, TrainingScreen
+
+    app = GatTuiApp(TrainingRequest(config, run_dir), color=True, runs_dir=run_dir.parent)
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        while not isinstance(app.screen, TrainingScreen):
+            await pilot.pause(0.01)
+        screen = app.screen
+        while screen.query_one("#run-header").state.step < 10 and screen.finished is None:  # type: ignore[attr-defined]
+            await pilot.pause(0.02)
+        while screen.finished is None:
+            before = screen.x_axis
+            started = time.perf_counter()
+            await pilot.press("x")
+            while screen.x_axis == before:
+                await asyncio.sleep(0.001)
+            latencies.append(time.perf_counter() - started)
+            await pilot.pause(0.25)
+        await pilot.pause(0.1)
+    return throughput(run_dir), latencies
+
+
+# -- Report ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=60, help="training steps per run")
+    args = parser.parse_args()
+    config = benchmark_config(args.steps)
+    root = Path(tempfile.mkdtemp(prefix="gat-tui-dashboard-bench-"))
+    headless, dashboard, latencies = [], [], []
+    for repeat in range(args.repeats):
+        headless.append(run_headless(config, root / f"headless-{repeat}"))
+        rate, keys = asyncio.run(run_dashboard(config, root / f"dashboard-{repeat}"))
+        dashboard.append(rate)
+        latencies.extend(keys)
+        print(f"repeat {repeat + 1}/{args.repeats}: headless {headless[-1]:.1f} img/s, dashboard {rate:.1f} img/s", flush=True)
+
+    cost = 1 - statistics.median(dashboard) / statistics.median(headless)
+    table = Table(title=f"dashboard overhead ({args.repeats} runs each, {args.steps} GAT steps of 64 images, CPU)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("headless, median img/s", f"{statistics.median(headless):.1f}")
+    table.add_row("dashboard, median img/s", f"{statistics.median(dashboard):.1f}")
+    table.add_row("throughput cost of the dashboard", f"{100 * cost:.1f}%  (target < 3%)")
+    if latencies:
+        ordered = sorted(latencies)
+        table.add_row("key latency, median", f"{1000 * statistics.median(ordered):.0f} ms")
+        table.add_row("key latency, 95th percentile", f"{1000 * ordered[int(0.95 * (len(ordered) - 1))]:.0f} ms")
+        table.add_row("key latency, max", f"{1000 * ordered[-1]:.0f} ms  (target < 100 ms)")
+        table.add_row("keys pressed", str(len(latencies)))
+    table.add_row("torch threads", str(torch.get_num_threads()))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
