@@ -86,11 +86,14 @@ async def run_dashboard(config: RunConfig, run_dir: Path) -> tuple[float, list[f
             await pilot.pause(0.02)
         while screen.finished is None:
             before = screen.x_axis
+            # pilot.press also waits for the app to go idle, which a training run streaming
+            # events never quite is; so time from sending the key to the moment its action ran
             started = time.perf_counter()
-            await pilot.press("x")
+            press = asyncio.create_task(pilot.press("x"))
             while screen.x_axis == before:
                 await asyncio.sleep(0.001)
             latencies.append(time.perf_counter() - started)
+            await press
             await pilot.pause(0.25)
         await pilot.pause(0.1)
     return throughput(run_dir), latencies

@@ -43,6 +43,7 @@ import dataclasses
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -302,8 +303,11 @@ def timed_round_robin(
     device: torch.device,
     first_reversed: bool,
     progress: Callable[[int], None],
-) -> dict[Runner, float]:
+) -> tuple[dict[Runner, float], dict[Runner, int]]:
     """Seconds each runner takes for `steps` steps, all runners taking turns `chunk` steps at a time.
+
+    Also counts each runner's minor page faults: on the CPU, large tensors that the allocator
+    maps afresh every step show up there (and in the time), so the JSON keeps them.
 
     Taking turns in small chunks means a slow spell of a shared machine (CPU throttling, a noisy
     neighbour: seconds long on small VMs) lands on every runner nearly equally, where timing one
@@ -313,21 +317,24 @@ def timed_round_robin(
     """
     runners = list(steps_by_runner)
     seconds = {runner: 0.0 for runner in runners}
+    faults = {runner: 0 for runner in runners}
     done, turn = 0, int(first_reversed)
     while done < steps:
         count = min(chunk, steps - done)
         for runner in reversed(runners) if turn % 2 else runners:
             step = steps_by_runner[runner]
             synchronize(device)
+            faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             started = time.perf_counter()
             for _ in range(count):
                 step()
             synchronize(device)
             seconds[runner] += time.perf_counter() - started
+            faults[runner] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
         done += count
         turn += 1
         progress(done)
-    return seconds
+    return seconds, faults
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,20 +405,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the table shows their median")
     parser.add_argument("--chunk", type=int, default=None,
                         help="steps per turn before the next runner's (default: 1 on cpu, all --steps on gpu)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op CPU threads (default: torch's choice); 1 steadies numbers on a "
+                        "throttled shared VM, where preempted threads stall every parallel region")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every figure here")
     args = parser.parse_args(argv)
     if args.images < args.batch_size:
         parser.error("--images must be at least --batch-size")
     if min(args.batch_size, args.repeats) < 1 or args.warmup < 0 or any(
-        value is not None and value < 1 for value in (args.steps, args.chunk)
+        value is not None and value < 1 for value in (args.steps, args.chunk, args.threads)
     ):
-        parser.error("--batch-size, --repeats, --steps and --chunk must be positive, --warmup not negative")
+        parser.error("--batch-size, --repeats, --steps, --chunk and --threads must be positive, --warmup not negative")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = select_device(args.device)
     configure_backends(device)
     steps = args.steps if args.steps is not None else (10 if device.type == "cpu" else 100)
@@ -460,6 +472,7 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"  built and warmed up {method} ({time.perf_counter() - run_started:.0f} s elapsed)")
 
     seconds: dict[Runner, list[float]] = {runner: [] for runner in steps_by_runner}
+    faults: dict[Runner, list[float]] = {runner: [] for runner in steps_by_runner}
     for repeat in range(args.repeats):
 
         def progress(done: int, repeat: int = repeat) -> None:
@@ -468,9 +481,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"({time.perf_counter() - run_started:.0f} s elapsed)"
             )
 
-        timed = timed_round_robin(steps_by_runner, steps, chunk, device, repeat % 2 == 1, progress)
+        timed, faulted = timed_round_robin(steps_by_runner, steps, chunk, device, repeat % 2 == 1, progress)
         for runner, value in timed.items():
             seconds[runner].append(value)
+            faults[runner].append(faulted[runner] / steps)
         for method in args.methods:
             console.print(
                 f"  repeat {repeat + 1}/{args.repeats} {method:<12} "
@@ -492,6 +506,8 @@ def main(argv: list[str] | None = None) -> None:
             "plain_img_per_s_repeats": plain,
             "engine_seconds_repeats": seconds[(method, "engine")],
             "plain_seconds_repeats": seconds[(method, "plain")],
+            "engine_minor_page_faults_per_step_repeats": faults[(method, "engine")],
+            "plain_minor_page_faults_per_step_repeats": faults[(method, "plain")],
         }
 
     summary = report(results, device, meta)

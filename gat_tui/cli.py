@@ -291,6 +291,119 @@ def runs(
     Console().print(table)
 
 
+@app.command()
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="A sweep TOML (see presets/paper/)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (default: the sweep file's)."),
+    headless: bool = typer.Option(False, "--headless", help="Progress bars and log lines instead of the dashboard."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <runs dir>/sweeps/<sweep name>)."),
+    shard: str = typer.Option("0/1", "--shard", help="Run only share I of N (by seed), e.g. one Slurm array task each."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+) -> None:
+    """Run presets × seeds (× override grids), then evaluations; re-run to resume, --shard to split."""
+    from gat_tui.config import ConfigError
+    from gat_tui.run_folder import default_runs_dir
+    from gat_tui.sweep.plan import load_sweep, parse_shard
+
+    try:
+        plan = load_sweep(sweep_file, seeds)
+        shard_index, shard_count = parse_shard(shard)
+    except ConfigError as error:
+        _fail(str(error))
+    folder = out or default_runs_dir() / "sweeps" / plan.name
+    if not headless:
+        from gat_tui.dashboard.app import GatTuiApp
+        from gat_tui.dashboard.sweep_screen import SweepRequest
+
+        request = SweepRequest(plan, folder, shard_index, shard_count, data_dir)
+        raise typer.Exit(GatTuiApp(sweep=request).run() or 0)
+
+    from rich.console import Console
+
+    from gat_tui.headless import HeadlessPrinter
+    from gat_tui.sweep.runner import SweepProgress, SweepRunner
+
+    console = Console()
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    printers: list[HeadlessPrinter] = []
+
+    def subscribers_for(job: object) -> list:
+        printers[:] = [HeadlessPrinter(console)]
+        return printers
+
+    def on_progress(progress: SweepProgress) -> None:
+        colour = {"finished": "green", "skipped": "dim", "failed": "red", "stopped": "yellow"}.get(progress.state, "cyan")
+        line = f"[{colour}]sweep {progress.done}/{progress.total} {progress.state}[/]: {progress.job}"
+        console.print(line + (f" ({progress.message})" if progress.message and progress.state == "failed" else ""))
+
+    console.print(f"sweep {plan.name}: {plan.seeds} seeds, shard {shard_index}/{shard_count}, into {folder}", highlight=False)
+    runner = SweepRunner(plan, folder, shard_index, shard_count, stop, data_dir, on_progress, subscribers_for)
+    try:
+        status = runner.run()
+    finally:
+        for printer in printers:
+            printer.close()
+    console.print(f"sweep {status}; the table: gat-tui report {folder}", highlight=False)
+    raise typer.Exit({"finished": 0, "stopped": 130}.get(status, 1))
+
+
+@app.command()
+def report(
+    sweep_dir: Path = typer.Argument(..., help="A sweep's output folder (merges every shard's results found there)."),
+    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="Also write the tables as Markdown."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON."),
+    png_dir: Optional[Path] = typer.Option(None, "--png", help="Also draw PNG figures here (needs the plot extra)."),
+) -> None:
+    """Table 2 as mean ± std over seeds beside the paper's figures, and the evaluation curves."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from gat_tui.config import ConfigError
+    from gat_tui.sweep.charts import terminal_charts, write_pngs
+    from gat_tui.sweep.report import build_report, markdown
+
+    if not (sweep_dir / "sweep.toml").exists():
+        _fail(f"{sweep_dir}: not a sweep folder (no sweep.toml); run gat-tui sweep first")
+    try:
+        result = build_report(sweep_dir)
+    except ConfigError as error:
+        _fail(str(error))
+    console = Console()
+    table = Table(title=f"{result.name}: test accuracy (%), mean ± std over seeds (n)")
+    for column in ("run", "clean", "own perturbation", "FGM-L2", "paper (clean)"):
+        table.add_column(column)
+    for row in result.table:
+        paper = row.paper.text() if row.paper is not None else "n/a"
+        table.add_row(row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text(), paper)
+    console.print(table)
+    if result.curves:
+        curves = Table(title="evaluations: accuracy (%) under attack, mean ± std over seeds")
+        for column in ("evaluation", "run", "attack", "ε", "accuracy", "mean ‖δ‖₂"):
+            curves.add_column(column)
+        for point in result.curves:
+            attack = point.attack + (f" (matched to {point.matched_to})" if point.matched_to else "")
+            curves.add_row(point.evaluation, point.label, attack, "-" if point.eps is None else f"{point.eps:g}",
+                           point.accuracy.text(), point.pert_l2.text(percent=False))
+        console.print(curves)
+        for chart in terminal_charts(result, color=console.is_terminal and not console.no_color):
+            console.print(chart)
+    if markdown_path is not None:
+        markdown_path.write_text(markdown(result), encoding="utf-8")
+        console.print(f"wrote {markdown_path}", highlight=False)
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_path}", highlight=False)
+    if png_dir is not None:
+        try:
+            for path in write_pngs(result, png_dir):
+                console.print(f"wrote {path}", highlight=False)
+        except RuntimeError as error:
+            _fail(str(error))
+
+
 def _networks_of(checkpoint: Path) -> tuple[dict, list[str]]:
     from gat_tui.checkpoints import read_checkpoint
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
@@ -14,6 +15,9 @@ from gat_tui.dashboard.runs_screen import RunsScreen
 from gat_tui.dashboard.start_screen import StartScreen
 from gat_tui.dashboard.training_screen import TrainingRequest, TrainingScreen
 from gat_tui.run_folder import default_runs_dir, new_run_dir
+
+if TYPE_CHECKING:
+    from gat_tui.dashboard.sweep_screen import SweepRequest
 
 EXIT_CODES = {"finished": 0, "stopped": 130, "failed": 1}
 
@@ -32,9 +36,16 @@ class GatTuiApp(App[int]):
         Binding("ctrl+q", "quit_safely", "quit", priority=True),
     ]
 
-    def __init__(self, request: TrainingRequest | None = None, color: bool | None = None, runs_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        request: TrainingRequest | None = None,
+        color: bool | None = None,
+        runs_dir: Path | None = None,
+        sweep: "SweepRequest | None" = None,
+    ) -> None:
         super().__init__()
         self.request = request
+        self.sweep = sweep
         self.color = colour_wanted() if color is None else color
         self.runs_dir = runs_dir
 
@@ -42,6 +53,10 @@ class GatTuiApp(App[int]):
         self.push_screen(StartScreen())
         if self.request is not None:
             self.push_screen(TrainingScreen(self.request, self.color))
+        if self.sweep is not None:
+            from gat_tui.dashboard.sweep_screen import SweepScreen
+
+            self.push_screen(SweepScreen(self.sweep))
 
     def start_training(self, config: RunConfig, data_dir: Path | None = None) -> None:
         run_dir = new_run_dir(self.runs_dir or default_runs_dir(), config.name)
@@ -75,5 +90,12 @@ class GatTuiApp(App[int]):
             if screen.training and screen.worker is not None:
                 screen.request_stop()
                 await screen.worker.wait()
+        for worker in self.workers:
+            if worker.group == "sweep":
+                for screen in self.screen_stack:
+                    control = getattr(screen, "control", None)
+                    if control is not None:
+                        control.stop.set()
+                await worker.wait()
         finished = [s.finished for s in self.training_screens() if s.finished is not None]
         self.exit(EXIT_CODES.get(finished[-1].status, 1) if finished else 0)

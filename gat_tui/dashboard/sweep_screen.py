@@ -1,0 +1,136 @@
+"""A sweep in the dashboard: jobs done / running / left, Table 2 filling in, live charts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, RichLog, Static
+
+from gat_tui.control import TrainingControl
+from gat_tui.dashboard.messages import EngineEvent
+from gat_tui.dashboard.modals import ConfirmScreen
+from gat_tui.dashboard.series import RunSeries
+from gat_tui.dashboard.widgets.metric_chart import MetricChart
+from gat_tui.events import Event, RunStarted, StepMetrics, EpochSummary
+from gat_tui.sweep.plan import Job, Sweep
+from gat_tui.sweep.runner import SweepProgress, SweepRunner
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    sweep: Sweep
+    out: Path
+    shard: int = 0
+    shards: int = 1
+    data_dir: Path | None = None
+
+
+class SweepUpdate(Message):
+    """A job of the sweep started or ended."""
+
+    def __init__(self, progress: SweepProgress) -> None:
+        super().__init__()
+        self.progress = progress
+
+
+class SweepScreen(Screen[None]):
+    BINDINGS = [Binding("q", "stop", "stop sweep")]
+
+    def __init__(self, request: SweepRequest) -> None:
+        super().__init__()
+        self.request = request
+        self.control = TrainingControl()
+        self.series = RunSeries()
+        self.current = ""
+        self.status: str | None = None
+        self.counts = {"finished": 0, "skipped": 0, "failed": 0}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="run-header")
+        with Horizontal(id="charts"):
+            yield MetricChart("losses", ("loss_f", "loss_g"))
+            yield MetricChart("accuracy", ("train_acc_clean", "train_acc_adv", "val_acc_clean", "val_acc_adv"))
+        with Horizontal(id="lower"):
+            yield DataTable(id="sweep-table")
+            yield RichLog(id="log", wrap=True, markup=True, min_width=20)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("run", "clean test acc (%)", "own perturbation", "FGM-L2")
+        self.refresh_table()
+        self.redraw_header(0, len(SweepRunner(self.request.sweep, self.request.out, self.request.shard, self.request.shards).jobs))
+        self.set_interval(0.5, self.redraw_charts)
+        self.run_sweep()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
+    def run_sweep(self) -> str:
+        request = self.request
+        runner = SweepRunner(
+            request.sweep, request.out, request.shard, request.shards, self.control.stop, request.data_dir,
+            on_progress=lambda progress: self.post_message(SweepUpdate(progress)),
+            subscribers_for=lambda job: [self._forward],
+        )
+        self.status = runner.run()
+        return self.status
+
+    def _forward(self, event: Event) -> None:
+        self.post_message(EngineEvent(event))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, RunStarted):
+            self.series = RunSeries()
+        elif isinstance(event, StepMetrics):
+            self.series.add_step(event)
+        elif isinstance(event, EpochSummary):
+            self.series.add_epoch(event)
+
+    def on_sweep_update(self, message: SweepUpdate) -> None:
+        progress = message.progress
+        if progress.state == "running":
+            self.current = progress.job
+        else:
+            self.counts[progress.state] = self.counts.get(progress.state, 0) + 1
+            colour = {"finished": "green", "skipped": "dim", "failed": "red"}.get(progress.state, "yellow")
+            detail = f" ({progress.message})" if progress.state == "failed" else ""
+            self.query_one(RichLog).write(f"[{colour}]{progress.state}[/]: {progress.job}{detail}")
+            self.refresh_table()
+        self.redraw_header(progress.done, progress.total)
+
+    def redraw_header(self, done: int, total: int) -> None:
+        running = 1 if self.current and self.status is None else 0
+        self.query_one("#run-header", Static).update(
+            f"[b]sweep {self.request.sweep.name}[/b]  shard {self.request.shard}/{self.request.shards}  "
+            f"{self.request.out}\njobs: {done} done, {running} running, {max(total - done - running, 0)} left  "
+            f"(failed {self.counts.get('failed', 0)})  now: {self.current or '-'}"
+        )
+
+    def refresh_table(self) -> None:
+        from gat_tui.sweep.report import build_report
+
+        if not (self.request.out / "sweep.toml").exists():
+            return
+        table = self.query_one(DataTable)
+        table.clear()
+        for row in build_report(self.request.out).table:
+            table.add_row(row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text())
+
+    def redraw_charts(self) -> None:
+        for chart in self.query(MetricChart):
+            chart.show([(self.current, self.series)])
+
+    def action_stop(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.control.stop.set()
+                self.query_one(RichLog).write("stopping after this step; run the sweep again to resume")
+
+        self.app.push_screen(ConfirmScreen("Stop the sweep? The run in progress is checkpointed and resumes next time."), answered)

@@ -1,0 +1,1 @@
+"""Sweeps: presets × seeds (× override grids), then evaluations; resumable and shardable."""

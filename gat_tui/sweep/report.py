@@ -1,0 +1,136 @@
+"""What a sweep folder holds, summarised: Table 2 as mean ± std and the evaluation curves.
+
+Reads only files (summary.json of each run, the evaluation JSONs), so it merges whatever
+shards have written so far and can run while a sweep is still going.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gat_tui.sweep.plan import Sweep, load_sweep
+from gat_tui.sweep.runner import SweepLayout
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Mean and sample standard deviation over the seeds that finished; n of them."""
+
+    mean: float | None
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> "Cell":
+        if not values:
+            return cls(None, None, 0)
+        return cls(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
+
+    def text(self, percent: bool = True) -> str:
+        if self.mean is None:
+            return "-"
+        scale = 100 if percent else 1
+        return f"{scale * self.mean:.2f} ± {scale * (self.std or 0):.2f} (n={self.n})"
+
+
+@dataclass(frozen=True)
+class TableRow:
+    label: str
+    test_acc_clean: Cell
+    test_acc_adv: Cell
+    test_acc_fgm_l2: Cell
+    paper: Cell | None
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    evaluation: str
+    label: str
+    attack: str
+    eps: float | None
+    matched_to: str | None
+    accuracy: Cell
+    pert_l2: Cell
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    name: str
+    seeds: int
+    table: list[TableRow]
+    curves: list[CurvePoint]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _summary(run_dir: Path) -> dict | None:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if summary.get("status") == "finished" else None
+
+
+def build_report(folder: Path) -> SweepReport:
+    sweep: Sweep = load_sweep(folder / "sweep.toml")
+    layout = SweepLayout(folder)
+    seeds_found = sorted(int(p.name.removeprefix("seed-")) for p in (folder / "runs").glob("*/seed-*"))
+    seed_range = range(max([sweep.seeds - 1] + seeds_found) + 1)
+    table = []
+    for entry in sweep.runs:
+        summaries = [s for s in (_summary(layout.run_dir(entry.label, seed)) for seed in seed_range) if s is not None]
+
+        def cell(key: str) -> Cell:
+            return Cell.of([s[key] for s in summaries if isinstance(s.get(key), (int, float))])
+
+        published = sweep.paper.get(entry.label)
+        paper = Cell(published.get("mean"), published.get("std"), int(published.get("n", 0))) if published else None
+        table.append(TableRow(entry.label, cell("test_acc_clean"), cell("test_acc_adv"), cell("test_acc_fgm_l2"), paper))
+
+    curves = []
+    for evaluation in sweep.evaluations:
+        for label in evaluation.runs:
+            rows_by_point: dict[tuple[str, float | None, str | None], list[dict]] = {}
+            for seed in seed_range:
+                path = layout.eval_file(evaluation.name, label, seed)
+                try:
+                    results = json.loads(path.read_text())["results"]
+                except (OSError, ValueError, KeyError):
+                    continue
+                for row in results:
+                    key = (row["attack"], row["eps"], row.get("matched_to"))
+                    rows_by_point.setdefault(key, []).append(row)
+            for (attack, eps, matched_to), rows in rows_by_point.items():
+                curves.append(
+                    CurvePoint(
+                        evaluation.name, label, attack, eps, matched_to,
+                        Cell.of([r["accuracy"] for r in rows]), Cell.of([r["pert_l2"] for r in rows]),
+                    )
+                )
+    return SweepReport(sweep.name, sweep.seeds, table, curves)
+
+
+def markdown(report: SweepReport) -> str:
+    lines = [
+        f"# {report.name}",
+        "",
+        "Test accuracy (%), mean ± standard deviation over the seeds that finished (n).",
+        "",
+        "| run | clean | own perturbation | FGM-L2 | paper (clean) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in report.table:
+        paper = row.paper.text() if row.paper is not None else "n/a"
+        lines.append(f"| {row.label} | {row.test_acc_clean.text()} | {row.test_acc_adv.text()} | {row.test_acc_fgm_l2.text()} | {paper} |")
+    if report.curves:
+        lines += ["", "Evaluations: accuracy (%) under attack, mean ± std over seeds.", "",
+                  "| evaluation | run | attack | ε | accuracy | mean ‖δ‖₂ |", "| --- | --- | --- | --- | --- | --- |"]
+        for point in report.curves:
+            attack = point.attack + (f" (matched to {point.matched_to})" if point.matched_to else "")
+            eps = "-" if point.eps is None else f"{point.eps:g}"
+            lines.append(f"| {point.evaluation} | {point.label} | {attack} | {eps} | {point.accuracy.text()} | {point.pert_l2.text(percent=False)} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,143 @@
+"""Running a sweep's jobs into one output folder, resumably and in shards.
+
+    OUT/sweep.toml                             a copy of the sweep file
+    OUT/runs/<label>/seed-<k>/                 a run folder per training (see run_folder.py)
+    OUT/evals/<evaluation>/<label>/seed-<k>.json   one `gat-tui eval` JSON per evaluated run
+
+A finished run (summary.json says so) or an existing evaluation file is skipped; a run with a
+checkpoint but no finished summary is resumed from it; so re-running a sweep after an
+interruption carries on, and shards (`--shard I/N`, by seed) write side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from gat_tui.events import Subscriber
+from gat_tui.run_folder import RunPaths
+from gat_tui.sweep.plan import Job, Sweep, jobs
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where the sweep stands: a job starts ('running') or ends (finished/skipped/stopped/failed)."""
+
+    job: str
+    state: str
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    root: Path
+
+    def run_dir(self, label: str, seed: int) -> Path:
+        return self.root / "runs" / label / f"seed-{seed}"
+
+    def eval_file(self, evaluation: str, label: str, seed: int) -> Path:
+        return self.root / "evals" / evaluation / label / f"seed-{seed}.json"
+
+
+def run_status(run_dir: Path) -> str:
+    """finished, resumable (a checkpoint to go on from), or new."""
+    paths = RunPaths(run_dir)
+    try:
+        if json.loads(paths.summary.read_text())["status"] == "finished":
+            return "finished"
+    except (OSError, ValueError, KeyError):
+        pass
+    return "resumable" if paths.last_checkpoint.exists() else "new"
+
+
+def job_name(job: Job) -> str:
+    kind = f"eval {job.evaluation.name} of " if job.evaluation is not None else ""
+    return f"{kind}{job.entry.label} seed {job.seed}"
+
+
+class SweepRunner:
+    """Runs one shard of a sweep; `subscribers_for(job)` gives each training's event subscribers."""
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        out: Path,
+        shard: int = 0,
+        shards: int = 1,
+        stop: threading.Event | None = None,
+        data_dir: Path | None = None,
+        on_progress: Callable[[SweepProgress], None] | None = None,
+        subscribers_for: Callable[[Job], Iterable[Subscriber]] | None = None,
+    ) -> None:
+        self.sweep, self.layout = sweep, SweepLayout(out)
+        self.jobs = jobs(sweep, shard, shards)
+        self.stop = stop or threading.Event()
+        self.data_dir = data_dir
+        self.on_progress = on_progress or (lambda progress: None)
+        self.subscribers_for = subscribers_for or (lambda job: ())
+
+    def run(self) -> str:
+        """'finished' when every job of this shard is done, else 'stopped' or 'failed'."""
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        if self.sweep.path is not None and not (self.layout.root / "sweep.toml").exists():
+            shutil.copyfile(self.sweep.path, self.layout.root / "sweep.toml")
+        failures = 0
+        for done, job in enumerate(self.jobs):
+            if self.stop.is_set():
+                return "stopped"
+            name = job_name(job)
+            self.on_progress(SweepProgress(name, "running", done, len(self.jobs)))
+            try:
+                state, message = self._train(job) if job.kind == "train" else self._evaluate(job)
+            except Exception as error:  # one broken job must not sink the whole sweep
+                state, message = "failed", f"{type(error).__name__}: {error}"
+            failures += state == "failed"
+            self.on_progress(SweepProgress(name, state, done + 1, len(self.jobs), message))
+            if state == "stopped":
+                return "stopped"
+        return "failed" if failures else "finished"
+
+    def _train(self, job: Job) -> tuple[str, str]:
+        from gat_tui.presets import load_named_preset
+        from gat_tui.trainer import Trainer
+
+        run_dir = self.layout.run_dir(job.entry.label, job.seed)
+        status = run_status(run_dir)
+        if status == "finished":
+            return "skipped", "already finished"
+        overrides = list(job.entry.overrides) + [f"seed={job.seed + job.entry.seed_offset}"]
+        if job.entry.attack_target is not None:
+            target = RunPaths(self.layout.run_dir(job.entry.attack_target, job.seed)).best_checkpoint
+            if run_status(target.parent.parent) != "finished":
+                return "failed", f"its attack target {job.entry.attack_target} seed {job.seed} has not finished"
+            overrides.append(f"attack.classifier={json.dumps(str(target))}")
+        _, config = load_named_preset(job.entry.preset, overrides)
+        resume_from = RunPaths(run_dir).last_checkpoint if status == "resumable" else None
+        trainer = Trainer(
+            config, run_dir, subscribers=self.subscribers_for(job), stop=self.stop, data_dir=self.data_dir, resume_from=resume_from
+        )
+        finished = trainer.run()
+        return finished.status, finished.message
+
+    def _evaluate(self, job: Job) -> tuple[str, str]:
+        evaluation = job.evaluation
+        assert evaluation is not None
+        out = self.layout.eval_file(evaluation.name, job.entry.label, job.seed)
+        if out.exists():
+            return "skipped", "already evaluated"
+        run_dir = self.layout.run_dir(job.entry.label, job.seed)
+        if run_status(run_dir) != "finished":
+            return "failed", f"{job.entry.label} seed {job.seed} has not finished training"
+        source = None
+        if evaluation.source is not None and evaluation.source != job.entry.label:
+            source = RunPaths(self.layout.run_dir(evaluation.source, job.seed)).best_checkpoint
+        from gat_tui.sweep.evaluate import evaluate_run
+
+        evaluate_run(RunPaths(run_dir).best_checkpoint, source, evaluation, self.data_dir, out)
+        return "finished", str(out)
