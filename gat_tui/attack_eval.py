@@ -197,3 +197,51 @@ def load_models(
             )
     generator = load_generator(generator_checkpoint, device) if generator_checkpoint is not None else None
     return target, source, shape, generator
+
+
+@dataclass(frozen=True)
+class CheckpointEvaluation:
+    results: list[AttackResult]
+    count: int
+    device: torch.device
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    attacks: Sequence[str] = (),
+    eps_values: Sequence[float] = (),
+    source: Path | None = None,
+    generator: Path | None = None,
+    split: str = "test",
+    limit: int = 0,
+    data_dir: Path | None = None,
+    device_name: str = "auto",
+    match_power: bool = False,
+    pgd_steps: int = 10,
+    pgd_step_size: float | None = None,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> CheckpointEvaluation:
+    """Everything `gat-tui eval` does short of printing: load models and data once, attack.
+
+    With no `attacks`: FGSM, FGM-L2 and random, plus the GAT attacker when a generator is
+    given or the checkpoint holds one (its own is used by default).
+    """
+    from gat_tui.device import select_device
+
+    device = select_device(device_name)
+    config = saved_config(checkpoint)
+    _, metadata = read_checkpoint(checkpoint)
+    if generator is None and "generator" in metadata.get("networks", "").split(","):
+        generator = checkpoint
+    target, source_model, _, generator_model = load_models(checkpoint, source, generator, device)
+    names = list(attacks) or ["fgsm", "fgm-l2", "random"] + (["gat"] if generator_model is not None else [])
+    plans = plan_attacks(names, eps_values, config.perturbation.clip, generator_model, pgd_steps, pgd_step_size)
+    images, labels = load_eval_images(config, split, limit, data_dir, device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)  # random attacks and PGD starts draw the same noise every time
+        results = evaluate_attacks(
+            target, source_model, str(source) if source else None, images, labels, plans,
+            batch_size or config.data.eval_batch_size, match_power, progress,
+        )
+    return CheckpointEvaluation(results, int(images.shape[0]), device)

@@ -223,37 +223,29 @@ def eval_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gat_tui.attack_eval import EvalError, evaluate_attacks, load_eval_images, load_models, plan_attacks, saved_config
+    from gat_tui.attack_eval import EvalError, evaluate_checkpoint
     from gat_tui.checkpoints import CheckpointError
     from gat_tui.data import DataError
-    from gat_tui.device import DeviceError, select_device
+    from gat_tui.device import DeviceError
     from gat_tui.eval_report import accuracy_charts, results_table, write_json
 
     console = Console()
-    try:
-        torch_device = select_device(device)
-        config = saved_config(checkpoint)
-        _, metadata_networks = _networks_of(checkpoint)
-        if generator is None and "generator" in metadata_networks:
-            generator = checkpoint
-        target, source_model, _, generator_model = load_models(checkpoint, source, generator, torch_device)
-        names = list(attack) or ["fgsm", "fgm-l2", "random"] + (["gat"] if generator_model is not None else [])
-        plans = plan_attacks(names, eps_values, config.perturbation.clip, generator_model, pgd_steps, pgd_step_size)
-        images, labels = load_eval_images(config, split, limit, data_dir, torch_device)
-    except (CheckpointError, EvalError, DataError, DeviceError) as error:
-        _fail(str(error))
-
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
-    task = progress.add_task("attacks", total=None)
+    task = progress.add_task("loading", total=None)
 
     def on_progress(what: str, done: int, total: int) -> None:
         progress.update(task, description=what, completed=done, total=total)
 
-    with progress:
-        results = evaluate_attacks(
-            target, source_model, str(source) if source else None, images, labels, plans, batch_size, match_power, on_progress
-        )
-    count = int(images.shape[0])
+    try:
+        with progress:
+            evaluation = evaluate_checkpoint(
+                checkpoint, attack, eps_values, source, generator, split, limit, data_dir, device,
+                match_power, pgd_steps, pgd_step_size, batch_size, on_progress,
+            )
+    except (CheckpointError, EvalError, DataError, DeviceError) as error:
+        _fail(str(error))
+    results, torch_device = evaluation.results, evaluation.device
+    count = evaluation.count
     kind = f"indirect, perturbations from {source}" if source else "direct"
     console.print(results_table(results, f"{checkpoint} — {split} split, {count} images, {kind}"))
     for chart in accuracy_charts(results, color=console.is_terminal and not console.no_color):
@@ -402,13 +394,6 @@ def report(
                 console.print(f"wrote {path}", highlight=False)
         except RuntimeError as error:
             _fail(str(error))
-
-
-def _networks_of(checkpoint: Path) -> tuple[dict, list[str]]:
-    from gat_tui.checkpoints import read_checkpoint
-
-    _, metadata = read_checkpoint(checkpoint)
-    return metadata, metadata.get("networks", "").split(",")
 
 
 def main() -> None:

@@ -115,6 +115,21 @@ class MetricsLog:
 _KEEP_NULL = {"val_acc_adv"}
 
 
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file; a line cut short by a crash is skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
 def truncate_metrics(path: Path, step: int, epochs_done: int) -> None:
     """Drop lines written after a checkpoint (step > `step`, or epochs after `epochs_done`)."""
     if not path.exists():

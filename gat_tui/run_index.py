@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gat_tui.resume import running_pid
-from gat_tui.run_folder import RunPaths
+from gat_tui.run_folder import RunPaths, read_json_lines
 
 
 @dataclass(frozen=True)
@@ -24,20 +24,6 @@ class RunRecord:
     best_val_acc: float | None
 
 
-def _read_json_lines(path: Path) -> list[dict]:
-    records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return records
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
-    return records
-
-
 def read_run(folder: Path) -> RunRecord | None:
     """The record of `folder`, or None if it is not a run folder."""
     paths = RunPaths(folder)
@@ -45,7 +31,7 @@ def read_run(folder: Path) -> RunRecord | None:
         config = tomllib.loads(paths.config.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return None
-    epochs = [r for r in _read_json_lines(paths.metrics) if r.get("event") == "epoch"]
+    epochs = [r for r in read_json_lines(paths.metrics) if r.get("event") == "epoch"]
     accuracies = [r["val_acc_clean"] for r in epochs if isinstance(r.get("val_acc_clean"), (int, float))]
     if running_pid(paths) is not None:
         status = "running"

@@ -157,18 +157,12 @@ class EvaluationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluation")
     def evaluate(self) -> None:
-        from gat_tui.attack_eval import evaluate_attacks, load_eval_images, load_models, plan_attacks, saved_config
-        from gat_tui.device import select_device
+        from gat_tui.attack_eval import evaluate_checkpoint
         from gat_tui.eval_report import results_table
 
         try:
-            device = select_device("auto")
-            config = saved_config(self.checkpoint)
-            target, source, _, _ = load_models(self.checkpoint, None, None, device)
-            plans = plan_attacks(["fgsm", "fgm-l2", "random"], [], config.perturbation.clip, None, 10, None)
-            images, labels = load_eval_images(config, "test", self.limit, None, device)
-            results = evaluate_attacks(target, source, None, images, labels, plans, config.data.eval_batch_size)
-            table = results_table(results, f"{self.checkpoint.parent.parent.name}: test split, {int(images.shape[0])} images")
+            done = evaluate_checkpoint(self.checkpoint, ["fgsm", "fgm-l2", "random"], limit=self.limit)
+            table = results_table(done.results, f"{self.checkpoint.parent.parent.name}: test split, {done.count} images")
             self.app.call_from_thread(self.query_one(RichLog).write, table)
         except Exception as error:  # shown on screen, never a traceback over the terminal
             self.app.call_from_thread(self.query_one(RichLog).write, f"[red]evaluation failed: {error}[/red]")

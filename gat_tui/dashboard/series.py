@@ -5,11 +5,11 @@ Pure data, no widgets: charts ask for `points(name, x_axis, smoothing)`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gat_tui.events import EpochSummary, StepMetrics
+from gat_tui.run_folder import read_json_lines
 
 STEP_SERIES = ("loss_f", "loss_g", "pert_l2", "pert_linf", "train_acc_clean", "train_acc_adv")
 EPOCH_SERIES = ("val_acc_clean", "val_acc_adv", "val_acc_fgm_l2", "val_pert_l2", "val_loss_g")
@@ -55,15 +55,8 @@ class RunSeries:
     @classmethod
     def from_metrics_file(cls, path: Path) -> "RunSeries":
         series = cls()
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return series
-        for line in lines:
-            try:
-                series.add_record(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+        for record in read_json_lines(path):
+            series.add_record(record)
         return series
 
     def has(self, name: str) -> bool:
