@@ -129,3 +129,25 @@ def test_half_block_and_ascii_renderings() -> None:
     assert ascii_text.splitlines() == ["@@@@", "    "]
     shown, scale = visible_perturbation(np.array([[[-0.2, 0.0, 0.1]]], dtype=np.float32))
     assert scale == pytest.approx(0.2) and shown.min() == 0.0 and shown[0, 0, 1] == pytest.approx(0.5)
+
+
+@pytest.mark.asyncio
+async def test_a_training_error_shows_in_the_dashboard(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from textual.widgets import RichLog
+
+    from gat_tui.config import RunConfig
+    from gat_tui.dashboard.training_screen import TrainingRequest
+
+    config = replace(RunConfig(name="offline", device="cpu"), data=replace(RunConfig().data, dataset="cifar10"))
+    request = TrainingRequest(config, tmp_path / "runs" / "offline", data_dir=tmp_path / "no-data")
+    app = GatTuiApp(request, color=False, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen.finished is not None)
+        screen = app.screen
+        assert screen.finished.status == "failed"  # type: ignore[union-attr]
+        log_text = "\n".join(line.text for line in screen.query_one("#log", RichLog).lines)
+        assert "cifar-10-python.tar.gz" in log_text and "error" in log_text
+        assert screen.query_one(RunHeader).state.state == "failed"
+        assert app.is_running  # no traceback over the screen: the app carries on

@@ -154,3 +154,17 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
     last.write_bytes(last.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
         resume_plan(tmp_path / "run", [])
+
+
+def test_a_saved_config_that_no_longer_validates_is_refused(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import NetworkShape, save_checkpoint
+    from gat_tui.models import AllConvClassifier
+
+    run_dir = tmp_path / "old-run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.toml").write_text('method = "gat"\n')
+    stale = 'method = "gat"\n[gat]\nbeta = 3\n'  # a key this version does not know
+    save_checkpoint(run_dir / "checkpoints/last.safetensors", {"classifier": AllConvClassifier(3)},
+                    NetworkShape(3, 3, 8, 8, 0.0), stale, epoch=1, step=1)
+    with pytest.raises(ConfigError, match=r"its saved config.*unknown key 'gat.beta'"):
+        resume_plan(run_dir, [])
