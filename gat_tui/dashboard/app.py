@@ -50,6 +50,7 @@ class GatTuiApp(App[int]):
         self.runs_dir = runs_dir
 
     def on_mount(self) -> None:
+        self._stop_on_sigterm()
         self.push_screen(StartScreen())
         if self.request is not None:
             self.push_screen(TrainingScreen(self.request, self.color))
@@ -57,6 +58,16 @@ class GatTuiApp(App[int]):
             from gat_tui.dashboard.sweep_screen import SweepScreen
 
             self.push_screen(SweepScreen(self.sweep))
+
+    def _stop_on_sigterm(self) -> None:
+        """SIGTERM (a scheduler's or `kill`'s) quits like ctrl+q: training is checkpointed first."""
+        import asyncio
+        import signal
+
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit_safely))
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not on this platform or not in the main thread (e.g. under a test driver)
 
     def start_training(self, config: RunConfig, data_dir: Path | None = None) -> None:
         run_dir = new_run_dir(self.runs_dir or default_runs_dir(), config.name)
