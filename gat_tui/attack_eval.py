@@ -8,18 +8,17 @@ attack runs over it in batches, and figures are read back once per (attack, ε).
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from gat_tui.attacks import ATTACKS, Attack, FGML2, FGSM, GATAttack
 from gat_tui.batches import to_model_input
-from gat_tui.checkpoints import CheckpointError, NetworkShape, load_classifier, load_generator, read_checkpoint
-from gat_tui.config import RunConfig, config_from_mapping
+from gat_tui.checkpoints import NetworkShape, load_classifier, load_generator, read_checkpoint
+from gat_tui.config import RunConfig, config_from_toml
 from gat_tui.data import load_splits
 
 
@@ -55,14 +54,11 @@ class AttackPlan:
 Progress = Callable[[str, int, int], None]  # (what, done, total) in images
 
 
-def saved_config(checkpoint: Path) -> RunConfig:
+def saved_config(checkpoint: Path, metadata: Mapping[str, str] | None = None) -> RunConfig:
     """The run configuration recorded in a checkpoint (for its data set and clipping)."""
-    _, metadata = read_checkpoint(checkpoint)
-    where = f"{checkpoint} (its saved config)"
-    try:
-        return config_from_mapping(tomllib.loads(metadata.get("config_toml", "")), where)
-    except tomllib.TOMLDecodeError as error:
-        raise CheckpointError(f"{where}: not valid TOML: {error}") from None
+    if metadata is None:
+        _, metadata = read_checkpoint(checkpoint)
+    return config_from_toml(metadata.get("config_toml", ""), f"{checkpoint} (its saved config)")
 
 
 def load_eval_images(
@@ -230,8 +226,8 @@ def evaluate_checkpoint(
     from gat_tui.device import select_device
 
     device = select_device(device_name)
-    config = saved_config(checkpoint)
     _, metadata = read_checkpoint(checkpoint)
+    config = saved_config(checkpoint, metadata)
     if generator is None and "generator" in metadata.get("networks", "").split(","):
         generator = checkpoint
     target, source_model, _, generator_model = load_models(checkpoint, source, generator, device)

@@ -225,6 +225,7 @@ def eval_command(
 
     from gat_tui.attack_eval import EvalError, evaluate_checkpoint
     from gat_tui.checkpoints import CheckpointError
+    from gat_tui.config import ConfigError
     from gat_tui.data import DataError
     from gat_tui.device import DeviceError
     from gat_tui.eval_report import accuracy_charts, results_table, write_json
@@ -242,7 +243,7 @@ def eval_command(
                 checkpoint, attack, eps_values, source, generator, split, limit, data_dir, device,
                 match_power, pgd_steps, pgd_step_size, batch_size, on_progress,
             )
-    except (CheckpointError, EvalError, DataError, DeviceError) as error:
+    except (CheckpointError, ConfigError, EvalError, DataError, DeviceError) as error:
         _fail(str(error))
     results, torch_device = evaluation.results, evaluation.device
     count = evaluation.count

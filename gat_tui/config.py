@@ -225,11 +225,17 @@ def load_preset(path: Path, overrides: Iterable[str] = ()) -> RunConfig:
         raise ConfigError(f"{where}: no such preset file") from None
     except OSError as error:
         raise ConfigError(f"{where}: cannot read preset: {error.strerror}") from None
+    return config_from_toml(text, where, overrides)
+
+
+def config_from_toml(text: str, where: str, overrides: Iterable[str] = ()) -> RunConfig:
+    """Validate TOML text (a preset, or the config saved in a checkpoint), then `KEY=VALUE` overrides."""
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{where}: not valid TOML: {error}") from None
-    config_from_mapping(table, where)  # report the file's own errors before any override's
+    config_from_mapping(table, where)  # report the text's own errors before any override's
+    overrides = list(overrides)
     for override in overrides:
         key, value = parse_override(override)
         _set_dotted(table, key, value, override)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from gat_tui.checkpoints import read_checkpoint
-from gat_tui.config import ConfigError, RunConfig, config_from_mapping, parse_override
+from gat_tui.config import RunConfig, config_from_toml
 from gat_tui.run_folder import RunPaths
 
 
@@ -60,14 +59,5 @@ def resume_plan(target: Path, overrides: list[str]) -> ResumePlan:
     if pid is not None:
         raise ResumeError(f"{paths.root}: still being trained by process {pid}; stop it first")
     _, metadata = read_checkpoint(checkpoint)
-    where = f"{checkpoint} (its saved config)"
-    try:
-        table = tomllib.loads(metadata.get("config_toml", ""))
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{where}: not valid TOML: {error}") from None
-    config_from_mapping(table, where)  # the saved config must still validate on its own
-    for override in overrides:
-        key, value = parse_override(override)
-        section, _, leaf = key.rpartition(".")
-        (table.setdefault(section, {}) if section else table)[leaf] = value
-    return ResumePlan(paths.root, checkpoint, config_from_mapping(table, where))
+    config = config_from_toml(metadata.get("config_toml", ""), f"{checkpoint} (its saved config)", overrides)
+    return ResumePlan(paths.root, checkpoint, config)
