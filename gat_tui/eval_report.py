@@ -10,9 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from gat_tui.attack_eval import AttackResult
+from gat_tui.attacks import ATTACKS
 
 PLAIN_MARKERS = ("o", "x", "+", "*", "#")
-NORM_OF_ATTACK = {"fgsm": "linf", "pgd-linf": "linf", "fgm-l2": "l2", "random": "l2", "pgd-l2": "l2"}
 
 
 def results_table(results: Sequence[AttackResult], title: str) -> Table:
@@ -37,7 +37,8 @@ def accuracy_charts(results: Sequence[AttackResult], width: int = 72, height: in
     for norm, axis in (("l2", "ε (L2 norm)"), ("linf", "ε (L-inf bound)")):
         series: dict[str, list[tuple[float, float]]] = {}
         for row in results:
-            if NORM_OF_ATTACK.get(row.attack) == norm and row.matched_to is None and row.eps is not None:
+            attack = ATTACKS.get(row.attack)
+            if attack is not None and attack.norm == norm and row.matched_to is None and row.eps is not None:
                 series.setdefault(row.attack, []).append((row.eps, 100 * row.accuracy))
         series = {name: sorted(points) for name, points in series.items() if len(points) >= 2}
         if not series:

@@ -97,6 +97,10 @@ def true_class_probability_gradient(
 def gat_perturbation(
     classifier: nn.Module, generator: nn.Module, images: torch.Tensor, labels: torch.Tensor, clip: bool = True
 ) -> Perturbed:
-    """The GAT perturbation G(Δ) added to x. Gradients flow into G (not into F through Δ)."""
+    """The GAT perturbation G(Δ) added to x, as data: no graph is kept through F or G.
+
+    For G's own training step, Eq. 9 needs the graph through G: see `methods.gat.generator_loss`.
+    """
     gradient = true_class_probability_gradient(classifier, images, labels)
-    return apply_perturbation(images, generator(gradient), clip)
+    with torch.no_grad():
+        return apply_perturbation(images, generator(gradient), clip)

@@ -23,5 +23,4 @@ class GATAttack(Attack):
         self.generator = generator
 
     def __call__(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Perturbed:
-        perturbed = gat_perturbation(source, self.generator, images, labels, self.clip)
-        return Perturbed(perturbed.adversarial.detach(), perturbed.perturbation.detach())
+        return gat_perturbation(source, self.generator, images, labels, self.clip)

@@ -16,7 +16,7 @@ import torch.nn.functional as functional
 from torch import nn
 
 from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
-from gat_tui.perturbations import Perturbed, apply_perturbation, true_class_probability_gradient
+from gat_tui.perturbations import Perturbed, apply_perturbation, gat_perturbation, true_class_probability_gradient
 
 
 def generator_loss(
@@ -53,10 +53,7 @@ class GenerativeAdversarialTraining(TrainingMethod):
         self.alpha, self.c_g, self.k, self.clip = alpha, c_g, k, clip
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
-        """x + G(Δ) with no graph kept through G: the classifier step treats it as data."""
-        delta = true_class_probability_gradient(self.classifier, images, labels)
-        with torch.no_grad():
-            return apply_perturbation(images, self.generator(delta), self.clip)
+        return gat_perturbation(self.classifier, self.generator, images, labels, self.clip)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
         generator_parameters = list(self.generator.parameters())

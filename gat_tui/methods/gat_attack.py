@@ -13,7 +13,7 @@ from torch import nn
 
 from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, optimizer_step, step_norms
 from gat_tui.methods.gat import generator_loss
-from gat_tui.perturbations import Perturbed, apply_perturbation, true_class_probability_gradient
+from gat_tui.perturbations import Perturbed, apply_perturbation, gat_perturbation, true_class_probability_gradient
 
 
 class GatAttackerTraining(TrainingMethod):
@@ -33,9 +33,7 @@ class GatAttackerTraining(TrainingMethod):
         self.generator.train()
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
-        delta = true_class_probability_gradient(self.classifier, images, labels)
-        with torch.no_grad():
-            return apply_perturbation(images, self.generator(delta), self.clip)
+        return gat_perturbation(self.classifier, self.generator, images, labels, self.clip)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
         loss_g, perturbed = generator_loss(self.classifier, self.generator, images, labels, self.c_g, self.clip)

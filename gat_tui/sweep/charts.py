@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.text import Text
 
+from gat_tui.eval_report import PLAIN_MARKERS
 from gat_tui.sweep.report import CurvePoint, SweepReport
 
 
@@ -33,7 +34,7 @@ def terminal_charts(report: SweepReport, width: int = 78, height: int = 18, colo
         if not color:
             plotext.theme("clear")
         for index, (label, points) in enumerate(lines.items()):
-            plotext.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille" if color else "ox+*#"[index % 5])
+            plotext.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille" if color else PLAIN_MARKERS[index % len(PLAIN_MARKERS)])
         plotext.title(f"{evaluation}: mean accuracy (%) against ε")
         plotext.ylim(0, 100)
         charts.append(Text.from_ansi(plotext.build()))
