@@ -14,6 +14,7 @@ import typer
 
 if TYPE_CHECKING:
     from gat_tui.config import RunConfig
+    from gat_tui.dashboard.training_screen import TrainingRequest
 
 app = typer.Typer(
     add_completion=False,
@@ -111,18 +112,21 @@ def run(
     if headless:
         _train_headless(config, run_dir, data_dir, resume_from=None)
     else:
-        raise typer.Exit(_open_dashboard(("run", config, run_dir, data_dir, None)))
+        raise typer.Exit(_open_dashboard(_training_request(config, run_dir, data_dir, None)))
 
 
-def _open_dashboard(start: "tuple | None") -> int:
-    """Run the Textual app (on a given run, or at its start screen); returns the exit code."""
-    from gat_tui.dashboard.app import GatTuiApp
+def _training_request(
+    config: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume_from: Optional[Path]
+) -> "TrainingRequest":
     from gat_tui.dashboard.training_screen import TrainingRequest
 
-    request = None
-    if start is not None:
-        _, config, run_dir, data_dir, resume_from = start
-        request = TrainingRequest(config, run_dir, data_dir, resume_from)
+    return TrainingRequest(config, run_dir, data_dir, resume_from)
+
+
+def _open_dashboard(request: "TrainingRequest | None") -> int:
+    """Run the Textual app (on a given run, or at its start screen); returns the exit code."""
+    from gat_tui.dashboard.app import GatTuiApp
+
     return GatTuiApp(request).run() or 0
 
 
@@ -168,7 +172,7 @@ def resume(
     if headless:
         _train_headless(plan.config, plan.run_dir, data_dir, resume_from=plan.checkpoint)
     else:
-        raise typer.Exit(_open_dashboard(("resume", plan.config, plan.run_dir, data_dir, plan.checkpoint)))
+        raise typer.Exit(_open_dashboard(_training_request(plan.config, plan.run_dir, data_dir, plan.checkpoint)))
 
 
 def _parse_eps(text: Optional[str]) -> list[float]:

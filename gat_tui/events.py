@@ -1,7 +1,7 @@
 """Events the engine emits; the headless printer, the metrics log and the dashboard subscribe.
 
-Each is a small frozen dataclass of plain Python numbers and strings (images as nested-free
-numpy arrays), so subscribers never touch torch tensors or the device.
+Each is a small frozen dataclass of plain Python numbers and strings (images as numpy
+arrays), so subscribers never touch torch tensors or the device.
 """
 
 from __future__ import annotations

@@ -69,7 +69,6 @@ class HeadlessPrinter:
             transient=False,
         )
         self.task: int | None = None
-        self.start_step = 0
         self.started = False
 
     def __call__(self, event: Event) -> None:
@@ -101,7 +100,6 @@ class HeadlessPrinter:
         )
         self.console.print(f"run folder: {event.run_dir}", highlight=False)
         total = event.steps_per_epoch * event.epochs
-        self.start_step = event.start_step
         if self.console.is_terminal:
             self.progress.start()
             self.task = self.progress.add_task("training", total=total, completed=event.start_step, figures="")

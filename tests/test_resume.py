@@ -16,7 +16,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO_ROOT
 from gat_tui.checkpoints import CheckpointError, read_checkpoint
 from gat_tui.config import CheckpointConfig, ConfigError, DataConfig, GatConfig, ModelConfig, RunConfig, TrainConfig, config_to_toml
 from gat_tui.events import Event, StepMetrics

@@ -19,7 +19,7 @@ from gat_tui.dashboard.modals import ConfirmScreen
 from gat_tui.dashboard.series import RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
 from gat_tui.events import Event, RunStarted, StepMetrics, EpochSummary
-from gat_tui.sweep.plan import Job, Sweep
+from gat_tui.sweep.plan import Sweep
 from gat_tui.sweep.runner import SweepProgress, SweepRunner
 
 

@@ -226,7 +226,8 @@ class TrainingScreen(Screen[None]):
 
     def action_stop(self) -> None:
         if not self.training:
-            self.app.pop_screen() if len(self.app.screen_stack) > 2 else None
+            if len(self.app.screen_stack) > 2:
+                self.app.pop_screen()  # a finished run's screen: q goes back
             return
 
         def answered(yes: bool | None) -> None:

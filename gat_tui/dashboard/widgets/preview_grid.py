@@ -50,8 +50,8 @@ class PreviewGrid(Static):
                 f"adv   {names[panel.predicted_adversarial[index]]}\n"
                 f"scale {'±' if self.color else '+/-'}{scale:.2g}"
             )
-            if panel.predicted_adversarial[index] != panel.labels[index]:
-                labels.stylize("bold red" if self.color else "", 0)
+            if self.color and panel.predicted_adversarial[index] != panel.labels[index]:
+                labels.stylize("bold red", 0)
             table.add_row(
                 render_image(panel.images[index], width, self.color),
                 render_image(perturbation, width, self.color),
