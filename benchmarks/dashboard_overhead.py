@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
-from gat_tui.headless import HeadlessPrinter
-from gat_tui.trainer import Trainer
+from gat_tui.console.headless import HeadlessPrinter
+from gat_tui.training.trainer import Trainer
 
 # -- Setup -------------------------------------------------------------------------------------
 

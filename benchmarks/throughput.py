@@ -8,7 +8,7 @@ minibatch, but only the classifier's minibatch is counted as trained images) for
 baseline, dropout, random, fg_linf, fg_l2, gat and dropout_gat, two ways in the same run:
 
 - engine: the package's own path. The synthetic data sits on the device as uint8 and is drawn
-  by `gat_tui.batches.ShuffledBatches`; the networks come from `gat_tui.methods.build_method`
+  by `gat_tui.training.batches.ShuffledBatches`; the networks come from `gat_tui.methods.build_method`
   (channels_last where `prefers_channels_last` says so) and each step is
   `method.train_step(images, labels, draw_batch)` with no host sync inside the timed region.
 - plain: the loop a researcher would write by hand, defined below in `PlainLoop`: a float32
@@ -55,7 +55,7 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
-from gat_tui.batches import ShuffledBatches
+from gat_tui.training.batches import ShuffledBatches
 from gat_tui.config import RunConfig
 from gat_tui.device import configure_backends, prefers_channels_last, select_device
 from gat_tui.methods import TrainingMethod, build_method
@@ -257,7 +257,7 @@ class PlainLoop:
 
 
 class EngineLoop:
-    """The package's path, set up as `gat_tui.trainer.Trainer` does it."""
+    """The package's path, set up as `gat_tui.training.trainer.Trainer` does it."""
 
     def __init__(
         self, config: RunConfig, images: torch.Tensor, labels: torch.Tensor, device: torch.device

@@ -100,7 +100,7 @@ def run(
         _, config = load_named_preset(preset, overrides)
     except ConfigError as error:
         _fail(str(error))
-    from gat_tui.run_folder import default_runs_dir, new_run_dir
+    from gat_tui.runs.folder import default_runs_dir, new_run_dir
 
     if out is not None:
         if (out / "metrics.jsonl").exists():
@@ -131,8 +131,8 @@ def _open_dashboard(request: "TrainingRequest | None") -> int:
 
 
 def _train_headless(config: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume_from: Optional[Path]) -> None:
-    from gat_tui.headless import HeadlessPrinter
-    from gat_tui.trainer import Trainer
+    from gat_tui.console.headless import HeadlessPrinter
+    from gat_tui.training.trainer import Trainer
 
     stop = threading.Event()
     _install_stop_handlers(stop)
@@ -160,7 +160,7 @@ def resume(
     """Continue a stopped or interrupted run where its checkpoint left it, appending to its metrics."""
     from gat_tui.checkpoints import CheckpointError
     from gat_tui.config import ConfigError
-    from gat_tui.resume import ResumeError, resume_plan
+    from gat_tui.runs.resume import ResumeError, resume_plan
 
     overrides = [f"train.epochs={epochs}"] if epochs is not None else []
     if device is not None:
@@ -212,7 +212,7 @@ def eval_command(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets are stored."),
 ) -> None:
     """Attack a saved model: accuracy and perturbation norms per attack and ε, direct or indirect."""
-    from gat_tui.run_folder import RunPaths
+    from gat_tui.runs.folder import RunPaths
 
     if checkpoint.is_dir():
         checkpoint = RunPaths(checkpoint).best_checkpoint
@@ -227,12 +227,12 @@ def eval_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gat_tui.attack_eval import EvalError, evaluate_checkpoint
+    from gat_tui.robustness.evaluate import EvalError, evaluate_checkpoint
     from gat_tui.checkpoints import CheckpointError
     from gat_tui.config import ConfigError
     from gat_tui.data import DataError
     from gat_tui.device import DeviceError
-    from gat_tui.eval_report import accuracy_charts, results_table, write_json
+    from gat_tui.console.eval_tables import accuracy_charts, results_table, write_json
 
     console = Console()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
@@ -268,8 +268,8 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
-    from gat_tui.run_folder import default_runs_dir
-    from gat_tui.run_index import list_runs
+    from gat_tui.runs.folder import default_runs_dir
+    from gat_tui.runs.index import list_runs
 
     folder = runs_dir or default_runs_dir()
     records = list_runs(folder)
@@ -299,7 +299,7 @@ def sweep(
 ) -> None:
     """Run presets × seeds (× override grids), then evaluations; re-run to resume, --shard to split."""
     from gat_tui.config import ConfigError
-    from gat_tui.run_folder import default_runs_dir
+    from gat_tui.runs.folder import default_runs_dir
     from gat_tui.sweep.plan import load_sweep, parse_shard
 
     try:
@@ -317,7 +317,7 @@ def sweep(
 
     from rich.console import Console
 
-    from gat_tui.headless import HeadlessPrinter
+    from gat_tui.console.headless import HeadlessPrinter
     from gat_tui.sweep.runner import SweepProgress, SweepRunner
 
     console = Console()
@@ -359,7 +359,7 @@ def report(
     from rich.table import Table
 
     from gat_tui.config import ConfigError
-    from gat_tui.sweep.charts import terminal_charts, write_pngs
+    from gat_tui.console.sweep_charts import terminal_charts, write_pngs
     from gat_tui.sweep.report import build_report, markdown
 
     if not (sweep_dir / "sweep.toml").exists():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gat_tui.attack_eval import AttackResult, EvalError, evaluate_attacks, plan_attacks
+from gat_tui.robustness.evaluate import AttackResult, EvalError, evaluate_attacks, plan_attacks
 from gat_tui.attacks import FGSM, PGDL2, PGDLinf, GATAttack
 
 

@@ -71,9 +71,9 @@ def test_the_command_line_imports_torch_lazily() -> None:
 
 def test_the_engine_imports_no_user_interface_library() -> None:
     result = _python(
-        "import sys, gat_tui.trainer, gat_tui.evaluation, gat_tui.checkpoints, gat_tui.data, gat_tui.methods\n"
-        "import gat_tui.run_folder, gat_tui.events, gat_tui.perturbations, gat_tui.models, gat_tui.control\n"
-        "import gat_tui.training_state, gat_tui.attacks, gat_tui.attack_eval, gat_tui.resume, gat_tui.run_index\n"
+        "import sys, gat_tui.training.trainer, gat_tui.training.validation, gat_tui.checkpoints, gat_tui.data, gat_tui.methods\n"
+        "import gat_tui.runs.folder, gat_tui.events, gat_tui.attacks, gat_tui.models, gat_tui.training.control\n"
+        "import gat_tui.training.state, gat_tui.attacks, gat_tui.robustness.evaluate, gat_tui.runs.resume, gat_tui.runs.index\n"
         "import gat_tui.sweep.plan, gat_tui.sweep.runner, gat_tui.sweep.report, gat_tui.sweep.evaluate\n"
         "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'typer'))\n"
         "assert not ui, f'the engine imported {ui}'\n"

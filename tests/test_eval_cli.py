@@ -12,8 +12,8 @@ import pytest
 
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.events import Event, StepMetrics
-from gat_tui.run_index import list_runs
-from gat_tui.trainer import Trainer
+from gat_tui.runs.index import list_runs
+from gat_tui.training.trainer import Trainer
 from test_cli import gat_tui
 
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gat_tui.perturbations import (
-    fgm_l2,
-    fgsm_linf,
-    gat_perturbation,
-    random_perturbation,
-    true_class_probability_gradient,
-)
+from gat_tui.attacks import FGML2, FGSM, GATAttack, RandomL2, RandomLinf
+from gat_tui.attacks.base import true_class_probability_gradient
 
 SHAPE = (2, 3, 4)  # C, H, W
 NUM_CLASSES = 5
@@ -41,7 +36,7 @@ def cross_entropy_gradient_by_hand(weight: torch.Tensor, images: torch.Tensor, l
 def test_fgm_l2_follows_eq_3_and_has_norm_eps_before_clipping() -> None:
     model, weight = linear_model()
     images, labels = batch()
-    result = fgm_l2(model, images, labels, eps=0.7, clip=False)
+    result = FGML2(clip=False).perturb(model, images, labels, eps=0.7)
     gradient = cross_entropy_gradient_by_hand(weight, images, labels)
     norms = gradient.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
     torch.testing.assert_close(result.perturbation, 0.7 * gradient / norms)
@@ -52,7 +47,7 @@ def test_fgm_l2_follows_eq_3_and_has_norm_eps_before_clipping() -> None:
 def test_fgsm_follows_eq_1_and_has_linf_norm_eps() -> None:
     model, weight = linear_model()
     images, labels = batch()
-    result = fgsm_linf(model, images, labels, eps=0.03, clip=False)
+    result = FGSM(clip=False).perturb(model, images, labels, eps=0.03)
     expected = 0.03 * cross_entropy_gradient_by_hand(weight, images, labels).sign()
     torch.testing.assert_close(result.perturbation, expected)
     torch.testing.assert_close(result.linf(), torch.full((6,), 0.03, dtype=torch.float64))
@@ -61,7 +56,7 @@ def test_fgsm_follows_eq_1_and_has_linf_norm_eps() -> None:
 def test_clipping_keeps_pixels_in_range_and_reports_the_applied_perturbation() -> None:
     model, _ = linear_model()
     images, labels = batch()
-    result = fgm_l2(model, images, labels, eps=5.0, clip=True)
+    result = FGML2(clip=True).perturb(model, images, labels, eps=5.0)
     assert result.adversarial.min() >= 0.0 and result.adversarial.max() <= 1.0
     torch.testing.assert_close(result.perturbation, result.adversarial - images)
     assert (result.l2() < 5.0).all()  # clipping removed part of it
@@ -83,10 +78,10 @@ def test_delta_is_the_gradient_of_the_true_class_probability() -> None:
 
 
 def test_random_perturbation_has_the_asked_norm() -> None:
-    images, _ = batch()
-    l2 = random_perturbation(images, eps=0.9, norm="l2", clip=False)
+    images, labels = batch()
+    l2 = RandomL2(clip=False).perturb(nn.Identity(), images, labels, eps=0.9)
     torch.testing.assert_close(l2.l2(), torch.full((6,), 0.9, dtype=torch.float64))
-    linf = random_perturbation(images, eps=0.05, norm="linf", clip=False)
+    linf = RandomLinf(clip=False).perturb(nn.Identity(), images, labels, eps=0.05)
     torch.testing.assert_close(linf.perturbation.abs(), torch.full_like(images, 0.05))
 
 
@@ -94,7 +89,7 @@ def test_gat_perturbation_is_generator_of_delta_added_to_x() -> None:
     model, _ = linear_model()
     images, labels = batch()
     generator = nn.Sequential(nn.Conv2d(2, 2, 1), nn.Tanh()).double()
-    result = gat_perturbation(model, generator, images, labels, clip=False)
+    result = GATAttack(generator, clip=False).perturb(model, images, labels)
     expected = generator(true_class_probability_gradient(model, images, labels))
     torch.testing.assert_close(result.perturbation, expected)
 
@@ -103,8 +98,9 @@ def test_perturbations_leave_the_model_untouched() -> None:
     model, weight = linear_model()
     model.train()
     images, labels = batch()
-    fgm_l2(model, images, labels, eps=0.5)
-    fgsm_linf(model, images, labels, eps=0.5)
+    FGML2().perturb(model, images, labels, eps=0.5)
+    FGSM().perturb(model, images, labels, eps=0.5)
+    FGML2()(model, images, labels, eps=0.5)  # the evaluation entry switches to eval mode and back
     true_class_probability_gradient(model, images, labels)
     assert model.training
     assert model[1].weight.grad is None

@@ -19,8 +19,8 @@ from safetensors.torch import load_file
 from gat_tui.checkpoints import CheckpointError, read_checkpoint
 from gat_tui.config import CheckpointConfig, ConfigError, DataConfig, GatConfig, ModelConfig, RunConfig, TrainConfig, config_to_toml
 from gat_tui.events import Event, StepMetrics
-from gat_tui.resume import ResumeError, resume_plan
-from gat_tui.trainer import Trainer
+from gat_tui.runs.resume import ResumeError, resume_plan
+from gat_tui.training.trainer import Trainer
 
 
 def resumable_config(method: str = "dropout_gat", epochs: int = 3) -> RunConfig:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import gat_tui.trainer as trainer_module
+import gat_tui.training.trainer as trainer_module
 from gat_tui.checkpoints import read_checkpoint
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.events import CheckpointSaved, EpochSummary, Event, PreviewPanel, RunFinished, RunStarted, StepMetrics
 from gat_tui.methods import StepResult
-from gat_tui.trainer import Trainer
+from gat_tui.training.trainer import Trainer
 
 
 def tiny_config(method: str = "gat", epochs: int = 2) -> RunConfig:

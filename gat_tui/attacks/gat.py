@@ -1,7 +1,10 @@
-"""The GAT attacker (Section 4.2): a trained generator maps Δ = ∂F(x)_y/∂x to a perturbation.
+"""The GAT perturbation: a generator maps Δ = ∂F(x)_y/∂x to a perturbation (Section 3).
 
-Δ comes from the source model; the perturbation has the generator's own power, so ε is not
-used (the evaluation reports the mean L2 and L-inf norms it applied instead).
+GAT training (`methods.gat`) perturbs the classifier's inputs with it, and the GAT attacker
+(Section 4.2) attacks with a trained generator. Δ comes from the source model; the
+perturbation has the generator's own power, so ε is not used (evaluations report the mean L2
+and L-inf norms it applied instead). The result is data: no graph is kept through F or G; for
+G's own training step, Eq. 9 needs the graph through G (see `methods.gat.generator_loss`).
 """
 
 from __future__ import annotations
@@ -9,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gat_tui.attacks.base import Attack
-from gat_tui.perturbations import Perturbed, gat_perturbation
+from gat_tui.attacks.base import Attack, Perturbed, apply_perturbation, true_class_probability_gradient
 
 
 class GATAttack(Attack):
@@ -22,5 +24,16 @@ class GATAttack(Attack):
         super().__init__(clip)
         self.generator = generator
 
-    def __call__(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Perturbed:
-        return gat_perturbation(source, self.generator, images, labels, self.clip)
+    def __call__(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float = 0.0) -> Perturbed:
+        """As `Attack.__call__`, with the generator in eval mode too."""
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return super().__call__(source, images, labels, eps)
+        finally:
+            self.generator.train(was_training)
+
+    def perturb(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float = 0.0) -> Perturbed:
+        gradient = true_class_probability_gradient(source, images, labels)
+        with torch.no_grad():
+            return apply_perturbation(images, self.generator(gradient), self.clip)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gat_tui.attacks.base import Attack
-from gat_tui.perturbations import Perturbed, apply_perturbation, cross_entropy_input_gradient, per_sample_l2
+from gat_tui.attacks.base import Attack, Perturbed, apply_perturbation, cross_entropy_input_gradient, per_sample_l2
 
 
 class _PGD(Attack):
@@ -31,7 +30,7 @@ class _PGD(Attack):
     def _random_start(self, images: torch.Tensor, eps: float) -> torch.Tensor:
         raise NotImplementedError
 
-    def __call__(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Perturbed:
+    def perturb(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Perturbed:
         size = self.step_size if self.step_size is not None else 2.5 * eps / self.steps
         perturbation = self._project(self._random_start(images, eps), eps)
         perturbation = apply_perturbation(images, perturbation, self.clip).perturbation

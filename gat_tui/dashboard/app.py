@@ -14,7 +14,7 @@ from gat_tui.dashboard.modals import HelpScreen
 from gat_tui.dashboard.runs_screen import RunsScreen
 from gat_tui.dashboard.start_screen import StartScreen
 from gat_tui.dashboard.training_screen import TrainingRequest, TrainingScreen
-from gat_tui.run_folder import default_runs_dir, new_run_dir
+from gat_tui.runs.folder import default_runs_dir, new_run_dir
 
 if TYPE_CHECKING:
     from gat_tui.dashboard.sweep_screen import SweepRequest
@@ -76,7 +76,7 @@ class GatTuiApp(App[int]):
     def resume_run(self, folder: Path) -> None:
         from gat_tui.checkpoints import CheckpointError
         from gat_tui.config import ConfigError
-        from gat_tui.resume import ResumeError, resume_plan
+        from gat_tui.runs.resume import ResumeError, resume_plan
 
         try:
             plan = resume_plan(folder, [])

@@ -13,8 +13,8 @@ from textual.widgets import DataTable, Footer, RichLog, Static
 
 from gat_tui.dashboard.series import RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
-from gat_tui.run_folder import RunPaths, default_runs_dir
-from gat_tui.run_index import RunRecord, list_runs
+from gat_tui.runs.folder import RunPaths, default_runs_dir
+from gat_tui.runs.index import RunRecord, list_runs
 
 
 class RunsScreen(Screen[None]):
@@ -157,8 +157,8 @@ class EvaluationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluation")
     def evaluate(self) -> None:
-        from gat_tui.attack_eval import evaluate_checkpoint
-        from gat_tui.eval_report import results_table
+        from gat_tui.robustness.evaluate import evaluate_checkpoint
+        from gat_tui.console.eval_tables import results_table
 
         try:
             done = evaluate_checkpoint(self.checkpoint, ["fgsm", "fgm-l2", "random"], limit=self.limit)

@@ -20,7 +20,7 @@ from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
 from gat_tui.config import RunConfig
-from gat_tui.control import TrainingControl
+from gat_tui.training.control import TrainingControl
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.modals import ConfirmScreen
 from gat_tui.dashboard.series import RunSeries
@@ -113,7 +113,7 @@ class TrainingScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def train(self) -> RunFinished:
-        from gat_tui.trainer import Trainer
+        from gat_tui.training.trainer import Trainer
 
         trainer = Trainer(
             self.request.config,

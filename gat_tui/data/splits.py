@@ -14,7 +14,6 @@ from pathlib import Path
 import platformdirs
 import torch
 
-from gat_tui.config import DataConfig
 
 DATA_DIR_ENV = "GAT_TUI_DATA_DIR"
 
@@ -96,26 +95,3 @@ def default_data_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return Path(platformdirs.user_cache_dir("gat-tui")) / "datasets"
-
-
-def load_splits(config: DataConfig, data_dir: Path | None = None, download: bool = True) -> ImageSplits:
-    """Load the dataset `config.dataset` names, split into train/validation/test, on the CPU.
-
-    `data_dir` (default `default_data_dir()`) holds downloaded archives; `download=False` never
-    touches the network and fails with advice instead.
-    """
-    # Imported here so that `import gat_tui.data` does not pay for torchvision until a dataset is read.
-    if config.dataset in ("cifar10", "cifar100"):
-        from gat_tui.data.cifar import load_cifar
-
-        root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-        return load_cifar(config, root, download=download)
-    if config.dataset == "synthetic":
-        from gat_tui.data.synthetic import load_synthetic
-
-        return load_synthetic(config)
-    if config.dataset == "imagefolder":
-        from gat_tui.data.imagefolder import load_imagefolder
-
-        return load_imagefolder(config)
-    raise DataError(f"unknown dataset {config.dataset!r}; expected cifar10, cifar100, synthetic or imagefolder")

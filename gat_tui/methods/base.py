@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from gat_tui.perturbations import Perturbed
+from gat_tui.attacks import Perturbed
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 DrawBatch = Callable[[], Batch]

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
-from gat_tui.perturbations import Perturbed, fgm_l2, fgsm_linf
+from gat_tui.attacks import FGML2, FGSM, Perturbed
 
 
 class FastGradientTraining(TrainingMethod):
@@ -21,10 +21,10 @@ class FastGradientTraining(TrainingMethod):
             raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
         self.classifier_optimizer = torch.optim.Adam(classifier.parameters(), lr=lr_f)
         self.alpha, self.eps, self.clip, self.norm = alpha, eps, clip, norm
+        self.attack = FGSM(clip) if norm == "linf" else FGML2(clip)
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
-        attack = fgsm_linf if self.norm == "linf" else fgm_l2
-        return attack(self.classifier, images, labels, self.eps, self.clip)
+        return self.attack.perturb(self.classifier, images, labels, self.eps)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
         perturbed = self.perturb(images, labels)

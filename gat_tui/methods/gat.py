@@ -16,7 +16,8 @@ import torch.nn.functional as functional
 from torch import nn
 
 from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
-from gat_tui.perturbations import Perturbed, apply_perturbation, gat_perturbation, true_class_probability_gradient
+from gat_tui.attacks import GATAttack, Perturbed
+from gat_tui.attacks.base import apply_perturbation, true_class_probability_gradient
 
 
 def generator_loss(
@@ -51,9 +52,10 @@ class GenerativeAdversarialTraining(TrainingMethod):
         self.classifier_optimizer = torch.optim.Adam(classifier.parameters(), lr=lr_f)
         self.generator_optimizer = torch.optim.Adam(generator.parameters(), lr=lr_g)
         self.alpha, self.c_g, self.k, self.clip = alpha, c_g, k, clip
+        self.attack = GATAttack(generator, clip)
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
-        return gat_perturbation(self.classifier, self.generator, images, labels, self.clip)
+        return self.attack.perturb(self.classifier, images, labels)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
         generator_parameters = list(self.generator.parameters())

@@ -13,7 +13,8 @@ from torch import nn
 
 from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, optimizer_step, step_norms
 from gat_tui.methods.gat import generator_loss
-from gat_tui.perturbations import Perturbed, apply_perturbation, gat_perturbation, true_class_probability_gradient
+from gat_tui.attacks import GATAttack, Perturbed
+from gat_tui.attacks.base import apply_perturbation, true_class_probability_gradient
 
 
 class GatAttackerTraining(TrainingMethod):
@@ -27,13 +28,14 @@ class GatAttackerTraining(TrainingMethod):
             parameter.requires_grad_(False)
         self.generator_optimizer = torch.optim.Adam(generator.parameters(), lr=lr_g)
         self.c_g, self.clip = c_g, clip
+        self.attack = GATAttack(generator, clip)
 
     def train(self) -> None:
         self.classifier.eval()  # frozen: no dropout noise in the model under attack
         self.generator.train()
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
-        return gat_perturbation(self.classifier, self.generator, images, labels, self.clip)
+        return self.attack.perturb(self.classifier, images, labels)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
         loss_g, perturbed = generator_loss(self.classifier, self.generator, images, labels, self.c_g, self.clip)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
-from gat_tui.perturbations import Perturbed, random_perturbation
+from gat_tui.attacks import Perturbed, RandomL2
 
 
 class RandomPerturbationTraining(TrainingMethod):
@@ -18,9 +18,10 @@ class RandomPerturbationTraining(TrainingMethod):
         super().__init__(classifier, generator=None)
         self.classifier_optimizer = torch.optim.Adam(classifier.parameters(), lr=lr_f)
         self.alpha, self.eps, self.clip = alpha, eps, clip
+        self.attack = RandomL2(clip)
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
-        return random_perturbation(images, self.eps, norm="l2", clip=self.clip)
+        return self.attack.perturb(self.classifier, images, labels, self.eps)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
         perturbed = self.perturb(images, labels)

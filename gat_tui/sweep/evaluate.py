@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gat_tui.attack_eval import evaluate_checkpoint
+from gat_tui.robustness.evaluate import evaluate_checkpoint
 from gat_tui.sweep.plan import Evaluation
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from gat_tui.events import Subscriber
-from gat_tui.run_folder import RunPaths
+from gat_tui.runs.folder import RunPaths
 from gat_tui.sweep.plan import Job, Sweep, jobs
 
 
@@ -105,7 +105,7 @@ class SweepRunner:
 
     def _train(self, job: Job) -> tuple[str, str]:
         from gat_tui.presets import load_named_preset
-        from gat_tui.trainer import Trainer
+        from gat_tui.training.trainer import Trainer
 
         run_dir = self.layout.run_dir(job.entry.label, job.seed)
         status = run_status(run_dir)

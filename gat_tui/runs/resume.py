@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gat_tui.checkpoints import read_checkpoint
 from gat_tui.config import RunConfig, config_from_toml
-from gat_tui.run_folder import RunPaths
+from gat_tui.runs.folder import RunPaths
 
 
 class ResumeError(RuntimeError):

@@ -22,13 +22,13 @@ from typing import Iterable
 
 import torch
 
-from gat_tui.batches import ShuffledBatches
-from gat_tui.control import TrainingControl
+from gat_tui.training.batches import ShuffledBatches
+from gat_tui.training.control import TrainingControl
 from gat_tui.checkpoints import CheckpointError, NetworkShape, load_network_weights, read_checkpoint, save_checkpoint
 from gat_tui.config import RunConfig, config_to_toml
 from gat_tui.data import DataError, ImageSplits, load_splits
 from gat_tui.device import DeviceError, configure_backends, prefers_channels_last, select_device
-from gat_tui.evaluation import SplitFigures, evaluate_split, preview_panel
+from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
 from gat_tui.events import (
     CheckpointSaved,
     EpochSummary,
@@ -42,9 +42,9 @@ from gat_tui.events import (
     Subscriber,
 )
 from gat_tui.methods import MethodSetupError, TrainingMethod, build_method
-from gat_tui.run_folder import MetricsLog, RunPaths, truncate_metrics, write_summary
-from gat_tui.step_metrics import StepAccumulator
-from gat_tui.training_state import Progress, StateError, capture, restore
+from gat_tui.runs.folder import MetricsLog, RunPaths, truncate_metrics, write_summary
+from gat_tui.training.step_metrics import StepAccumulator
+from gat_tui.training.state import Progress, StateError, capture, restore
 
 # errors that end a run with a message rather than a traceback
 EXPECTED_ERRORS = (DataError, DeviceError, CheckpointError, MethodSetupError, StateError)

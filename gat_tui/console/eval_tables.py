@@ -9,7 +9,7 @@ from typing import Sequence
 from rich.table import Table
 from rich.text import Text
 
-from gat_tui.attack_eval import AttackResult
+from gat_tui.robustness.evaluate import AttackResult
 from gat_tui.attacks import ATTACKS
 
 PLAIN_MARKERS = ("o", "x", "+", "*", "#")

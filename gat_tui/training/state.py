@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import torch
 
-from gat_tui.batches import ShuffledBatches
+from gat_tui.training.batches import ShuffledBatches
 from gat_tui.methods.base import TrainingMethod
 
 

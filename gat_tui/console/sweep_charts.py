@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from gat_tui.eval_report import PLAIN_MARKERS
+from gat_tui.console.eval_tables import PLAIN_MARKERS
 from gat_tui.sweep.report import CurvePoint, SweepReport
 
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gat_tui.batches import to_model_input
+from gat_tui.training.batches import to_model_input
 from gat_tui.events import PreviewPanel
 from gat_tui.methods.base import TrainingMethod
-from gat_tui.perturbations import fgm_l2
+from gat_tui.attacks import FGML2
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ def evaluate_split(
     """Evaluate with the networks in eval mode (dropout off); restores training mode after."""
     method.eval()
     classifier = method.classifier
+    fgm_attack = FGML2(clip)
     device = images.device
     zero = torch.zeros((), device=device)
     sums = {name: zero.clone() for name in ("clean", "adv", "fgm", "l2", "linf", "loss_g")}
@@ -63,7 +64,7 @@ def evaluate_split(
             if loss is not None:
                 has_loss = True
                 sums["loss_g"] += loss.detach()
-            attacked = fgm_l2(classifier, x, y, fgm_eps, clip)
+            attacked = fgm_attack.perturb(classifier, x, y, fgm_eps)
             with torch.no_grad():
                 sums["fgm"] += _correct(classifier(attacked.adversarial), y)
     finally:

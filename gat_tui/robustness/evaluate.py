@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gat_tui.attacks import ATTACKS, Attack, FGML2, FGSM, GATAttack
-from gat_tui.batches import to_model_input
+from gat_tui.training.batches import to_model_input
 from gat_tui.checkpoints import NetworkShape, load_classifier, load_generator, read_checkpoint
 from gat_tui.config import RunConfig, config_from_toml
 from gat_tui.data import load_splits

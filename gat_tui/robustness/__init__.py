@@ -1,0 +1,1 @@
+"""Attack evaluation of saved models (`gat-tui eval`, sweep evaluations)."""

@@ -1,0 +1,1 @@
+"""Run folders: their files (`folder`), reading them back (`index`), and what resume continues."""

@@ -1,0 +1,1 @@
+"""Training: the loop (`trainer`), its state and batches, step figures, validation, control."""
