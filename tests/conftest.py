@@ -1,13 +1,28 @@
-"""Shared test settings: small, seeded, CPU only, never the network or the user's folders."""
+"""Shared test settings and helpers: small, seeded, CPU only, never the network or the user's folders.
+
+The groups: `unit/` (one module each, no App, no subprocess), `engine/` (training and resume on
+tiny synthetic data), `cli/` (the installed `gat-tui` script in a subprocess), `dashboard/`
+(the real App driven by Textual's pilot). Tests marked `slow` (a training of several seconds,
+a subprocess or the App) are skipped by `pytest -m "not slow"`, the quick loop and mutmut's.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import pytest
 import torch
+
+from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig, config_to_toml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(sys.executable).parent / "gat-tui"
 
 
 @pytest.fixture(autouse=True)
@@ -30,5 +45,82 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gat_tui.data.cifar.download_and_extract_archive", refuse)
 
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PRESETS_DIR = REPO_ROOT / "presets"
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def presets_dir() -> Path:
+    return REPO_ROOT / "presets"
+
+
+class Cli(Protocol):
+    def __call__(self, *args: str, cwd: Path = ..., env: dict[str, str] | None = ...) -> subprocess.CompletedProcess[str]: ...
+
+
+def run_cli(*args: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed `gat-tui` script (or `python -m gat_tui`) as a user runs it."""
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "gat_tui"]
+    return subprocess.run(
+        command + list(args), cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    return run_cli
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 90.0) -> None:
+    """Let a Textual app run until `condition()` holds; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out waiting for the dashboard")
+        await pilot.pause(0.05)
+
+
+def write_tiny_sweep(folder: Path) -> Path:
+    """A two-run (baseline, gat) sweep of a tiny synthetic preset, with one FGM-L2 evaluation."""
+    config = RunConfig(
+        name="tiny",
+        method="gat",
+        device="cpu",
+        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=96, val_size=32, test_size=48, batch_size=16),
+        train=TrainConfig(epochs=2, log_every=2),
+        gat=GatConfig(lr_g=1e-3),
+        eval=EvalConfig(panel_size=0),
+    )
+    preset = folder / "tiny.toml"
+    preset.write_text(config_to_toml(config))
+    path = folder / "sweep.toml"
+    path.write_text(f'''
+name = "tiny_sweep"
+seeds = 2
+[[runs]]
+preset = "{preset}"
+label = "baseline"
+set = ["method=baseline"]
+[[runs]]
+preset = "{preset}"
+label = "gat"
+[[evaluations]]
+name = "fgm"
+attack = "fgm-l2"
+eps = [0.5, 1.0]
+''')
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep() -> Callable[[Path], Path]:
+    return write_tiny_sweep
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # everything that runs the installed script or the App is slow by nature
+    for item in items:
+        if {"cli", "dashboard"} & set(Path(str(item.fspath)).parts[-2:-1]):
+            item.add_marker(pytest.mark.slow)

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PRESETS_DIR
 from gat_tui.config import ConfigError, config_to_toml, load_preset, parse_override
 
 PAPER_METHODS = ("baseline", "dropout", "random", "fg_linf", "fg_l2", "gat", "dropout_gat")
@@ -16,12 +15,12 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_every_paper_preset_is_shipped_and_loads() -> None:
-    names = {path.stem for path in PRESETS_DIR.glob("*.toml")}
+def test_every_paper_preset_is_shipped_and_loads(presets_dir: Path) -> None:
+    names = {path.stem for path in presets_dir.glob("*.toml")}
     expected = {f"{dataset}_{method}" for dataset in ("cifar10", "cifar100") for method in PAPER_METHODS}
     expected |= {"cifar10_gat_attack", "cifar100_gat_attack", "synthetic_smoke"}
     assert expected <= names
-    for path in PRESETS_DIR.glob("*.toml"):
+    for path in presets_dir.glob("*.toml"):
         config = load_preset(path)
         assert config.name == path.stem
         assert config.description and config.paper_source
@@ -33,9 +32,9 @@ def test_every_paper_preset_is_shipped_and_loads() -> None:
             assert config.train.lr_f == 1e-3
 
 
-def test_paper_gat_presets_use_the_paper_learning_rates() -> None:
+def test_paper_gat_presets_use_the_paper_learning_rates(presets_dir: Path) -> None:
     for name in ("cifar10_gat", "cifar100_gat", "cifar10_dropout_gat", "cifar100_dropout_gat"):
-        config = load_preset(PRESETS_DIR / f"{name}.toml")
+        config = load_preset(presets_dir / f"{name}.toml")
         assert (config.train.lr_f, config.gat.lr_g) == (1e-3, 1e-6)
 
 
@@ -88,7 +87,7 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
         parse_override("gat.c_g")
 
 
-def test_resolved_config_round_trips(tmp_path: Path) -> None:
-    config = load_preset(PRESETS_DIR / "cifar10_gat_attack.toml", ["gat.c_g=0.25"])
+def test_resolved_config_round_trips(tmp_path: Path, presets_dir: Path) -> None:
+    config = load_preset(presets_dir / "cifar10_gat_attack.toml", ["gat.c_g=0.25"])
     written = write(tmp_path, config_to_toml(config))
     assert load_preset(written) == config

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Cli
+
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.events import Event, StepMetrics
 from gat_tui.runs.index import list_runs
 from gat_tui.training.trainer import Trainer
-from test_cli import gat_tui
 
 
 def tiny(method: str, name: str) -> RunConfig:
@@ -37,9 +38,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_direct_and_indirect_sweeps_write_the_json(trained: Path, tmp_path: Path) -> None:
+def test_direct_and_indirect_sweeps_write_the_json(trained: Path, tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "direct.json"
-    result = gat_tui("eval", str(trained / "gat/checkpoints/best.safetensors"), "--attack", "fgm-l2", "--attack", "gat",
+    result = cli("eval", str(trained / "gat/checkpoints/best.safetensors"), "--attack", "fgm-l2", "--attack", "gat",
                      "--eps", "0.5,1", "--json", str(out), "--limit", "48")
     assert result.returncode == 0, result.stderr
     assert "fgm-l2" in result.stdout and "accuracy" in result.stdout
@@ -52,26 +53,26 @@ def test_direct_and_indirect_sweeps_write_the_json(trained: Path, tmp_path: Path
     assert record["results"][1]["pert_l2"] == pytest.approx(0.5, abs=0.05)  # clipping trims a little
 
     indirect = tmp_path / "indirect.json"
-    result = gat_tui("eval", str(trained / "gat"), "--source", str(trained / "baseline"), "--attack", "fgsm",
+    result = cli("eval", str(trained / "gat"), "--source", str(trained / "baseline"), "--attack", "fgsm",
                      "--eps", "0.03", "--split", "val", "--json", str(indirect))
     assert result.returncode == 0, result.stderr
     rows = json.loads(indirect.read_text())["results"]
     assert rows[1]["source"].endswith("baseline/checkpoints/best.safetensors")
 
 
-def test_eval_errors_name_the_option(trained: Path) -> None:
+def test_eval_errors_name_the_option(trained: Path, cli: Cli) -> None:
     checkpoint = str(trained / "baseline/checkpoints/best.safetensors")
-    bad_attack = gat_tui("eval", checkpoint, "--attack", "cw")
+    bad_attack = cli("eval", checkpoint, "--attack", "cw")
     assert bad_attack.returncode == 2 and "--attack 'cw'" in bad_attack.stderr
-    bad_eps = gat_tui("eval", checkpoint, "--eps", "0.1,big")
+    bad_eps = cli("eval", checkpoint, "--eps", "0.1,big")
     assert bad_eps.returncode == 2 and "'big' is not a number" in bad_eps.stderr
-    no_generator = gat_tui("eval", checkpoint, "--attack", "gat")
+    no_generator = cli("eval", checkpoint, "--attack", "gat")
     assert no_generator.returncode == 2 and "needs a generator" in no_generator.stderr
-    missing = gat_tui("eval", str(trained / "nope.safetensors"))
+    missing = cli("eval", str(trained / "nope.safetensors"))
     assert missing.returncode == 2 and "no such checkpoint file" in missing.stderr
 
 
-def test_runs_lists_status_epochs_and_best_accuracy(trained: Path, tmp_path: Path) -> None:
+def test_runs_lists_status_epochs_and_best_accuracy(trained: Path, tmp_path: Path, cli: Cli) -> None:
     stop = threading.Event()
 
     def stop_soon(event: Event) -> None:
@@ -89,7 +90,7 @@ def test_runs_lists_status_epochs_and_best_accuracy(trained: Path, tmp_path: Pat
         assert records["tiny_gat"].best_val_acc is not None
         assert records["tiny_stopped"].status == "stopped"
         assert records["tiny_running"].status == "running"
-        listing = gat_tui("runs", "--dir", str(trained), env={"COLUMNS": "200"})
+        listing = cli("runs", "--dir", str(trained), env={"COLUMNS": "200"})
         assert listing.returncode == 0 and "tiny_gat" in listing.stdout and "running" in listing.stdout
     finally:
         sleeper.kill()

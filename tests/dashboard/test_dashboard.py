@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 from textual.widgets import DataTable, Input
 
+from conftest import wait_for
 from gat_tui.dashboard.app import GatTuiApp
 from gat_tui.dashboard.previews import render_ascii, render_color, visible_perturbation
 from gat_tui.dashboard.runs_screen import RunsScreen
@@ -21,15 +20,6 @@ from gat_tui.dashboard.widgets.run_header import RunHeader
 
 # small enough for a 2-core CPU, long enough to pause and stop it on the way
 FAST = "data.train_size=1536 data.image_size=12 train.log_every=4 data.batch_size=32"
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("timed out waiting for the dashboard")
-        await pilot.pause(0.05)
 
 
 def start_run(app: GatTuiApp, epochs: str) -> None:

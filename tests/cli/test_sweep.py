@@ -6,68 +6,33 @@ import json
 import statistics
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
-from conftest import PRESETS_DIR
-from gat_tui.config import ConfigError, DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig, config_to_toml
+from conftest import Cli
+
+from gat_tui.config import ConfigError
 from gat_tui.sweep.plan import jobs, load_sweep, parse_shard
 from gat_tui.sweep.report import build_report, markdown
 from gat_tui.sweep.runner import SweepProgress, SweepRunner
-from test_cli import gat_tui
-
-
-def tiny_preset(folder: Path) -> Path:
-    config = RunConfig(
-        name="tiny",
-        method="gat",
-        device="cpu",
-        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=96, val_size=32, test_size=48, batch_size=16),
-        train=TrainConfig(epochs=2, log_every=2),
-        gat=GatConfig(lr_g=1e-3),
-        eval=EvalConfig(panel_size=0),
-    )
-    path = folder / "tiny.toml"
-    path.write_text(config_to_toml(config))
-    return path
-
-
-def tiny_sweep(folder: Path) -> Path:
-    preset = tiny_preset(folder)
-    path = folder / "sweep.toml"
-    path.write_text(f'''
-name = "tiny_sweep"
-seeds = 2
-[[runs]]
-preset = "{preset}"
-label = "baseline"
-set = ["method=baseline"]
-[[runs]]
-preset = "{preset}"
-label = "gat"
-[[evaluations]]
-name = "fgm"
-attack = "fgm-l2"
-eps = [0.5, 1.0]
-''')
-    return path
 
 
 def table_of(folder: Path) -> list[tuple]:
     return [(row.label, row.test_acc_clean, row.test_acc_adv, row.test_acc_fgm_l2) for row in build_report(folder).table]
 
 
-def test_shipped_sweeps_load_and_plan() -> None:
-    for path in sorted((PRESETS_DIR / "paper").glob("*.toml")):
+def test_shipped_sweeps_load_and_plan(presets_dir: Path) -> None:
+    for path in sorted((presets_dir / "paper").glob("*.toml")):
         sweep = load_sweep(path)
         assert sweep.runs and jobs(sweep)
-    table2 = load_sweep(PRESETS_DIR / "paper" / "table2_cifar10.toml")
+    table2 = load_sweep(presets_dir / "paper" / "table2_cifar10.toml")
     assert table2.seeds == 50 and len(table2.runs) == 7
-    fig2 = load_sweep(PRESETS_DIR / "paper" / "fig2_cifar100.toml", seeds=2)
+    fig2 = load_sweep(presets_dir / "paper" / "fig2_cifar100.toml", seeds=2)
     attackers = [entry for entry in fig2.runs if entry.attack_target]
     assert len(attackers) == 5 and attackers[0].label == "cifar100_gat_attack-c_g=0.001"
     assert "gat.c_g=0.001" in attackers[0].overrides
-    smoke = load_sweep(PRESETS_DIR / "paper" / "smoke_sweep.toml")
+    smoke = load_sweep(presets_dir / "paper" / "smoke_sweep.toml")
     assert len(jobs(smoke)) == 3 * 2 + 3 * 2
     shard0, shard1 = jobs(smoke, 0, 2), jobs(smoke, 1, 2)
     assert {job.seed for job in shard0} == {0} and {job.seed for job in shard1} == {1}
@@ -94,7 +59,7 @@ def test_bad_sweeps_are_refused(tmp_path: Path, text: str, fragment: str) -> Non
         parse_shard("2")
 
 
-def test_interrupted_and_sharded_sweeps_give_the_same_table(tmp_path: Path) -> None:
+def test_interrupted_and_sharded_sweeps_give_the_same_table(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:
     sweep = load_sweep(tiny_sweep(tmp_path))
     straight = tmp_path / "straight"
     assert SweepRunner(sweep, straight).run() == "finished"
@@ -137,39 +102,16 @@ def test_interrupted_and_sharded_sweeps_give_the_same_table(tmp_path: Path) -> N
     assert "± " in markdown(report)
 
 
-def test_sweep_and_report_commands(tmp_path: Path) -> None:
+def test_sweep_and_report_commands(tmp_path: Path, cli: Cli, tiny_sweep: Callable[[Path], Path]) -> None:
     out = tmp_path / "out"
-    result = gat_tui("sweep", str(tiny_sweep(tmp_path)), "--headless", "--out", str(out), "--seeds", "2")
+    result = cli("sweep", str(tiny_sweep(tmp_path)), "--headless", "--out", str(out), "--seeds", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sweep finished" in result.stdout
-    report = gat_tui("report", str(out), "--markdown", str(tmp_path / "t.md"), "--json", str(tmp_path / "t.json"))
+    report = cli("report", str(out), "--markdown", str(tmp_path / "t.md"), "--json", str(tmp_path / "t.json"))
     assert report.returncode == 0, report.stderr
     assert "baseline" in report.stdout and "±" in report.stdout and "(n=2)" in report.stdout
     assert "| gat |" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.json").read_text())["table"][0]["label"] == "baseline"
     (tmp_path / "empty").mkdir()
-    missing = gat_tui("report", str(tmp_path / "empty"))
+    missing = cli("report", str(tmp_path / "empty"))
     assert missing.returncode == 2 and "not a sweep folder" in missing.stderr
-
-
-@pytest.mark.asyncio
-async def test_the_dashboard_shows_a_sweep_filling_in(tmp_path: Path) -> None:
-    from textual.widgets import DataTable
-
-    from gat_tui.dashboard.app import GatTuiApp
-    from gat_tui.dashboard.sweep_screen import SweepRequest, SweepScreen
-    from test_dashboard import wait_for
-
-    sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
-    app = GatTuiApp(sweep=SweepRequest(sweep, tmp_path / "out"), color=False, runs_dir=tmp_path / "runs")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen))
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.status is not None, timeout=120)  # type: ignore[attr-defined]
-        await pilot.pause(0.2)
-        assert screen.status == "finished"  # type: ignore[attr-defined]
-        table = screen.query_one(DataTable)
-        rows = [table.get_row_at(index) for index in range(table.row_count)]
-        assert [row[0] for row in rows] == ["baseline", "gat"]
-        assert all("(n=1)" in row[1] for row in rows)
-        assert "4 done" in str(screen.query_one("#run-header").render())
