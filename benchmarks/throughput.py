@@ -46,8 +46,9 @@ import platform
 import resource
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -55,11 +56,11 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
-from gat_tui.training.batches import ShuffledBatches
 from gat_tui.config import RunConfig
 from gat_tui.device import configure_backends, prefers_channels_last, select_device
 from gat_tui.methods import TrainingMethod, build_method
 from gat_tui.models import AllConvClassifier, PerturbationGenerator
+from gat_tui.training.batches import ShuffledBatches
 
 # ---------------------------------------------------------------------------------------------
 # Setup

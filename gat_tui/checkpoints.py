@@ -9,11 +9,9 @@ resolved config as TOML, and the epoch/step it was written at.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from safetensors import SafetensorError
@@ -22,6 +20,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
 from gat_tui import __version__
+from gat_tui.atomic import write_bytes_atomically
 from gat_tui.models import CLASSIFIER_ARCHITECTURE, GENERATOR_ARCHITECTURE, AllConvClassifier, PerturbationGenerator
 
 FORMAT = "gat-tui-checkpoint-v1"
@@ -40,26 +39,6 @@ class NetworkShape:
     height: int
     width: int
     dropout: float
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, rename: a crash leaves old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # makes the rename itself durable
-    finally:
-        os.close(directory)
 
 
 def save_checkpoint(
@@ -92,7 +71,7 @@ def save_checkpoint(
         "step": str(step),
         **(extra_metadata or {}),
     }
-    write_atomically(path, save_safetensors_bytes(tensors, metadata=metadata))
+    write_bytes_atomically(path, save_safetensors_bytes(tensors, metadata=metadata))
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

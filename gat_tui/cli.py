@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -78,13 +77,13 @@ def run(
     set_: list[str] = typer.Option(
         [], "--set", metavar="KEY=VALUE", help="Override a preset key, dotted (e.g. gat.c_g=0.01). Repeatable."
     ),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "--out", help="The run folder to write (default: <user data dir>/runs/<preset>-<timestamp>)."
     ),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps (default: the preset's)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of initialisation, data order and noise."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Number of epochs (overrides train.epochs)."),
-    data_dir: Optional[Path] = typer.Option(
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps (default: the preset's)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of initialisation, data order and noise."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Number of epochs (overrides train.epochs)."),
+    data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Where datasets are stored (default: $GAT_TUI_DATA_DIR or the user cache dir)."
     ),
 ) -> None:
@@ -116,21 +115,21 @@ def run(
 
 
 def _training_request(
-    config: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume_from: Optional[Path]
-) -> "TrainingRequest":
+    config: RunConfig, run_dir: Path, data_dir: Path | None, resume_from: Path | None
+) -> TrainingRequest:
     from gat_tui.dashboard.training_screen import TrainingRequest
 
     return TrainingRequest(config, run_dir, data_dir, resume_from)
 
 
-def _open_dashboard(request: "TrainingRequest | None") -> int:
+def _open_dashboard(request: TrainingRequest | None) -> int:
     """Run the Textual app (on a given run, or at its start screen); returns the exit code."""
     from gat_tui.dashboard.app import GatTuiApp
 
     return GatTuiApp(request).run() or 0
 
 
-def _train_headless(config: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume_from: Optional[Path]) -> None:
+def _train_headless(config: RunConfig, run_dir: Path, data_dir: Path | None, resume_from: Path | None) -> None:
     from gat_tui.console.headless import HeadlessPrinter
     from gat_tui.training.trainer import Trainer
 
@@ -153,9 +152,9 @@ def _train_headless(config: "RunConfig", run_dir: Path, data_dir: Optional[Path]
 def resume(
     target: Path = typer.Argument(..., help="A run folder (resumes its last checkpoint) or a checkpoint file."),
     headless: bool = typer.Option(False, "--headless", help="Train with a progress bar and log lines, no dashboard."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train up to this many epochs in all (extends the run)."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps (default: the run's)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Train up to this many epochs in all (extends the run)."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps (default: the run's)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
 ) -> None:
     """Continue a stopped or interrupted run where its checkpoint left it, appending to its metrics."""
     from gat_tui.checkpoints import CheckpointError
@@ -175,7 +174,7 @@ def resume(
         raise typer.Exit(_open_dashboard(_training_request(plan.config, plan.run_dir, data_dir, plan.checkpoint)))
 
 
-def _parse_eps(text: Optional[str]) -> list[float]:
+def _parse_eps(text: str | None) -> list[float]:
     if not text:
         return []
     values = []
@@ -196,20 +195,20 @@ def eval_command(
     attack: list[str] = typer.Option(
         [], "--attack", help="fgsm, fgm-l2, random, pgd-linf, pgd-l2 or gat. Repeatable. Default: fgsm, fgm-l2, random (+ gat with a generator)."
     ),
-    eps: Optional[str] = typer.Option(None, "--eps", help="Comma-separated sizes for every attack (default: a sweep per norm)."),
-    source: Optional[Path] = typer.Option(None, "--source", help="Indirect attack: perturbations from this checkpoint's gradients."),
-    generator: Optional[Path] = typer.Option(
+    eps: str | None = typer.Option(None, "--eps", help="Comma-separated sizes for every attack (default: a sweep per norm)."),
+    source: Path | None = typer.Option(None, "--source", help="Indirect attack: perturbations from this checkpoint's gradients."),
+    generator: Path | None = typer.Option(
         None, "--generator", help="GAT attacker generator checkpoint (default: CHECKPOINT's own, if it has one)."
     ),
     split: str = typer.Option("test", "--split", help="val or test."),
     limit: int = typer.Option(0, "--limit", help="Evaluate the first N images only (0 = all)."),
     match_power: bool = typer.Option(False, "--match-power", help="Add FGM-L2 and FGSM at the GAT attacker's mean L2 power (Fig. 2)."),
     pgd_steps: int = typer.Option(10, "--pgd-steps", help="PGD iterations."),
-    pgd_step_size: Optional[float] = typer.Option(None, "--pgd-step-size", help="PGD step size (default 2.5·ε/steps)."),
+    pgd_step_size: float | None = typer.Option(None, "--pgd-step-size", help="PGD step size (default 2.5·ε/steps)."),
     batch_size: int = typer.Option(500, "--batch-size", help="Images per batch on the device."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write every figure to this JSON file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
 ) -> None:
     """Attack a saved model: accuracy and perturbation norms per attack and ε, direct or indirect."""
     from gat_tui.runs.folder import RunPaths
@@ -227,12 +226,12 @@ def eval_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gat_tui.robustness.evaluate import EvalError, evaluate_checkpoint
     from gat_tui.checkpoints import CheckpointError
     from gat_tui.config import ConfigError
+    from gat_tui.console.eval_tables import accuracy_charts, results_table, write_json
     from gat_tui.data import DataError
     from gat_tui.device import DeviceError
-    from gat_tui.console.eval_tables import accuracy_charts, results_table, write_json
+    from gat_tui.robustness.evaluate import EvalError, evaluate_checkpoint
 
     console = Console()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
@@ -262,7 +261,7 @@ def eval_command(
 
 @app.command()
 def runs(
-    runs_dir: Optional[Path] = typer.Option(None, "--dir", help="Folder of runs (default: $GAT_TUI_RUNS_DIR or the user data dir)."),
+    runs_dir: Path | None = typer.Option(None, "--dir", help="Folder of runs (default: $GAT_TUI_RUNS_DIR or the user data dir)."),
 ) -> None:
     """List the runs: preset, status, epochs done, best validation accuracy, folder."""
     from rich.console import Console
@@ -291,11 +290,11 @@ def runs(
 @app.command()
 def sweep(
     sweep_file: Path = typer.Argument(..., help="A sweep TOML (see presets/paper/)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (default: the sweep file's)."),
+    seeds: int | None = typer.Option(None, "--seeds", help="Number of seeds (default: the sweep file's)."),
     headless: bool = typer.Option(False, "--headless", help="Progress bars and log lines instead of the dashboard."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <runs dir>/sweeps/<sweep name>)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: <runs dir>/sweeps/<sweep name>)."),
     shard: str = typer.Option("0/1", "--shard", help="Run only share I of N (by seed), e.g. one Slurm array task each."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
 ) -> None:
     """Run presets × seeds (× override grids), then evaluations; re-run to resume, --shard to split."""
     from gat_tui.config import ConfigError
@@ -348,9 +347,9 @@ def sweep(
 @app.command()
 def report(
     sweep_dir: Path = typer.Argument(..., help="A sweep's output folder (merges every shard's results found there)."),
-    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="Also write the tables as Markdown."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON."),
-    png_dir: Optional[Path] = typer.Option(None, "--png", help="Also draw PNG figures here (needs the plot extra)."),
+    markdown_path: Path | None = typer.Option(None, "--markdown", help="Also write the tables as Markdown."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write every figure as JSON."),
+    png_dir: Path | None = typer.Option(None, "--png", help="Also draw PNG figures here (needs the plot extra)."),
 ) -> None:
     """Table 2 as mean ± std over seeds beside the paper's figures, and the evaluation curves."""
     import json
@@ -358,6 +357,7 @@ def report(
     from rich.console import Console
     from rich.table import Table
 
+    from gat_tui.atomic import write_text_atomically
     from gat_tui.config import ConfigError
     from gat_tui.console.sweep_charts import terminal_charts, write_pngs
     from gat_tui.sweep.report import build_report, markdown
@@ -388,10 +388,10 @@ def report(
         for chart in terminal_charts(result, color=console.is_terminal and not console.no_color):
             console.print(chart)
     if markdown_path is not None:
-        markdown_path.write_text(markdown(result), encoding="utf-8")
+        write_text_atomically(markdown_path, markdown(result))
         console.print(f"wrote {markdown_path}", highlight=False)
     if json_path is not None:
-        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        write_text_atomically(json_path, json.dumps(result.to_json(), indent=2) + "\n")
         console.print(f"wrote {json_path}", highlight=False)
     if png_dir is not None:
         try:
@@ -406,4 +406,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 METHODS = ("baseline", "dropout", "random", "fg_linf", "fg_l2", "gat", "dropout_gat", "gat_attack")
 DATASETS = ("cifar10", "cifar100", "synthetic", "imagefolder")
@@ -130,7 +131,7 @@ class RunConfig:
 SECTION_TYPES: dict[str, type] = {
     f.name: f.default_factory  # type: ignore[misc]
     for f in fields(RunConfig)
-    if dataclasses.is_dataclass(f.default_factory)  # type: ignore[arg-type]
+    if dataclasses.is_dataclass(f.default_factory)
 }
 
 
@@ -183,10 +184,10 @@ def _build(cls: type, table: Mapping[str, Any], where: str, prefix: str) -> Any:
     for key, value in table.items():
         spec_field = known[key]
         dotted = f"{prefix}{key}"
-        if dataclasses.is_dataclass(spec_field.default_factory):  # type: ignore[arg-type]
+        if dataclasses.is_dataclass(spec_field.default_factory):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: key '{dotted}' must be a table [{dotted}], got {value!r}")
-            values[key] = _build(spec_field.default_factory, value, where, f"{dotted}.")  # type: ignore[arg-type]
+            values[key] = _build(spec_field.default_factory, value, where, f"{dotted}.")
             continue
         kind = type(spec_field.default)
         coerced = _coerce(value, kind, where, dotted)

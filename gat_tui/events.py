@@ -6,8 +6,8 @@ arrays), so subscribers never touch torch tensors or the device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
 
 import numpy as np
 
@@ -134,7 +134,7 @@ class RunFinished:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-Event = Union[
-    RunStarted, StepMetrics, EpochSummary, PreviewPanel, EvaluationDone, PauseChanged, LogMessage, CheckpointSaved, RunFinished
-]
+Event = (
+    RunStarted | StepMetrics | EpochSummary | PreviewPanel | EvaluationDone | PauseChanged | LogMessage | CheckpointSaved | RunFinished
+)
 Subscriber = Callable[[Event], None]

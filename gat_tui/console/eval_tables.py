@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rich.table import Table
 from rich.text import Text
 
-from gat_tui.robustness.evaluate import AttackResult
+from gat_tui.atomic import write_text_atomically
 from gat_tui.attacks import ATTACKS
+from gat_tui.robustness.evaluate import AttackResult
 
 PLAIN_MARKERS = ("o", "x", "+", "*", "#")
 
@@ -69,5 +70,4 @@ def write_json(
         "results": [row.to_json() for row in results],
         **extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(path, json.dumps(record, indent=2) + "\n")

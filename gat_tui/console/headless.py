@@ -7,7 +7,7 @@ prints one plain line per step report instead of redrawing a bar.
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from gat_tui.events import (
@@ -68,7 +68,7 @@ class HeadlessPrinter:
             console=self.console,
             transient=False,
         )
-        self.task: int | None = None
+        self.task: TaskID | None = None
         self.started = False
 
     def __call__(self, event: Event) -> None:

@@ -41,7 +41,7 @@ class GatTuiApp(App[int]):
         request: TrainingRequest | None = None,
         color: bool | None = None,
         runs_dir: Path | None = None,
-        sweep: "SweepRequest | None" = None,
+        sweep: SweepRequest | None = None,
     ) -> None:
         super().__init__()
         self.request = request
@@ -103,8 +103,8 @@ class GatTuiApp(App[int]):
                 await screen.worker.wait()
         for worker in self.workers:
             if worker.group == "sweep":
-                for screen in self.screen_stack:
-                    control = getattr(screen, "control", None)
+                for stacked in self.screen_stack:
+                    control = getattr(stacked, "control", None)
                     if control is not None:
                         control.stop.set()
                 await worker.wait()

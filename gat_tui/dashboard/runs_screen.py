@@ -157,8 +157,8 @@ class EvaluationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluation")
     def evaluate(self) -> None:
-        from gat_tui.robustness.evaluate import evaluate_checkpoint
         from gat_tui.console.eval_tables import results_table
+        from gat_tui.robustness.evaluate import evaluate_checkpoint
 
         try:
             done = evaluate_checkpoint(self.checkpoint, ["fgsm", "fgm-l2", "random"], limit=self.limit)

@@ -53,7 +53,7 @@ class RunSeries:
                 self._add(name, int(record.get("epoch", 0)), int(record.get("step", 0)), value)
 
     @classmethod
-    def from_metrics_file(cls, path: Path) -> "RunSeries":
+    def from_metrics_file(cls, path: Path) -> RunSeries:
         series = cls()
         for record in read_json_lines(path):
             series.add_record(record)

@@ -13,14 +13,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, RichLog, Static
 
-from gat_tui.training.control import TrainingControl
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.modals import ConfirmScreen
 from gat_tui.dashboard.series import RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
-from gat_tui.events import Event, RunStarted, StepMetrics, EpochSummary
+from gat_tui.events import EpochSummary, Event, RunStarted, StepMetrics
 from gat_tui.sweep.plan import Sweep
 from gat_tui.sweep.runner import SweepProgress, SweepRunner
+from gat_tui.training.control import TrainingControl
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,15 @@ class SweepScreen(Screen[None]):
         self.set_interval(0.5, self.redraw_charts)
         self.run_sweep()
 
+    def _post_progress(self, progress: SweepProgress) -> None:
+        self.post_message(SweepUpdate(progress))
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
     def run_sweep(self) -> str:
         request = self.request
         runner = SweepRunner(
             request.sweep, request.out, request.shard, request.shards, self.control.stop, request.data_dir,
-            on_progress=lambda progress: self.post_message(SweepUpdate(progress)),
+            on_progress=self._post_progress,
             subscribers_for=lambda job: [self._forward],
         )
         self.status = runner.run()

@@ -20,7 +20,6 @@ from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
 from gat_tui.config import RunConfig
-from gat_tui.training.control import TrainingControl
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.modals import ConfirmScreen
 from gat_tui.dashboard.series import RunSeries
@@ -39,6 +38,7 @@ from gat_tui.events import (
     RunStarted,
     StepMetrics,
 )
+from gat_tui.training.control import TrainingControl
 
 SMOOTHING_STEPS = (0.0, 0.6, 0.9)
 

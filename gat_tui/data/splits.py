@@ -14,7 +14,6 @@ from pathlib import Path
 import platformdirs
 import torch
 
-
 DATA_DIR_ENV = "GAT_TUI_DATA_DIR"
 
 
@@ -95,3 +94,9 @@ def default_data_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return Path(platformdirs.user_cache_dir("gat-tui")) / "datasets"
+
+
+def to_model_input(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> float32 in [0, 1], in the memory layout the networks use."""
+    pixels = images.float().div_(255.0)
+    return pixels.contiguous(memory_format=torch.channels_last) if channels_last else pixels

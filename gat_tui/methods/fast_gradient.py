@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
 from gat_tui.attacks import FGML2, FGSM, Perturbed
+from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
 
 
 class FastGradientTraining(TrainingMethod):

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
 from gat_tui.attacks import GATAttack, Perturbed
 from gat_tui.attacks.base import apply_perturbation, true_class_probability_gradient
+from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
 
 
 def generator_loss(

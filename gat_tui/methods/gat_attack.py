@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, optimizer_step, step_norms
-from gat_tui.methods.gat import generator_loss
 from gat_tui.attacks import GATAttack, Perturbed
 from gat_tui.attacks.base import apply_perturbation, true_class_probability_gradient
+from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, optimizer_step, step_norms
+from gat_tui.methods.gat import generator_loss
 
 
 class GatAttackerTraining(TrainingMethod):

@@ -8,18 +8,17 @@ attack runs over it in batches, and figures are read back once per (attack, ε).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from gat_tui.attacks import ATTACKS, Attack, FGML2, FGSM, GATAttack
-from gat_tui.training.batches import to_model_input
+from gat_tui.attacks import ATTACKS, FGML2, FGSM, Attack, GATAttack
 from gat_tui.checkpoints import NetworkShape, load_classifier, load_generator, read_checkpoint
 from gat_tui.config import RunConfig, config_from_toml
-from gat_tui.data import load_splits
+from gat_tui.data import load_splits, to_model_input
 
 
 class EvalError(ValueError):

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from gat_tui.atomic import write_text_atomically
 from gat_tui.events import EpochSummary, Event, RunFinished, StepMetrics
 
 RUNS_DIR_ENV = "GAT_TUI_RUNS_DIR"
@@ -144,13 +145,9 @@ def truncate_metrics(path: Path, step: int, epochs_done: int) -> None:
         late_epoch = record.get("event") == "epoch" and record.get("epoch", 0) > epochs_done
         if not (late_step or late_epoch):
             kept.append(line + "\n")
-    temporary = path.with_suffix(".jsonl.tmp")
-    temporary.write_text("".join(kept), encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomically(path, "".join(kept))
 
 
 def write_summary(path: Path, finished: RunFinished, extra: dict[str, Any]) -> None:
     record = {**asdict(finished), **extra}
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps({k: _finite_or_none(v) for k, v in record.items()}, indent=2) + "\n")
-    os.replace(temporary, path)
+    write_text_atomically(path, json.dumps({k: _finite_or_none(v) for k, v in record.items()}, indent=2) + "\n")

@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from gat_tui.runs.resume import running_pid
 from gat_tui.runs.folder import RunPaths, read_json_lines
+from gat_tui.runs.resume import running_pid
 
 
 @dataclass(frozen=True)

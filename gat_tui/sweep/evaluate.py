@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gat_tui.atomic import write_text_atomically
 from gat_tui.robustness.evaluate import evaluate_checkpoint
 from gat_tui.sweep.plan import Evaluation
 
@@ -26,7 +27,4 @@ def evaluate_run(checkpoint: Path, source: Path | None, evaluation: Evaluation, 
         "n": done.count,
         "results": [row.to_json() for row in done.results],
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n")
-    temporary.replace(out)
+    write_text_atomically(out, json.dumps(record, indent=2) + "\n")

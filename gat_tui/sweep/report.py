@@ -24,7 +24,7 @@ class Cell:
     n: int
 
     @classmethod
-    def of(cls, values: list[float]) -> "Cell":
+    def of(cls, values: list[float]) -> Cell:
         if not values:
             return cls(None, None, 0)
         return cls(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
@@ -84,7 +84,7 @@ def build_report(folder: Path) -> SweepReport:
     for entry in sweep.runs:
         summaries = [s for s in (_summary(layout.run_dir(entry.label, seed)) for seed in seed_range) if s is not None]
 
-        def cell(key: str) -> Cell:
+        def cell(key: str, summaries: list[dict] = summaries) -> Cell:
             return Cell.of([s[key] for s in summaries if isinstance(s.get(key), (int, float))])
 
         published = sweep.paper.get(entry.label)

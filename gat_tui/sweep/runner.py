@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from gat_tui.events import Subscriber
 from gat_tui.runs.folder import RunPaths

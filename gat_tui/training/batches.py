@@ -7,17 +7,12 @@ how far into it we are) can be saved in a checkpoint and restored exactly.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
+from gat_tui.data import to_model_input
 from gat_tui.methods.base import Batch
-
-
-def to_model_input(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """uint8 [N, C, H, W] -> float32 in [0, 1], in the memory layout the networks use."""
-    pixels = images.float().div_(255.0)
-    return pixels.contiguous(memory_format=torch.channels_last) if channels_last else pixels
 
 
 class ShuffledBatches:

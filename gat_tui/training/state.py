@@ -12,13 +12,14 @@ elapsed time and the optimisers' hyperparameters. No pickle anywhere.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from gat_tui.training.batches import ShuffledBatches
 from gat_tui.methods.base import TrainingMethod
+from gat_tui.training.batches import ShuffledBatches
 
 
 class StateError(ValueError):

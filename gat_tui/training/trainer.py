@@ -16,19 +16,17 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
-from gat_tui.training.batches import ShuffledBatches
-from gat_tui.training.control import TrainingControl
+from gat_tui.atomic import write_text_atomically
 from gat_tui.checkpoints import CheckpointError, NetworkShape, load_network_weights, read_checkpoint, save_checkpoint
 from gat_tui.config import RunConfig, config_to_toml
 from gat_tui.data import DataError, ImageSplits, load_splits
 from gat_tui.device import DeviceError, configure_backends, prefers_channels_last, select_device
-from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
 from gat_tui.events import (
     CheckpointSaved,
     EpochSummary,
@@ -43,8 +41,11 @@ from gat_tui.events import (
 )
 from gat_tui.methods import MethodSetupError, TrainingMethod, build_method
 from gat_tui.runs.folder import MetricsLog, RunPaths, truncate_metrics, write_summary
-from gat_tui.training.step_metrics import StepAccumulator
+from gat_tui.training.batches import ShuffledBatches
+from gat_tui.training.control import TrainingControl
 from gat_tui.training.state import Progress, StateError, capture, restore
+from gat_tui.training.step_metrics import StepAccumulator
+from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
 
 # errors that end a run with a message rather than a traceback
 EXPECTED_ERRORS = (DataError, DeviceError, CheckpointError, MethodSetupError, StateError)
@@ -107,7 +108,7 @@ class Trainer:
             # nothing is written yet, so the same run folder can be used once the cause is fixed
             return self._finish("failed", message=str(error), write_summary_file=False)
         self.paths.root.mkdir(parents=True, exist_ok=True)
-        self.paths.config.write_text(config_to_toml(self.config), encoding="utf-8")
+        write_text_atomically(self.paths.config, config_to_toml(self.config))
         if self.resume_from is not None:
             # lines written after the checkpoint would otherwise appear twice
             truncate_metrics(self.paths.metrics, self.progress.step, self.progress.epochs_done)

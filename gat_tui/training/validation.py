@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gat_tui.training.batches import to_model_input
+from gat_tui.attacks import FGML2
+from gat_tui.data import to_model_input
 from gat_tui.events import PreviewPanel
 from gat_tui.methods.base import TrainingMethod
-from gat_tui.attacks import FGML2
 
 
 @dataclass(frozen=True)

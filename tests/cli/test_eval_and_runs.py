@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import Cli
 
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import statistics
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from conftest import Cli
 
 from gat_tui.config import ConfigError

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import wait_for
 from textual.widgets import DataTable, Input
 
-from conftest import wait_for
 from gat_tui.dashboard.app import GatTuiApp
 from gat_tui.dashboard.previews import render_ascii, render_color, visible_perturbation
 from gat_tui.dashboard.runs_screen import RunsScreen

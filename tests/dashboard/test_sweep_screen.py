@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from conftest import wait_for
 from textual.widgets import DataTable
 
-from conftest import wait_for
 from gat_tui.dashboard.app import GatTuiApp
 from gat_tui.dashboard.sweep_screen import SweepRequest, SweepScreen
 from gat_tui.sweep.plan import load_sweep
+
 
 @pytest.mark.asyncio
 async def test_the_dashboard_shows_a_sweep_filling_in(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:

@@ -17,7 +17,16 @@ import torch
 from safetensors.torch import load_file
 
 from gat_tui.checkpoints import CheckpointError, read_checkpoint
-from gat_tui.config import CheckpointConfig, ConfigError, DataConfig, GatConfig, ModelConfig, RunConfig, TrainConfig, config_to_toml
+from gat_tui.config import (
+    CheckpointConfig,
+    ConfigError,
+    DataConfig,
+    GatConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    config_to_toml,
+)
 from gat_tui.events import Event, StepMetrics
 from gat_tui.runs.resume import ResumeError, resume_plan
 from gat_tui.training.trainer import Trainer
@@ -61,7 +70,7 @@ def stop_at_step(step: int) -> tuple[threading.Event, list]:
 
 
 def step_lines(run_dir: Path) -> list[dict]:
-    return [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("stop_step", [3, 8])  # mid-epoch at a step checkpoint; the exact end of epoch 2

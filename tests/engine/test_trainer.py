@@ -75,7 +75,7 @@ def test_baseline_has_no_own_perturbation_figure(tmp_path: Path) -> None:
     finished, events = run(tiny_config("baseline", epochs=1), tmp_path / "run")
     epoch = next(e for e in events if isinstance(e, EpochSummary))
     assert epoch.val_acc_adv is None and finished.test_acc_adv is None
-    line = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"epoch"' in l][-1]
+    line = [json.loads(text) for text in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"epoch"' in text][-1]
     assert line["val_acc_adv"] is None and "loss_g" not in line
 
 

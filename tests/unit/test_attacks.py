@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from gat_tui.attacks import FGSM, PGDL2, GATAttack, PGDLinf
 from gat_tui.robustness.evaluate import AttackResult, EvalError, evaluate_attacks, plan_attacks
-from gat_tui.attacks import FGSM, PGDL2, PGDLinf, GATAttack
 
 
 def linear_model() -> nn.Module:

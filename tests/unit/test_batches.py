@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import torch
 
-from gat_tui.training.batches import ShuffledBatches, to_model_input
+from gat_tui.data import to_model_input
+from gat_tui.training.batches import ShuffledBatches
 
 
 def test_an_epoch_visits_every_image_once_in_a_seeded_order() -> None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from gat_tui.atomic import write_bytes_atomically
 from gat_tui.checkpoints import (
     CheckpointError,
     NetworkShape,
@@ -13,7 +14,6 @@ from gat_tui.checkpoints import (
     load_generator,
     read_checkpoint,
     save_checkpoint,
-    write_atomically,
 )
 from gat_tui.models import AllConvClassifier, PerturbationGenerator
 
@@ -44,10 +44,10 @@ def test_round_trip_rebuilds_the_networks_from_metadata(tmp_path: Path) -> None:
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
     path = tmp_path / "file.bin"
-    write_atomically(path, b"old")
+    write_bytes_atomically(path, b"old")
 
     with pytest.raises(TypeError):
-        write_atomically(path, 12345)  # type: ignore[arg-type]
+        write_bytes_atomically(path, 12345)  # type: ignore[arg-type]
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
 
