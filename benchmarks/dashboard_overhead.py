@@ -31,6 +31,7 @@ from rich.table import Table
 
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.console.headless import HeadlessPrinter
+from gat_tui.training.request import TrainingRequest
 from gat_tui.training.trainer import Trainer
 
 # -- Setup -------------------------------------------------------------------------------------
@@ -63,7 +64,7 @@ def throughput(run_dir: Path) -> float:
 
 def run_headless(config: RunConfig, run_dir: Path) -> float:
     printer = HeadlessPrinter(Console(file=io.StringIO(), force_terminal=True, width=120))
-    Trainer(config, run_dir, subscribers=[printer]).run()
+    Trainer(TrainingRequest(config, run_dir), subscribers=[printer]).run()
     printer.close()
     return throughput(run_dir)
 

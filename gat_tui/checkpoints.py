@@ -9,7 +9,8 @@ resolved config as TOML, and the epoch/step it was written at.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from torch import nn
 
 from gat_tui import __version__
 from gat_tui.atomic import write_bytes_atomically
+from gat_tui.config import RunConfig, config_from_toml
 from gat_tui.models import CLASSIFIER_ARCHITECTURE, GENERATOR_ARCHITECTURE, AllConvClassifier, PerturbationGenerator
 
 FORMAT = "gat-tui-checkpoint-v1"
@@ -104,19 +106,42 @@ def _read_metadata(data: bytes) -> dict[str, str]:
 
 
 def network_shape(path: Path, metadata: Mapping[str, str]) -> NetworkShape:
+    """The classifier's shape recorded in `metadata`, checked, or CheckpointError naming the key."""
     if metadata.get("classifier_architecture") != CLASSIFIER_ARCHITECTURE:
         raise CheckpointError(
             f"{path}: classifier architecture {metadata.get('classifier_architecture')!r} is not "
             f"{CLASSIFIER_ARCHITECTURE!r}, the one this version builds"
         )
     try:
-        return NetworkShape(**json.loads(metadata["shape"]))
+        shape = NetworkShape(**json.loads(metadata["shape"]))
     except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path}: metadata 'shape' is missing or malformed ({error})") from None
+    problems = [
+        f"{name} = {value!r} (expected {allowed})"
+        for name, value, allowed, fits in (
+            ("num_classes", shape.num_classes, "an integer >= 2", _is_int(shape.num_classes) and shape.num_classes >= 2),
+            ("channels", shape.channels, "1 or 3", shape.channels in (1, 3) and _is_int(shape.channels)),
+            ("height", shape.height, "an integer in 4..1024", _is_int(shape.height) and 4 <= shape.height <= 1024),
+            ("width", shape.width, "an integer in 4..1024", _is_int(shape.width) and 4 <= shape.width <= 1024),
+            ("dropout", shape.dropout, "a number in [0, 0.95]", _is_number(shape.dropout) and 0.0 <= shape.dropout <= 0.95),
+        )
+        if not fits
+    ]
+    if problems:
+        raise CheckpointError(f"{path}: metadata 'shape' has {problems[0]}")
+    return shape
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load_network_weights(path: Path, network_name: str, network: nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
-    """Copy `<network_name>.*` tensors into `network`; missing, extra or mis-shaped tensors are refused."""
+    """Copy `<network_name>.*` tensors into `network`; missing, extra, mis-shaped, mistyped or non-finite ones are refused."""
     prefix = f"{network_name}."
     state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
     expected = network.state_dict()
@@ -132,24 +157,60 @@ def load_network_weights(path: Path, network_name: str, network: nn.Module, tens
                 f"{path}: tensor '{prefix}{key}' has shape {tuple(value.shape)}; "
                 f"this architecture needs {tuple(expected[key].shape)}"
             )
+        if value.dtype != expected[key].dtype:
+            raise CheckpointError(f"{path}: tensor '{prefix}{key}' has dtype {value.dtype}; this architecture needs {expected[key].dtype}")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: tensor '{prefix}{key}' holds NaN or infinite values")
     network.load_state_dict(state)
 
 
-def load_classifier(path: Path, device: torch.device) -> tuple[AllConvClassifier, NetworkShape]:
-    """Rebuild the classifier saved in `path` on `device`, in eval mode."""
-    tensors, metadata = read_checkpoint(path)
-    shape = network_shape(path, metadata)
-    classifier = AllConvClassifier(shape.num_classes, shape.channels, shape.dropout)
-    load_network_weights(path, "classifier", classifier, tensors)
-    return classifier.to(device).eval(), shape
+@dataclass(frozen=True)
+class Checkpoint:
+    """A gat-tui checkpoint read once: its tensors, metadata, and the networks and config they rebuild."""
 
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, str]
 
-def load_generator(path: Path, device: torch.device) -> PerturbationGenerator:
-    """Rebuild the generator saved in `path` (a GAT or GAT-attacker run) on `device`, in eval mode."""
-    tensors, metadata = read_checkpoint(path)
-    shape = network_shape(path, metadata)
-    if "generator" not in metadata.get("networks", "").split(","):
-        raise CheckpointError(f"{path}: holds no generator (networks: {metadata.get('networks')})")
-    generator = PerturbationGenerator(shape.channels)
-    load_network_weights(path, "generator", generator, tensors)
-    return generator.to(device).eval()
+    @classmethod
+    def open(cls, path: Path) -> Checkpoint:
+        tensors, metadata = read_checkpoint(path)
+        return cls(path, tensors, metadata)
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(name for name in self.metadata.get("networks", "").split(",") if name)
+
+    @property
+    def has_generator(self) -> bool:
+        return "generator" in self.networks
+
+    @property
+    def shape(self) -> NetworkShape:
+        return network_shape(self.path, self.metadata)
+
+    def config(self, overrides: Iterable[str] = ()) -> RunConfig:
+        """The run configuration recorded in the checkpoint, validated, with `KEY=VALUE` overrides."""
+        text = self.metadata.get("config_toml")
+        if not text:
+            raise CheckpointError(f"{self.path}: metadata has no 'config_toml' (the run's configuration); not a gat-tui run checkpoint")
+        return config_from_toml(text, f"{self.path} (its saved config)", overrides)
+
+    def load_into(self, network_name: str, network: nn.Module) -> None:
+        load_network_weights(self.path, network_name, network, self.tensors)
+
+    def classifier(self, device: torch.device) -> AllConvClassifier:
+        """The classifier rebuilt on `device`, in eval mode."""
+        shape = self.shape
+        classifier = AllConvClassifier(shape.num_classes, shape.channels, shape.dropout)
+        self.load_into("classifier", classifier)
+        return classifier.to(device).eval()
+
+    def generator(self, device: torch.device) -> PerturbationGenerator:
+        """The generator (of a GAT or GAT-attacker run) rebuilt on `device`, in eval mode."""
+        shape = self.shape
+        if not self.has_generator:
+            raise CheckpointError(f"{self.path}: holds no generator (networks: {self.metadata.get('networks')})")
+        generator = PerturbationGenerator(shape.channels)
+        self.load_into("generator", generator)
+        return generator.to(device).eval()

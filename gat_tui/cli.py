@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from gat_tui.config import RunConfig
-    from gat_tui.dashboard.training_screen import TrainingRequest
+    from gat_tui.training.request import TrainingRequest
 
 app = typer.Typer(
     add_completion=False,
@@ -99,27 +98,27 @@ def run(
         _, config = load_named_preset(preset, overrides)
     except ConfigError as error:
         _fail(str(error))
-    from gat_tui.runs.folder import default_runs_dir, new_run_dir
+    from gat_tui.runs.folder import RunFolderError, check_new_run_dir, default_runs_dir, new_run_dir
+    from gat_tui.runs.lock import lock_holder
+    from gat_tui.training.request import TrainingRequest
 
     if out is not None:
-        if (out / "metrics.jsonl").exists():
-            _fail(f"{out} already holds a run (metrics.jsonl); choose another --out folder")
+        holder = lock_holder(out) if out.is_dir() else None
+        if holder is not None:
+            _fail(f"{out}: this run folder is being trained by {holder.describe()}; choose another --out folder")
+        try:
+            check_new_run_dir(out)
+        except RunFolderError as error:
+            _fail(str(error))
         run_dir = out
     else:
         run_dir = new_run_dir(default_runs_dir(), config.name)
 
+    request = TrainingRequest(config, run_dir, data_dir)
     if headless:
-        _train_headless(config, run_dir, data_dir, resume_from=None)
+        _train_headless(request)
     else:
-        raise typer.Exit(_open_dashboard(_training_request(config, run_dir, data_dir, None)))
-
-
-def _training_request(
-    config: RunConfig, run_dir: Path, data_dir: Path | None, resume_from: Path | None
-) -> TrainingRequest:
-    from gat_tui.dashboard.training_screen import TrainingRequest
-
-    return TrainingRequest(config, run_dir, data_dir, resume_from)
+        raise typer.Exit(_open_dashboard(request))
 
 
 def _open_dashboard(request: TrainingRequest | None) -> int:
@@ -129,14 +128,15 @@ def _open_dashboard(request: TrainingRequest | None) -> int:
     return GatTuiApp(request).run() or 0
 
 
-def _train_headless(config: RunConfig, run_dir: Path, data_dir: Path | None, resume_from: Path | None) -> None:
+def _train_headless(request: TrainingRequest) -> None:
     from gat_tui.console.headless import HeadlessPrinter
+    from gat_tui.training.control import TrainingControl
     from gat_tui.training.trainer import Trainer
 
     stop = threading.Event()
     _install_stop_handlers(stop)
     printer = HeadlessPrinter()
-    trainer = Trainer(config, run_dir, subscribers=[printer], stop=stop, data_dir=data_dir, resume_from=resume_from)
+    trainer = Trainer(request, subscribers=[printer], control=TrainingControl(stop=stop))
     try:
         finished = trainer.run()
     finally:
@@ -144,7 +144,7 @@ def _train_headless(config: RunConfig, run_dir: Path, data_dir: Path | None, res
     if finished.status == "failed":
         raise typer.Exit(1)
     if finished.status == "stopped":
-        typer.echo(f"stopped; continue with: gat-tui resume {run_dir} --headless")
+        typer.echo(f"stopped; continue with: gat-tui resume {request.run_dir} --headless")
         raise typer.Exit(130)
 
 
@@ -159,19 +159,19 @@ def resume(
     """Continue a stopped or interrupted run where its checkpoint left it, appending to its metrics."""
     from gat_tui.checkpoints import CheckpointError
     from gat_tui.config import ConfigError
-    from gat_tui.runs.resume import ResumeError, resume_plan
+    from gat_tui.training.resume import ResumeError, resume_request
 
     overrides = [f"train.epochs={epochs}"] if epochs is not None else []
     if device is not None:
         overrides.append(f"device={device!r}")
     try:
-        plan = resume_plan(target, overrides)
+        request = resume_request(target, overrides, data_dir)
     except (ResumeError, CheckpointError, ConfigError) as error:
         _fail(str(error))
     if headless:
-        _train_headless(plan.config, plan.run_dir, data_dir, resume_from=plan.checkpoint)
+        _train_headless(request)
     else:
-        raise typer.Exit(_open_dashboard(_training_request(plan.config, plan.run_dir, data_dir, plan.checkpoint)))
+        raise typer.Exit(_open_dashboard(request))
 
 
 def _parse_eps(text: str | None) -> list[float]:

@@ -7,7 +7,7 @@ arrays), so subscribers never touch torch tensors or the device.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -45,6 +45,12 @@ class StepMetrics:
     train_acc_adv: float | None = None
 
 
+# the training figures of a step, named here once: methods return them (`StepResult`), the
+# engine averages them, the metrics log, the printer and the dashboard read them by these names
+_STEP_CONTEXT = ("epoch", "step", "time", "images_per_second")
+STEP_FIGURES: tuple[str, ...] = tuple(f.name for f in fields(StepMetrics) if f.name not in _STEP_CONTEXT)
+
+
 @dataclass(frozen=True)
 class EpochSummary:
     """Validation figures after an epoch; accuracies in [0, 1], norms in pixel units."""
@@ -60,6 +66,26 @@ class EpochSummary:
     val_loss_g: float | None
     is_best: bool
     epoch_seconds: float
+
+
+_EPOCH_CONTEXT = ("epoch", "step", "time", "is_best", "epoch_seconds")
+EPOCH_FIGURES: tuple[str, ...] = tuple(f.name for f in fields(EpochSummary) if f.name not in _EPOCH_CONTEXT)
+
+# short names for charts and tables
+FIGURE_LABELS: dict[str, str] = {
+    "loss_f": "L_F",
+    "loss_g": "L_G",
+    "pert_l2": "‖δ‖₂",
+    "pert_linf": "‖δ‖∞",
+    "train_acc_clean": "train clean",
+    "train_acc_adv": "train adv",
+    "val_acc_clean": "val clean",
+    "val_acc_adv": "val adv",
+    "val_acc_fgm_l2": "val FGM-L2",
+    "val_pert_l2": "val ‖δ‖₂",
+    "val_pert_linf": "val ‖δ‖∞",
+    "val_loss_g": "val L_G",
+}
 
 
 @dataclass(frozen=True)

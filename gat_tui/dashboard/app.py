@@ -13,8 +13,9 @@ from gat_tui.config import RunConfig
 from gat_tui.dashboard.modals import HelpScreen
 from gat_tui.dashboard.runs_screen import RunsScreen
 from gat_tui.dashboard.start_screen import StartScreen
-from gat_tui.dashboard.training_screen import TrainingRequest, TrainingScreen
+from gat_tui.dashboard.training_screen import TrainingScreen
 from gat_tui.runs.folder import default_runs_dir, new_run_dir
+from gat_tui.training.request import TrainingRequest
 
 if TYPE_CHECKING:
     from gat_tui.dashboard.sweep_screen import SweepRequest
@@ -76,14 +77,14 @@ class GatTuiApp(App[int]):
     def resume_run(self, folder: Path) -> None:
         from gat_tui.checkpoints import CheckpointError
         from gat_tui.config import ConfigError
-        from gat_tui.runs.resume import ResumeError, resume_plan
+        from gat_tui.training.resume import ResumeError, resume_request
 
         try:
-            plan = resume_plan(folder, [])
+            request = resume_request(folder)
         except (ResumeError, CheckpointError, ConfigError) as error:
             self.notify(str(error), severity="error", timeout=8)
             return
-        self.push_screen(TrainingScreen(TrainingRequest(plan.config, plan.run_dir, resume_from=plan.checkpoint), self.color))
+        self.push_screen(TrainingScreen(request, self.color))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gat_tui.events import EpochSummary, StepMetrics
+from gat_tui.events import EPOCH_FIGURES, STEP_FIGURES, EpochSummary, StepMetrics
 from gat_tui.runs.folder import read_json_lines
 
-STEP_SERIES = ("loss_f", "loss_g", "pert_l2", "pert_linf", "train_acc_clean", "train_acc_adv")
-EPOCH_SERIES = ("val_acc_clean", "val_acc_adv", "val_acc_fgm_l2", "val_pert_l2", "val_loss_g")
+STEP_SERIES = STEP_FIGURES
+EPOCH_SERIES = EPOCH_FIGURES
 
 
 def smooth(values: list[float], factor: float) -> list[float]:

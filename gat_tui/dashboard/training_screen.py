@@ -8,8 +8,6 @@ second, however often events arrive, so drawing never slows training down much.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,7 +17,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
-from gat_tui.config import RunConfig
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.modals import ConfirmScreen
 from gat_tui.dashboard.series import RunSeries
@@ -39,18 +36,9 @@ from gat_tui.events import (
     StepMetrics,
 )
 from gat_tui.training.control import TrainingControl
+from gat_tui.training.request import TrainingRequest
 
 SMOOTHING_STEPS = (0.0, 0.6, 0.9)
-
-
-@dataclass(frozen=True)
-class TrainingRequest:
-    """What to train: a new run into `run_dir`, or a resume from `resume_from`."""
-
-    config: RunConfig
-    run_dir: Path
-    data_dir: Path | None = None
-    resume_from: Path | None = None
 
 
 def _pct(value: float | None) -> str:
@@ -115,14 +103,7 @@ class TrainingScreen(Screen[None]):
     def train(self) -> RunFinished:
         from gat_tui.training.trainer import Trainer
 
-        trainer = Trainer(
-            self.request.config,
-            self.request.run_dir,
-            subscribers=[self._forward],
-            data_dir=self.request.data_dir,
-            resume_from=self.request.resume_from,
-            control=self.control,
-        )
+        trainer = Trainer(self.request, subscribers=[self._forward], control=self.control)
         return trainer.run()
 
     def _forward(self, event: Event) -> None:

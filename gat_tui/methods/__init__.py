@@ -29,16 +29,17 @@ def build_method(config: RunConfig, num_classes: int, channels: int, device: tor
     """Create the networks (Xavier init from the current torch seed) and the method on `device`."""
     train, perturbation, gat = config.train, config.perturbation, config.gat
     if config.method == "gat_attack":
-        from gat_tui.checkpoints import load_classifier
+        from gat_tui.checkpoints import Checkpoint
 
-        classifier, shape = load_classifier(Path(config.attack.classifier).expanduser(), device)
+        attacked = Checkpoint.open(Path(config.attack.classifier).expanduser())
+        classifier, shape = attacked.classifier(device), attacked.shape
         if (shape.num_classes, shape.channels) != (num_classes, channels):
             raise MethodSetupError(
                 f"attack.classifier {config.attack.classifier}: trained for {shape.num_classes} classes of "
                 f"{shape.channels}-channel images, but data '{config.data.dataset}' has {num_classes} of {channels}"
             )
         generator = PerturbationGenerator(channels).to(device)
-        return GatAttackerTraining(classifier, generator, gat.lr_g, gat.c_g, perturbation.clip)
+        return GatAttackerTraining(classifier, generator, gat.lr_g, gat.c_g, perturbation.clip, config.attack.patience)
 
     classifier = AllConvClassifier(num_classes, channels, config.model.dropout).to(device)
     if config.method in ("baseline", "dropout"):

@@ -19,7 +19,10 @@ DrawBatch = Callable[[], Batch]
 
 @dataclass
 class StepResult:
-    """One training step's figures as 0-dim tensors left on the device (no host sync)."""
+    """One training step's figures as 0-dim tensors left on the device (no host sync).
+
+    Its fields are `gat_tui.events.STEP_FIGURES`, by the same names (a test holds them equal).
+    """
 
     loss_f: torch.Tensor | None = None
     loss_g: torch.Tensor | None = None
@@ -39,6 +42,8 @@ class TrainingMethod(ABC):
     # the validation figure that picks the best checkpoint, and whether lower is better
     selection_metric: ClassVar[str] = "val_acc_clean"
     selection_lower_is_better: ClassVar[bool] = False
+    # stop after this many epochs without a better selection figure (None: train every epoch)
+    patience: int | None = None
 
     def __init__(self, classifier: nn.Module, generator: nn.Module | None) -> None:
         self.classifier = classifier

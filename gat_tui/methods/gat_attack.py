@@ -21,8 +21,11 @@ class GatAttackerTraining(TrainingMethod):
     selection_metric = "val_loss_g"
     selection_lower_is_better = True
 
-    def __init__(self, classifier: nn.Module, generator: nn.Module, lr_g: float, c_g: float, clip: bool) -> None:
+    def __init__(
+        self, classifier: nn.Module, generator: nn.Module, lr_g: float, c_g: float, clip: bool, patience: int
+    ) -> None:
         super().__init__(classifier, generator)
+        self.patience = patience
         self.generator: nn.Module = generator
         for parameter in classifier.parameters():
             parameter.requires_grad_(False)

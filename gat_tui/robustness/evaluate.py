@@ -8,7 +8,7 @@ attack runs over it in batches, and figures are read back once per (attack, ε).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from gat_tui.attacks import ATTACKS, FGML2, FGSM, Attack, GATAttack
-from gat_tui.checkpoints import NetworkShape, load_classifier, load_generator, read_checkpoint
-from gat_tui.config import RunConfig, config_from_toml
+from gat_tui.checkpoints import Checkpoint
+from gat_tui.config import RunConfig
 from gat_tui.data import load_splits, to_model_input
 
 
@@ -51,13 +51,6 @@ class AttackPlan:
 
 
 Progress = Callable[[str, int, int], None]  # (what, done, total) in images
-
-
-def saved_config(checkpoint: Path, metadata: Mapping[str, str] | None = None) -> RunConfig:
-    """The run configuration recorded in a checkpoint (for its data set and clipping)."""
-    if metadata is None:
-        _, metadata = read_checkpoint(checkpoint)
-    return config_from_toml(metadata.get("config_toml", ""), f"{checkpoint} (its saved config)")
 
 
 def load_eval_images(
@@ -178,20 +171,21 @@ def evaluate_attacks(
 
 
 def load_models(
-    checkpoint: Path, source_checkpoint: Path | None, generator_checkpoint: Path | None, device: torch.device
-) -> tuple[nn.Module, nn.Module, NetworkShape, nn.Module | None]:
+    target: Checkpoint, source: Checkpoint | None, generator: Checkpoint | None, device: torch.device
+) -> tuple[nn.Module, nn.Module, nn.Module | None]:
     """Target classifier, source classifier (the target itself for a direct attack), generator."""
-    target, shape = load_classifier(checkpoint, device)
-    source = target
-    if source_checkpoint is not None:
-        source, source_shape = load_classifier(source_checkpoint, device)
-        if (source_shape.num_classes, source_shape.channels) != (shape.num_classes, shape.channels):
+    target_model = target.classifier(device)
+    source_model = target_model
+    if source is not None:
+        source_model = source.classifier(device)
+        theirs, ours = source.shape, target.shape
+        if (theirs.num_classes, theirs.channels) != (ours.num_classes, ours.channels):
             raise EvalError(
-                f"--source {source_checkpoint}: a model of {source_shape.num_classes} classes cannot attack one of "
-                f"{shape.num_classes} ({checkpoint})"
+                f"--source {source.path}: a model of {theirs.num_classes} classes cannot attack one of "
+                f"{ours.num_classes} ({target.path})"
             )
-    generator = load_generator(generator_checkpoint, device) if generator_checkpoint is not None else None
-    return target, source, shape, generator
+    generator_model = generator.generator(device) if generator is not None else None
+    return target_model, source_model, generator_model
 
 
 @dataclass(frozen=True)
@@ -225,11 +219,14 @@ def evaluate_checkpoint(
     from gat_tui.device import select_device
 
     device = select_device(device_name)
-    _, metadata = read_checkpoint(checkpoint)
-    config = saved_config(checkpoint, metadata)
-    if generator is None and "generator" in metadata.get("networks", "").split(","):
-        generator = checkpoint
-    target, source_model, _, generator_model = load_models(checkpoint, source, generator, device)
+    target_checkpoint = Checkpoint.open(checkpoint)  # each file is read once
+    config = target_checkpoint.config()
+    source_checkpoint = Checkpoint.open(source) if source is not None else None
+    if generator is not None:
+        generator_checkpoint: Checkpoint | None = Checkpoint.open(generator)
+    else:
+        generator_checkpoint = target_checkpoint if target_checkpoint.has_generator else None
+    target, source_model, generator_model = load_models(target_checkpoint, source_checkpoint, generator_checkpoint, device)
     names = list(attacks) or ["fgsm", "fgm-l2", "random"] + (["gat"] if generator_model is not None else [])
     plans = plan_attacks(names, eps_values, config.perturbation.clip, generator_model, pgd_steps, pgd_step_size)
     images, labels = load_eval_images(config, split, limit, data_dir, device)

@@ -1,4 +1,4 @@
-"""The run folder: its layout, its default place, and the metrics log that subscribes to events.
+"""The run folder: its layout, its default place, its lifecycle and the metrics log.
 
     <runs>/<preset>-<timestamp>/
         config.toml                   the resolved configuration
@@ -6,6 +6,11 @@
         checkpoints/last.safetensors  the latest weights
         checkpoints/best.safetensors  the weights best on validation
         summary.json                  test accuracies, best epoch, wall time (at the end)
+        .lock                         held by the one process training it (see runs/lock.py)
+
+`RunFolder` is the only writer of these files besides the checkpoints: it locks the folder for
+a training's whole life, decides whether the folder may take a new run, and writes the
+config, the metrics and the summary.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any, TextIO
 
 from gat_tui.atomic import write_text_atomically
 from gat_tui.events import EpochSummary, Event, RunFinished, StepMetrics
+from gat_tui.runs.lock import LOCK_NAME, RunLock
 
 RUNS_DIR_ENV = "GAT_TUI_RUNS_DIR"
 
@@ -74,9 +80,9 @@ class RunPaths:
         return self.root / "summary.json"
 
     @property
-    def pid(self) -> Path:
-        """Holds the training process's id while it runs (how `gat-tui runs` tells 'running')."""
-        return self.root / "run.pid"
+    def lock(self) -> Path:
+        """Locked by the process training this run while it runs (how `gat-tui runs` tells 'running')."""
+        return self.root / LOCK_NAME
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -151,3 +157,82 @@ def truncate_metrics(path: Path, step: int, epochs_done: int) -> None:
 def write_summary(path: Path, finished: RunFinished, extra: dict[str, Any]) -> None:
     record = {**asdict(finished), **extra}
     write_text_atomically(path, json.dumps({k: _finite_or_none(v) for k, v in record.items()}, indent=2) + "\n")
+
+
+class RunFolderError(RuntimeError):
+    """The folder cannot take this run; the message names it and says what would work."""
+
+
+def check_new_run_dir(root: Path) -> None:
+    """Refuse a folder that a new run must not write into; a missing or empty one is fine.
+
+    A run folder with nothing to resume (killed before its first checkpoint) may be started
+    again: its old metrics are discarded when the new run starts.
+    """
+    if root.exists() and not root.is_dir():
+        raise RunFolderError(f"{root}: is a file, not a folder; choose a folder for the run")
+    # the lock file is this run's own (or a dead run's): it does not make the folder taken
+    if not root.is_dir() or not any(entry.name != LOCK_NAME for entry in root.iterdir()):
+        return
+    paths = RunPaths(root)
+    if not paths.config.is_file():
+        raise RunFolderError(
+            f"{root}: is not empty and holds no run (no config.toml); choose an empty or new folder for the run"
+        )
+    if paths.last_checkpoint.exists() or paths.summary.exists():
+        raise RunFolderError(
+            f"{root} already holds a run (checkpoints or summary.json); continue it with `gat-tui resume {root}`, "
+            "or choose another folder"
+        )
+
+
+class RunFolder:
+    """One training's hold on its run folder: `claim` before any expensive work, `start`, then `close`."""
+
+    def __init__(self, root: Path, resuming: bool) -> None:
+        self.paths = RunPaths(root)
+        self.resuming = resuming
+        self._lock = RunLock(root)
+        self._created = not root.exists()
+        self._metrics: MetricsLog | None = None
+
+    def claim(self) -> None:
+        """Lock the folder (RunLocked if another writer has it) and check it may take this run."""
+        if self.paths.root.exists() and not self.paths.root.is_dir():
+            raise RunFolderError(f"{self.paths.root}: is a file, not a folder; choose a folder for the run")
+        self._lock.acquire()
+        try:
+            if not self.resuming:
+                check_new_run_dir(self.paths.root)
+        except BaseException:
+            self.abandon()
+            raise
+
+    def start(self, config_toml: str, step: int, epochs_done: int) -> MetricsLog:
+        """Write the config; keep the metrics up to the checkpoint when resuming, else start them afresh."""
+        write_text_atomically(self.paths.config, config_toml)
+        if self.resuming:
+            # lines written after the checkpoint would otherwise appear twice
+            truncate_metrics(self.paths.metrics, step, epochs_done)
+        else:
+            # a run killed before its first checkpoint starts again from nothing
+            self.paths.metrics.unlink(missing_ok=True)
+        self._metrics = MetricsLog(self.paths.metrics)
+        return self._metrics
+
+    def abandon(self) -> None:
+        """Give the folder up before `start`: unlock it and leave it as it was (removed if this run made it)."""
+        root = self.paths.root
+        untouched = root.is_dir() and not any(entry.name != LOCK_NAME for entry in root.iterdir())
+        if untouched:
+            self.paths.lock.unlink(missing_ok=True)  # still held: no other writer can be waiting on it
+        self._lock.release()
+        if untouched and self._created:
+            root.rmdir()
+
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
+        self._lock.release()
+

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from gat_tui.runs.folder import RunPaths, read_json_lines
-from gat_tui.runs.resume import running_pid
+from gat_tui.runs.status import run_status
 
 
 @dataclass(frozen=True)
@@ -33,14 +32,9 @@ def read_run(folder: Path) -> RunRecord | None:
         return None
     epochs = [r for r in read_json_lines(paths.metrics) if r.get("event") == "epoch"]
     accuracies = [r["val_acc_clean"] for r in epochs if isinstance(r.get("val_acc_clean"), (int, float))]
-    if running_pid(paths) is not None:
-        status = "running"
-    else:
-        try:
-            status = str(json.loads(paths.summary.read_text(encoding="utf-8"))["status"])
-        except (OSError, json.JSONDecodeError, KeyError):
-            # no summary: the process was killed; what its checkpoint holds can be resumed
-            status = "stopped" if paths.last_checkpoint.exists() else "failed"
+    status = run_status(folder)
+    if status == "new":
+        status = "failed"  # it began (it has a config) but died before its first checkpoint
     train = config.get("train", {})
     return RunRecord(
         folder=folder,

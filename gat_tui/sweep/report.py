@@ -11,6 +11,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gat_tui.runs.status import finished_summary
 from gat_tui.sweep.plan import Sweep, load_sweep
 from gat_tui.sweep.runner import SweepLayout
 
@@ -67,14 +68,6 @@ class SweepReport:
         return asdict(self)
 
 
-def _summary(run_dir: Path) -> dict | None:
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return summary if summary.get("status") == "finished" else None
-
-
 def build_report(folder: Path) -> SweepReport:
     sweep: Sweep = load_sweep(folder / "sweep.toml")
     layout = SweepLayout(folder)
@@ -82,7 +75,7 @@ def build_report(folder: Path) -> SweepReport:
     seed_range = range(max([sweep.seeds - 1] + seeds_found) + 1)
     table = []
     for entry in sweep.runs:
-        summaries = [s for s in (_summary(layout.run_dir(entry.label, seed)) for seed in seed_range) if s is not None]
+        summaries = [s for s in (finished_summary(layout.run_dir(entry.label, seed)) for seed in seed_range) if s is not None]
 
         def cell(key: str, summaries: list[dict] = summaries) -> Cell:
             return Cell.of([s[key] for s in summaries if isinstance(s.get(key), (int, float))])

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from gat_tui.events import Subscriber
 from gat_tui.runs.folder import RunPaths
+from gat_tui.runs.lock import lock_holder
+from gat_tui.runs.status import run_status
 from gat_tui.sweep.plan import Job, Sweep, jobs
 
 
@@ -43,17 +45,6 @@ class SweepLayout:
 
     def eval_file(self, evaluation: str, label: str, seed: int) -> Path:
         return self.root / "evals" / evaluation / label / f"seed-{seed}.json"
-
-
-def run_status(run_dir: Path) -> str:
-    """finished, resumable (a checkpoint to go on from), or new."""
-    paths = RunPaths(run_dir)
-    try:
-        if json.loads(paths.summary.read_text())["status"] == "finished":
-            return "finished"
-    except (OSError, ValueError, KeyError):
-        pass
-    return "resumable" if paths.last_checkpoint.exists() else "new"
 
 
 def job_name(job: Job) -> str:
@@ -105,12 +96,17 @@ class SweepRunner:
 
     def _train(self, job: Job) -> tuple[str, str]:
         from gat_tui.presets import load_named_preset
+        from gat_tui.training.control import TrainingControl
+        from gat_tui.training.request import TrainingRequest
         from gat_tui.training.trainer import Trainer
 
         run_dir = self.layout.run_dir(job.entry.label, job.seed)
         status = run_status(run_dir)
         if status == "finished":
             return "skipped", "already finished"
+        if status == "running":
+            holder = lock_holder(run_dir)
+            return "failed", f"{run_dir} is being trained by {holder.describe() if holder else 'another process'} (a second shard?)"
         overrides = list(job.entry.overrides) + [f"seed={job.seed + job.entry.seed_offset}"]
         if job.entry.attack_target is not None:
             target = RunPaths(self.layout.run_dir(job.entry.attack_target, job.seed)).best_checkpoint
@@ -118,10 +114,10 @@ class SweepRunner:
                 return "failed", f"its attack target {job.entry.attack_target} seed {job.seed} has not finished"
             overrides.append(f"attack.classifier={json.dumps(str(target))}")
         _, config = load_named_preset(job.entry.preset, overrides)
-        resume_from = RunPaths(run_dir).last_checkpoint if status == "resumable" else None
-        trainer = Trainer(
-            config, run_dir, subscribers=self.subscribers_for(job), stop=self.stop, data_dir=self.data_dir, resume_from=resume_from
-        )
+        # a killed run goes on from its checkpoint; one killed before its first starts again
+        resume_from = RunPaths(run_dir).last_checkpoint if RunPaths(run_dir).last_checkpoint.exists() else None
+        request = TrainingRequest(config, run_dir, self.data_dir, resume_from)
+        trainer = Trainer(request, subscribers=self.subscribers_for(job), control=TrainingControl(stop=self.stop))
         finished = trainer.run()
         return finished.status, finished.message
 

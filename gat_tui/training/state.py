@@ -12,8 +12,9 @@ elapsed time and the optimisers' hyperparameters. No pickle anywhere.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
@@ -37,6 +38,22 @@ class Progress:
     best_epoch: int | None = None
     epochs_without_improvement: int = 0
     elapsed: float = 0.0
+
+    def record_epoch(self, value: float, lower_is_better: bool) -> bool:
+        """Count the current epoch as done with selection figure `value`; True if it is the new best.
+
+        Only a strictly better value replaces the best: on a tie the earlier epoch stays best.
+        """
+        better = self.best_value is None or (value < self.best_value if lower_is_better else value > self.best_value)
+        self.epochs_done = self.epoch
+        if better:
+            self.best_value, self.best_epoch, self.epochs_without_improvement = value, self.epoch, 0
+        else:
+            self.epochs_without_improvement += 1
+        return better
+
+    def patience_over(self, patience: int | None) -> bool:
+        return patience is not None and self.epochs_without_improvement >= patience
 
 
 def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
@@ -77,6 +94,35 @@ def capture(
     return tensors, {"training_state": json.dumps(record)}
 
 
+def _check_optimizer_state(
+    name: str, optimizer: torch.optim.Optimizer, state: Mapping[int, Mapping[str, torch.Tensor]], groups: Any
+) -> None:
+    """Refuse moments of the wrong shape, non-finite moments, and non-numeric hyperparameters."""
+    if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+        raise StateError(f"its {name} optimizer has {groups!r} as parameter groups; expected {len(optimizer.param_groups)}")
+    parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    for group in groups:
+        for key in ("lr", "eps", "weight_decay"):
+            value = group.get(key) if isinstance(group, dict) else None
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                raise StateError(f"its {name} optimizer has {key} = {value!r}; expected a finite number >= 0")
+    for index, slots in state.items():
+        if not 0 <= index < len(parameters):
+            raise StateError(f"its {name} optimizer has a state for parameter {index}, which this network lacks")
+        for slot, value in slots.items():
+            if slot == "step":
+                if value.numel() != 1 or not bool(torch.isfinite(value).all()) or float(value) < 0:
+                    raise StateError(f"its {name} optimizer's step count for parameter {index} is {value.tolist()!r}")
+                continue
+            if value.shape != parameters[index].shape:
+                raise StateError(
+                    f"its {name} optimizer's '{slot}' of parameter {index} has shape {tuple(value.shape)}; "
+                    f"the parameter has {tuple(parameters[index].shape)}"
+                )
+            if not bool(torch.isfinite(value).all()):
+                raise StateError(f"its {name} optimizer's '{slot}' of parameter {index} holds NaN or infinite values")
+
+
 def restore(
     tensors: Mapping[str, torch.Tensor],
     metadata: Mapping[str, str],
@@ -97,6 +143,7 @@ def restore(
             if key.startswith(prefix):
                 index, slot = key[len(prefix) :].split(".", 1)
                 state.setdefault(int(index), {})[slot] = value.to(device) if slot != "step" else value
+        _check_optimizer_state(name, optimizer, state, record["param_groups"][name])
         optimizer.load_state_dict({"state": state, "param_groups": record["param_groups"][name]})
     for name, cursor in cursors.items():
         key = f"rng.batches.{name}"
@@ -105,4 +152,33 @@ def restore(
         saved = record["cursors"][name]
         cursor.load_state(tensors[key], saved["position"], saved["has_order"])
     _restore_rng(tensors, device)
-    return Progress(**record["progress"])
+    return checked_progress(record.get("progress"))
+
+
+def checked_progress(saved: Any) -> Progress:
+    """The saved counters, refused unless every one is present, of its type and in range."""
+    if not isinstance(saved, dict):
+        raise StateError("its training state has no progress counters")
+    names = {f.name: f for f in fields(Progress)}
+    unknown = sorted(set(saved) - set(names))
+    missing = sorted(set(names) - set(saved))
+    if unknown or missing:
+        problem = f"unknown counter '{unknown[0]}'" if unknown else f"no counter '{missing[0]}'"
+        raise StateError(f"its training state has {problem}")
+    for name in ("epoch", "epochs_done", "step", "epochs_without_improvement"):
+        value = saved[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise StateError(f"its training state has {name} = {value!r}; expected an integer >= 0")
+    for name in ("best_value", "elapsed"):
+        value = saved[name]
+        allowed_none = name == "best_value"
+        if (value is None and not allowed_none) or (
+            value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value))
+        ):
+            raise StateError(f"its training state has {name} = {value!r}; expected a finite number")
+    best_epoch = saved["best_epoch"]
+    if best_epoch is not None and (not isinstance(best_epoch, int) or isinstance(best_epoch, bool) or not 1 <= best_epoch <= saved["epochs_done"]):
+        raise StateError(f"its training state has best_epoch = {best_epoch!r}; expected an epoch in 1..{saved['epochs_done']}")
+    if saved["epoch"] < saved["epochs_done"] or (saved["epochs_done"] > 0) != (best_epoch is not None):
+        raise StateError(f"its training state's counters contradict each other: {saved}")
+    return Progress(**saved)

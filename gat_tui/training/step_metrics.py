@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from gat_tui.events import STEP_FIGURES
 from gat_tui.methods.base import StepResult
-
-STEP_FIGURES = ("loss_f", "loss_g", "pert_l2", "pert_linf", "train_acc_clean", "train_acc_adv")
 
 
 @dataclass

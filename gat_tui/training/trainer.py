@@ -1,10 +1,10 @@
 """The training engine: epochs of a method's steps, validation, checkpoints, events.
 
 It knows nothing of any user interface: it emits `gat_tui.events` to its subscribers and
-stops cleanly when its `stop` event is set (Ctrl-C or SIGTERM in the headless runner, a key in
-the dashboard), saving a checkpoint first. A run resumed from a checkpoint continues with the
-same weights, optimiser moments, random streams and data order, so on the CPU it ends
-bit-identical to the same run left alone.
+answers its `TrainingControl` (stop, pause, save, evaluate) at step boundaries, saving a
+checkpoint before it stops. A run resumed from a checkpoint continues with the same weights,
+optimiser moments, random streams and data order, so on the CPU it ends bit-identical to the
+same run left alone.
 
 Host syncs happen only at report time: step figures are summed on the device and read back
 every `train.log_every` steps, validation once per epoch.
@@ -13,21 +13,19 @@ every `train.log_every` steps, validation once per epoch.
 from __future__ import annotations
 
 import math
-import os
-import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from gat_tui.atomic import write_text_atomically
-from gat_tui.checkpoints import CheckpointError, NetworkShape, load_network_weights, read_checkpoint, save_checkpoint
+from gat_tui.checkpoints import Checkpoint, CheckpointError, NetworkShape, save_checkpoint
 from gat_tui.config import RunConfig, config_to_toml
 from gat_tui.data import DataError, ImageSplits, load_splits
 from gat_tui.device import DeviceError, configure_backends, prefers_channels_last, select_device
 from gat_tui.events import (
+    STEP_FIGURES,
     CheckpointSaved,
     EpochSummary,
     EvaluationDone,
@@ -40,19 +38,38 @@ from gat_tui.events import (
     Subscriber,
 )
 from gat_tui.methods import MethodSetupError, TrainingMethod, build_method
-from gat_tui.runs.folder import MetricsLog, RunPaths, truncate_metrics, write_summary
+from gat_tui.methods.base import Batch
+from gat_tui.runs.folder import RunFolder, RunFolderError, write_summary
+from gat_tui.runs.lock import RunLocked
 from gat_tui.training.batches import ShuffledBatches
 from gat_tui.training.control import TrainingControl
+from gat_tui.training.request import TrainingRequest
 from gat_tui.training.state import Progress, StateError, capture, restore
 from gat_tui.training.step_metrics import StepAccumulator
 from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
 
 # errors that end a run with a message rather than a traceback
-EXPECTED_ERRORS = (DataError, DeviceError, CheckpointError, MethodSetupError, StateError)
+EXPECTED_ERRORS = (DataError, DeviceError, CheckpointError, MethodSetupError, StateError, RunFolderError, RunLocked)
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite."""
+    """A loss, or the state about to be saved, became NaN or infinite."""
+
+
+def _first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating tensor holding a NaN or an infinity, or None.
+
+    One host sync per device: this runs only when a checkpoint is written.
+    """
+    by_device: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
+    for name, value in tensors.items():
+        if value.is_floating_point():
+            by_device.setdefault(value.device, []).append((name, value))
+    for items in by_device.values():
+        finite = torch.stack([torch.isfinite(value).all() for _, value in items]).tolist()
+        if not all(finite):
+            return items[finite.index(False)][0]
+    return None
 
 
 @dataclass
@@ -69,25 +86,20 @@ class _Setup:
 
 
 class Trainer:
-    """Runs one configured training into a run folder; `run()` returns how it ended."""
+    """Runs one `TrainingRequest` into its run folder; `run()` returns how it ended."""
 
     def __init__(
         self,
-        config: RunConfig,
-        run_dir: Path,
+        request: TrainingRequest,
         subscribers: Iterable[Subscriber] = (),
-        stop: threading.Event | None = None,
-        data_dir: Path | None = None,
-        resume_from: Path | None = None,
         control: TrainingControl | None = None,
     ) -> None:
-        self.config = config
-        self.paths = RunPaths(run_dir)
+        self.request = request
+        self.config: RunConfig = request.config
+        self.folder = RunFolder(request.run_dir, resuming=request.resume_from is not None)
+        self.paths = self.folder.paths
         self.subscribers = list(subscribers)
-        self.control = control or TrainingControl(stop=stop or threading.Event())
-        self.stop = self.control.stop
-        self.data_dir = data_dir
-        self.resume_from = resume_from
+        self.control = control or TrainingControl()
         self.progress = Progress()
         self._started = time.perf_counter()
 
@@ -98,36 +110,41 @@ class Trainer:
     def elapsed(self) -> float:
         return self.progress.elapsed + time.perf_counter() - self._started
 
-    # -- setup -------------------------------------------------------------------------------
+    # -- the run's life ----------------------------------------------------------------------
 
     def run(self) -> RunFinished:
         self._started = time.perf_counter()
         try:
+            self.folder.claim()  # one writer per folder, checked before any expensive work
+        except (RunLocked, RunFolderError) as error:
+            return self._finish("failed", message=str(error), write_summary_file=False)
+        try:
+            return self._run_claimed()
+        finally:
+            self.folder.close()
+
+    def _run_claimed(self) -> RunFinished:
+        try:
             setup = self._prepare()
         except EXPECTED_ERRORS as error:
             # nothing is written yet, so the same run folder can be used once the cause is fixed
+            self.folder.abandon()
             return self._finish("failed", message=str(error), write_summary_file=False)
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(self.paths.config, config_to_toml(self.config))
-        if self.resume_from is not None:
-            # lines written after the checkpoint would otherwise appear twice
-            truncate_metrics(self.paths.metrics, self.progress.step, self.progress.epochs_done)
-        self.paths.pid.write_text(str(os.getpid()))
-        metrics_log = MetricsLog(self.paths.metrics)
-        self.subscribers.insert(0, metrics_log)
+        self.subscribers.insert(0, self.folder.start(config_to_toml(self.config), self.progress.step, self.progress.epochs_done))
         try:
-            finished = self._train(setup)
+            return self._train(setup)
         except EXPECTED_ERRORS as error:
-            finished = self._finish("failed", message=str(error))
+            return self._finish("failed", message=str(error))
         except TrainingDiverged as error:
-            finished = self._finish("failed", message=f"{error}; the last good checkpoint is kept")
+            kept = "the last good checkpoint is kept" if self.paths.last_checkpoint.exists() else "no checkpoint had been saved yet"
+            return self._finish("failed", message=f"{error}; {kept}")
+        except KeyboardInterrupt:
+            # a second Ctrl-C: no checkpoint now, but the last one can be resumed
+            self._finish("stopped", message="aborted; resume continues from the last checkpoint")
+            raise
         except BaseException as error:  # still record the failure, then let the caller see it
             self._finish("failed", message=f"{type(error).__name__}: {error}")
             raise
-        finally:
-            metrics_log.close()
-            self.paths.pid.unlink(missing_ok=True)
-        return finished
 
     def _prepare(self) -> _Setup:
         """Device, data, networks and (when resuming) their saved state: all before any file is written."""
@@ -135,21 +152,18 @@ class Trainer:
         device = select_device(config.device)
         configure_backends(device)
         torch.manual_seed(config.seed)
-        splits = load_splits(config.data, self.data_dir).to(device)
+        splits = load_splits(config.data, self.request.data_dir).to(device)
         channels_last = prefers_channels_last(device)
         method = build_method(config, splits.num_classes, splits.image_shape[0], device)
         if channels_last:
             for network in method.networks().values():
                 network.to(memory_format=torch.channels_last)
         method.train()
+        batch_size = config.data.batch_size
         cursors = {
-            "train": ShuffledBatches(
-                splits.train_images, splits.train_labels, config.data.batch_size, config.seed, channels_last
-            ),
+            "train": ShuffledBatches(splits.train_images, splits.train_labels, batch_size, config.seed, channels_last),
             # GAT's generator steps take fresh minibatches from an independent shuffle (Algorithm 1)
-            "generator": ShuffledBatches(
-                splits.train_images, splits.train_labels, config.data.batch_size, config.seed + 1, channels_last
-            ),
+            "generator": ShuffledBatches(splits.train_images, splits.train_labels, batch_size, config.seed + 1, channels_last),
         }
         steps_per_epoch = cursors["train"].batches_per_epoch
         if config.train.max_steps_per_epoch:
@@ -164,25 +178,48 @@ class Trainer:
             cursors=cursors,
             steps_per_epoch=steps_per_epoch,
         )
-        if self.resume_from is not None:
-            self._restore(setup, self.resume_from)
+        if self.request.resume_from is not None:
+            self._restore(setup, self.request.resume_from)
         return setup
 
     def _restore(self, setup: _Setup, path: Path) -> None:
-        tensors, metadata = read_checkpoint(path)
+        checkpoint = Checkpoint.open(path)
         for name, network in setup.method.networks().items():
-            load_network_weights(path, name, network, tensors)
+            checkpoint.load_into(name, network)
         try:
-            self.progress = restore(tensors, metadata, setup.method, setup.cursors, setup.device)
+            self.progress = restore(checkpoint.tensors, checkpoint.metadata, setup.method, setup.cursors, setup.device)
         except StateError as error:
             raise CheckpointError(f"{path}: {error}") from None
-        except (KeyError, ValueError, RuntimeError) as error:
+        except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as error:
             raise CheckpointError(f"{path}: training state does not fit this run ({error})") from None
+        self._check_best_checkpoint(setup, checkpoint)
+
+    def _check_best_checkpoint(self, setup: _Setup, resumed: Checkpoint) -> None:
+        """`best` must hold the epoch the resumed state calls best, or the test figures would come from other weights."""
+        best_epoch = self.progress.best_epoch
+        if best_epoch is None:
+            return
+        try:
+            best_file_epoch = int(Checkpoint.open(self.paths.best_checkpoint).metadata.get("epoch", "-1"))
+        except (CheckpointError, ValueError):
+            best_file_epoch = None
+        if best_file_epoch == best_epoch:
+            return
+        resumed_at_epoch_end = self.progress.epoch == self.progress.epochs_done
+        if resumed_at_epoch_end and best_epoch == self.progress.epochs_done:
+            # killed between the epoch's checkpoints: the resumed weights are that best epoch's
+            self._save(setup, self.paths.best_checkpoint, "best (repaired on resume)")
+            self.emit(LogMessage("warning", f"rewrote {self.paths.best_checkpoint} for best epoch {best_epoch}"))
+            return
+        raise CheckpointError(
+            f"{self.paths.best_checkpoint}: holds epoch {best_file_epoch}, but {resumed.path} records epoch "
+            f"{best_epoch} as best; the weights of epoch {best_epoch} are lost, so this run's test figures cannot be trusted"
+        )
 
     # -- training ----------------------------------------------------------------------------
 
     def _train(self, setup: _Setup) -> RunFinished:
-        config, progress = self.config, self.progress
+        config, progress, method = self.config, self.progress, setup.method
         # a checkpoint saved inside an epoch continues that epoch's order where it left off
         resumed_mid_epoch = progress.epoch > progress.epochs_done
         self.emit(
@@ -200,11 +237,13 @@ class Trainer:
                 start_step=progress.step,
             )
         )
-        if self.resume_from is not None:
-            self.emit(LogMessage("info", f"resumed from {self.resume_from} at epoch {progress.epochs_done + 1}, step {progress.step}"))
+        if self.request.resume_from is not None:
+            where = f"epoch {progress.epochs_done + 1}, step {progress.step}"
+            self.emit(LogMessage("info", f"resumed from {self.request.resume_from} at {where}"))
         generator_stream = setup.cursors["generator"].endless()
         for epoch in range(progress.epochs_done + 1, config.train.epochs + 1):
-            if self._early_stop_due():
+            if progress.patience_over(method.patience):
+                self.emit(LogMessage("info", f"early stop: no better {method.selection_metric} for {progress.epochs_without_improvement} epochs"))
                 break
             progress.epoch = epoch
             epoch_started = time.perf_counter()
@@ -214,18 +253,11 @@ class Trainer:
                 self._save(setup, self.paths.last_checkpoint, "stopped")
                 return self._finish("stopped")
             self._end_epoch(setup, time.perf_counter() - epoch_started)
-            if self.stop.is_set():
+            if self.control.stop.is_set():
                 return self._finish("stopped")
         return self._test(setup)
 
-    def _early_stop_due(self) -> bool:
-        patience_over = self.progress.epochs_without_improvement >= self.config.attack.patience
-        if self.config.method == "gat_attack" and patience_over:
-            self.emit(LogMessage("info", f"early stop: no better validation loss for {self.progress.epochs_without_improvement} epochs"))
-            return True
-        return False
-
-    def _train_epoch(self, setup: _Setup, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], draw_batch) -> bool:  # type: ignore[no-untyped-def]
+    def _train_epoch(self, setup: _Setup, batches: Iterable[Batch], draw_batch: Callable[[], Batch]) -> bool:
         """Train the (rest of the) epoch; False if a stop was asked for before it ended."""
         accumulator = StepAccumulator()
         log_every, save_every = self.config.train.log_every, self.config.checkpoint.every_steps
@@ -262,7 +294,7 @@ class Trainer:
         return not control.stop.is_set()
 
     def _save_or_evaluate_if_asked(self, setup: _Setup) -> None:
-        control = self.control
+        control, progress = self.control, self.progress
         if control.save_now.is_set():
             control.save_now.clear()
             self._save(setup, self.paths.last_checkpoint, "asked")
@@ -270,9 +302,7 @@ class Trainer:
             control.evaluate_now.clear()
             figures = self._evaluate(setup, setup.splits.val_images, setup.splits.val_labels)
             self.emit(
-                EvaluationDone(
-                    self.progress.epoch, self.progress.step, figures.acc_clean, figures.acc_adv, figures.acc_fgm_l2, figures.pert_l2
-                )
+                EvaluationDone(progress.epoch, progress.step, figures.acc_clean, figures.acc_adv, figures.acc_fgm_l2, figures.pert_l2)
             )
 
     def _report(self, accumulator: StepAccumulator, batch_size: int, interval_started: float) -> None:
@@ -289,50 +319,42 @@ class Trainer:
                 epoch=self.progress.epoch,
                 step=self.progress.step,
                 time=round(self.elapsed(), 3),
-                loss_f=means.get("loss_f"),
-                loss_g=means.get("loss_g"),
-                pert_l2=means.get("pert_l2"),
-                pert_linf=means.get("pert_linf"),
                 images_per_second=steps * batch_size / seconds,
-                train_acc_clean=means.get("train_acc_clean"),
-                train_acc_adv=means.get("train_acc_adv"),
+                **{name: means.get(name) for name in STEP_FIGURES},
             )
         )
 
     def _end_epoch(self, setup: _Setup, train_seconds: float) -> None:
-        """Validate, then record the epoch and only then checkpoint it, so a crash in between redoes it."""
+        """Validate, record the epoch, then checkpoint it: `best` and the epoch copy before `last`.
+
+        `last` is written last, so a kill anywhere in between resumes from the previous epoch's
+        `last` and redoes this epoch, rewriting `best` and the copy; `best` never lags behind
+        the epoch that `last` calls best.
+        """
         progress, method = self.progress, setup.method
         figures = self._evaluate(setup, setup.splits.val_images, setup.splits.val_labels)
         value = figures.loss_g if method.selection_metric == "val_loss_g" else figures.acc_clean
         if value is None or not math.isfinite(value):
             raise TrainingDiverged(f"validation {method.selection_metric} became {value} in epoch {progress.epoch}")
-        better = progress.best_value is None or (
-            value < progress.best_value if method.selection_lower_is_better else value > progress.best_value
-        )
-        progress.epochs_done = progress.epoch
-        if better:
-            progress.best_value, progress.best_epoch, progress.epochs_without_improvement = value, progress.epoch, 0
-        else:
-            progress.epochs_without_improvement += 1
+        better = progress.record_epoch(value, method.selection_lower_is_better)
         self.emit(self._epoch_summary(figures, better, train_seconds))
-        self._save(setup, self.paths.last_checkpoint, "epoch")
         if better:
             self._save(setup, self.paths.best_checkpoint, "best")
         if self.config.checkpoint.keep_epochs:
             self._save(setup, self.paths.checkpoints / f"epoch-{progress.epoch:03d}.safetensors", "epoch copy")
+        self._save(setup, self.paths.last_checkpoint, "epoch")
         panel_size = min(self.config.eval.panel_size, int(setup.splits.val_images.shape[0]))
         if panel_size:
             with torch.random.fork_rng(devices=self._rng_devices(setup)):
-                self.emit(
-                    preview_panel(
-                        method,
-                        setup.splits.val_images[:panel_size],
-                        setup.splits.val_labels[:panel_size],
-                        progress.epoch,
-                        list(setup.splits.class_names),
-                        setup.channels_last,
-                    )
+                panel = preview_panel(
+                    method,
+                    setup.splits.val_images[:panel_size],
+                    setup.splits.val_labels[:panel_size],
+                    progress.epoch,
+                    list(setup.splits.class_names),
+                    setup.channels_last,
                 )
+            self.emit(panel)
 
     @staticmethod
     def _rng_devices(setup: _Setup) -> list[torch.device]:
@@ -372,9 +394,14 @@ class Trainer:
         self.progress.elapsed = self.elapsed()
         self._started = time.perf_counter()
         state_tensors, state_metadata = capture(setup.method, setup.cursors, self.progress, setup.device)
+        networks = setup.method.networks()
+        tensors = {**state_tensors, **{f"{n}.{k}": v for n, net in networks.items() for k, v in net.state_dict().items()}}
+        culprit = _first_non_finite(tensors)
+        if culprit is not None:  # e.g. inf in Adam's moments after a too large learning rate
+            raise TrainingDiverged(f"'{culprit}' became NaN or infinite by epoch {self.progress.epoch}, step {self.progress.step}")
         save_checkpoint(
             path,
-            setup.method.networks(),
+            networks,
             setup.shape,
             config_to_toml(self.config),
             self.progress.epoch,
@@ -388,9 +415,9 @@ class Trainer:
 
     def _test(self, setup: _Setup) -> RunFinished:
         """Test figures of the networks that were best on validation."""
-        tensors, _ = read_checkpoint(self.paths.best_checkpoint)
+        best = Checkpoint.open(self.paths.best_checkpoint)
         for name, network in setup.method.networks().items():
-            load_network_weights(self.paths.best_checkpoint, name, network, tensors)
+            best.load_into(name, network)
         figures = self._evaluate(setup, setup.splits.test_images, setup.splits.test_labels)
         return self._finish(
             "finished",

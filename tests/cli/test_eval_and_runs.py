@@ -14,6 +14,8 @@ from conftest import Cli
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.events import Event, StepMetrics
 from gat_tui.runs.index import list_runs
+from gat_tui.training.control import TrainingControl
+from gat_tui.training.request import TrainingRequest
 from gat_tui.training.trainer import Trainer
 
 
@@ -32,8 +34,8 @@ def tiny(method: str, name: str) -> RunConfig:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("runs")
-    assert Trainer(tiny("gat", "tiny_gat"), root / "gat").run().status == "finished"
-    assert Trainer(tiny("baseline", "tiny_baseline"), root / "baseline").run().status == "finished"
+    assert Trainer(TrainingRequest(tiny("gat", "tiny_gat"), root / "gat")).run().status == "finished"
+    assert Trainer(TrainingRequest(tiny("baseline", "tiny_baseline"), root / "baseline")).run().status == "finished"
     return root
 
 
@@ -78,12 +80,17 @@ def test_runs_lists_status_epochs_and_best_accuracy(trained: Path, tmp_path: Pat
         if isinstance(event, StepMetrics):
             stop.set()
 
-    Trainer(tiny("baseline", "tiny_stopped"), trained / "stopped", subscribers=[stop_soon], stop=stop).run()
+    Trainer(TrainingRequest(tiny("baseline", "tiny_stopped"), trained / "stopped"), subscribers=[stop_soon], control=TrainingControl(stop=stop)).run()
     (trained / "running").mkdir()
     (trained / "running/config.toml").write_text('name = "tiny_running"\nmethod = "gat"\n')
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # another process holds the run's lock, as a training does
+    holder = (
+        "import sys, time; from pathlib import Path; from gat_tui.runs.lock import RunLock\n"
+        f"lock = RunLock(Path({str(trained / 'running')!r})); lock.acquire(); print('locked', flush=True); time.sleep(60)\n"
+    )
+    sleeper = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
     try:
-        (trained / "running/run.pid").write_text(str(sleeper.pid))
+        assert sleeper.stdout is not None and sleeper.stdout.readline().strip() == "locked"
         records = {record.preset: record for record in list_runs(trained)}
         assert records["tiny_gat"].status == "finished" and records["tiny_gat"].epochs_done == 2
         assert records["tiny_gat"].best_val_acc is not None

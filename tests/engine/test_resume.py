@@ -28,7 +28,9 @@ from gat_tui.config import (
     config_to_toml,
 )
 from gat_tui.events import Event, StepMetrics
-from gat_tui.runs.resume import ResumeError, resume_plan
+from gat_tui.training.resume import ResumeError, resume_request
+from gat_tui.training.control import TrainingControl
+from gat_tui.training.request import TrainingRequest
 from gat_tui.training.trainer import Trainer
 
 
@@ -76,13 +78,13 @@ def step_lines(run_dir: Path) -> list[dict]:
 @pytest.mark.parametrize("stop_step", [3, 8])  # mid-epoch at a step checkpoint; the exact end of epoch 2
 def test_stop_and_resume_in_process_is_bit_identical(tmp_path: Path, stop_step: int) -> None:
     config = resumable_config()
-    straight = Trainer(config, tmp_path / "straight").run()
+    straight = Trainer(TrainingRequest(config, tmp_path / "straight")).run()
     assert straight.status == "finished"
 
     stop, subscribers = stop_at_step(stop_step)
-    stopped = Trainer(config, tmp_path / "resumed", subscribers=subscribers, stop=stop).run()
+    stopped = Trainer(TrainingRequest(config, tmp_path / "resumed"), subscribers=subscribers, control=TrainingControl(stop=stop)).run()
     assert stopped.status == "stopped"
-    finished = Trainer(config, tmp_path / "resumed", resume_from=tmp_path / "resumed/checkpoints/last.safetensors").run()
+    finished = Trainer(TrainingRequest(config, tmp_path / "resumed", None, resume_from=tmp_path / "resumed/checkpoints/last.safetensors")).run()
     assert finished.status == "finished" and finished.step == straight.step
 
     assert_identical(tmp_path / "straight/checkpoints/last.safetensors", tmp_path / "resumed/checkpoints/last.safetensors")
@@ -98,11 +100,11 @@ def test_stop_and_resume_in_process_is_bit_identical(tmp_path: Path, stop_step: 
 def test_a_crash_after_a_checkpoint_drops_the_lines_written_after_it(tmp_path: Path) -> None:
     config = resumable_config(epochs=2)
     stop, subscribers = stop_at_step(3)
-    Trainer(config, tmp_path / "run", subscribers=subscribers, stop=stop).run()
+    Trainer(TrainingRequest(config, tmp_path / "run"), subscribers=subscribers, control=TrainingControl(stop=stop)).run()
     with (tmp_path / "run/metrics.jsonl").open("a") as handle:  # what a killed run wrote after its checkpoint
         handle.write(json.dumps({"event": "step", "epoch": 1, "step": 4, "time": 1.0, "loss_f": 9.9}) + "\n")
         handle.write('{"event": "step", "ep')  # and a line cut short
-    Trainer(config, tmp_path / "run", resume_from=tmp_path / "run/checkpoints/last.safetensors").run()
+    Trainer(TrainingRequest(config, tmp_path / "run", None, resume_from=tmp_path / "run/checkpoints/last.safetensors")).run()
     lines = step_lines(tmp_path / "run")
     assert all(line.get("loss_f") != 9.9 for line in lines)
     steps = [line["step"] for line in lines if line["event"] == "step"]
@@ -144,24 +146,24 @@ def test_sigkill_then_resume_from_the_command_line_is_bit_identical(tmp_path: Pa
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
     with pytest.raises(ResumeError, match="no such run folder"):
-        resume_plan(tmp_path / "nothing", [])
+        resume_request(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ResumeError, match="no checkpoints/last.safetensors"):
-        resume_plan(tmp_path / "empty", [])
+        resume_request(tmp_path / "empty")
     stop, subscribers = stop_at_step(2)
-    Trainer(resumable_config(), tmp_path / "run", subscribers=subscribers, stop=stop).run()
+    Trainer(TrainingRequest(resumable_config(), tmp_path / "run"), subscribers=subscribers, control=TrainingControl(stop=stop)).run()
     last = tmp_path / "run/checkpoints/last.safetensors"
-    plan = resume_plan(tmp_path / "run", ["train.epochs=7"])
-    assert plan.checkpoint == last and plan.config.train.epochs == 7
+    request = resume_request(tmp_path / "run", ["train.epochs=7"])
+    assert request.resume_from == last and request.config.train.epochs == 7
     with pytest.raises(ConfigError, match="'train.epochs' = 0"):
-        resume_plan(tmp_path / "run", ["train.epochs=0"])
+        resume_request(tmp_path / "run", ["train.epochs=0"])
     # a checkpoint of another class count does not fit the run's data
     other = replace(resumable_config(), data=replace(resumable_config().data, num_classes=4))
-    finished = Trainer(other, tmp_path / "run", resume_from=last).run()
+    finished = Trainer(TrainingRequest(other, tmp_path / "run", None, resume_from=last)).run()
     assert finished.status == "failed" and "needs" in finished.message
     last.write_bytes(last.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
-        resume_plan(tmp_path / "run", [])
+        resume_request(tmp_path / "run")
 
 
 def test_a_saved_config_that_no_longer_validates_is_refused(tmp_path: Path) -> None:
@@ -175,4 +177,4 @@ def test_a_saved_config_that_no_longer_validates_is_refused(tmp_path: Path) -> N
     save_checkpoint(run_dir / "checkpoints/last.safetensors", {"classifier": AllConvClassifier(3)},
                     NetworkShape(3, 3, 8, 8, 0.0), stale, epoch=1, step=1)
     with pytest.raises(ConfigError, match=r"its saved config.*unknown key 'gat.beta'"):
-        resume_plan(run_dir, [])
+        resume_request(run_dir)

@@ -15,6 +15,8 @@ from gat_tui.checkpoints import read_checkpoint
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.events import CheckpointSaved, EpochSummary, Event, PreviewPanel, RunFinished, RunStarted, StepMetrics
 from gat_tui.methods import StepResult
+from gat_tui.training.control import TrainingControl
+from gat_tui.training.request import TrainingRequest
 from gat_tui.training.trainer import Trainer
 
 
@@ -35,7 +37,7 @@ def tiny_config(method: str = "gat", epochs: int = 2) -> RunConfig:
 
 def run(config: RunConfig, run_dir: Path, stop: threading.Event | None = None) -> tuple[RunFinished, list[Event]]:
     events: list[Event] = []
-    finished = Trainer(config, run_dir, subscribers=[events.append], stop=stop).run()
+    finished = Trainer(TrainingRequest(config, run_dir), subscribers=[events.append], control=TrainingControl(stop=stop or threading.Event())).run()
     return finished, events
 
 
@@ -86,7 +88,7 @@ def test_stop_saves_a_checkpoint_and_reports_stopped(tmp_path: Path) -> None:
         if isinstance(event, StepMetrics):
             stop.set()
 
-    trainer = Trainer(tiny_config(epochs=5), tmp_path / "run", subscribers=[stop_on_first_report], stop=stop)
+    trainer = Trainer(TrainingRequest(tiny_config(epochs=5), tmp_path / "run"), subscribers=[stop_on_first_report], control=TrainingControl(stop=stop))
     finished = trainer.run()
     assert finished.status == "stopped" and finished.step == 2 and finished.epochs_done == 0
     _, metadata = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")
@@ -124,7 +126,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: P
 def test_a_failure_before_training_writes_nothing(tmp_path: Path) -> None:
     config = replace(tiny_config(), data=replace(tiny_config().data, dataset="cifar10"))
     events: list[Event] = []
-    finished = Trainer(config, tmp_path / "run", subscribers=[events.append], data_dir=tmp_path / "empty").run()
+    finished = Trainer(TrainingRequest(config, tmp_path / "run", data_dir=tmp_path / "empty"), subscribers=[events.append]).run()
     # the download is refused offline or fails: either way a clear message, and no run folder
     assert finished.status == "failed" and "cifar-10-python.tar.gz" in finished.message
     assert not (tmp_path / "run").exists()

@@ -8,10 +8,9 @@ from safetensors.torch import save_file
 
 from gat_tui.atomic import write_bytes_atomically
 from gat_tui.checkpoints import (
+    Checkpoint,
     CheckpointError,
     NetworkShape,
-    load_classifier,
-    load_generator,
     read_checkpoint,
     save_checkpoint,
 )
@@ -32,11 +31,12 @@ def saved(tmp_path: Path, with_generator: bool = True) -> tuple[Path, AllConvCla
 
 def test_round_trip_rebuilds_the_networks_from_metadata(tmp_path: Path) -> None:
     path, classifier = saved(tmp_path)
-    loaded, shape = load_classifier(path, torch.device("cpu"))
+    checkpoint = Checkpoint.open(path)
+    loaded, shape = checkpoint.classifier(torch.device("cpu")), checkpoint.shape
     assert shape == SHAPE and loaded.dropout_rate == 0.25 and not loaded.training
     for key, value in classifier.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
-    assert isinstance(load_generator(path, torch.device("cpu")), PerturbationGenerator)
+    assert isinstance(Checkpoint.open(path).generator(torch.device("cpu")), PerturbationGenerator)
     _, metadata = read_checkpoint(path)
     assert (metadata["epoch"], metadata["step"], metadata["config_toml"]) == ("3", "42", 'method = "gat"\n')
     assert [p.name for p in path.parent.iterdir()] == ["last.safetensors"]  # no temporary file left
@@ -65,7 +65,7 @@ def test_damaged_files_are_refused_with_the_file_named(tmp_path: Path, damage, f
     path, _ = saved(tmp_path)
     damage(path)
     with pytest.raises(CheckpointError) as raised:
-        load_classifier(path, torch.device("cpu"))
+        Checkpoint.open(path).classifier(torch.device("cpu"))
     assert str(path) in str(raised.value) and fragment in str(raised.value)
 
 
@@ -77,13 +77,13 @@ def test_missing_and_mis_shaped_tensors_are_refused(tmp_path: Path) -> None:
     del state["features.0.bias"]
     save_checkpoint(path, {"classifier": _Holder(state)}, shape, "", 1, 1)
     with pytest.raises(CheckpointError, match="missing tensor 'classifier.features.0.bias'"):
-        load_classifier(path, torch.device("cpu"))
+        Checkpoint.open(path).classifier(torch.device("cpu"))
     other = AllConvClassifier(7, 3)  # another class count than the metadata says
     save_checkpoint(path, {"classifier": other}, shape, "", 1, 1)
     with pytest.raises(CheckpointError, match=r"has shape \(7.*needs \(5"):
-        load_classifier(path, torch.device("cpu"))
+        Checkpoint.open(path).classifier(torch.device("cpu"))
     with pytest.raises(CheckpointError, match="holds no generator"):
-        load_generator(saved(tmp_path / "b", with_generator=False)[0], torch.device("cpu"))
+        Checkpoint.open(saved(tmp_path / "b", with_generator=False)[0]).generator(torch.device("cpu"))
 
 
 class _Holder(torch.nn.Module):

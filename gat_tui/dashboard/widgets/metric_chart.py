@@ -7,20 +7,9 @@ from collections.abc import Sequence
 from textual_plotext import PlotextPlot
 
 from gat_tui.dashboard.series import RunSeries
+from gat_tui.events import FIGURE_LABELS
 
-LABELS = {
-    "loss_f": "L_F",
-    "loss_g": "L_G",
-    "pert_l2": "‖δ‖₂",
-    "pert_linf": "‖δ‖∞",
-    "val_pert_l2": "val ‖δ‖₂",
-    "train_acc_clean": "train clean",
-    "train_acc_adv": "train adv",
-    "val_acc_clean": "val clean",
-    "val_acc_adv": "val adv",
-    "val_acc_fgm_l2": "val FGM-L2",
-    "val_loss_g": "val L_G",
-}
+LABELS = FIGURE_LABELS
 
 
 class MetricChart(PlotextPlot):
