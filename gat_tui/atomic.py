@@ -24,6 +24,11 @@ def write_bytes_atomically(path: Path, data: bytes, durable: bool = True) -> Non
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        if error.filename is None:  # a failed write() names no file: name the one we were writing
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

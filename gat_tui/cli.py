@@ -7,7 +7,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -112,7 +112,11 @@ def run(
             _fail(str(error))
         run_dir = out
     else:
-        run_dir = new_run_dir(default_runs_dir(), config.name)
+        runs_dir = default_runs_dir()
+        try:
+            run_dir = new_run_dir(runs_dir, config.name)
+        except OSError as error:
+            _fail(f"cannot create a run folder in {runs_dir}: {error.strerror}; set GAT_TUI_RUNS_DIR or pass --out DIR", 1)
 
     request = TrainingRequest(config, run_dir, data_dir)
     if headless:

@@ -19,6 +19,7 @@ def resume_request(target: Path, overrides: Iterable[str] = (), data_dir: Path |
     """A run folder resumes from its last checkpoint; a checkpoint file inside a run folder from itself."""
     if target.is_dir():
         paths = RunPaths(target)
+        _refuse_if_locked(paths)
         checkpoint = paths.last_checkpoint
         if not checkpoint.exists():
             raise ResumeError(
@@ -32,8 +33,12 @@ def resume_request(target: Path, overrides: Iterable[str] = (), data_dir: Path |
             raise ResumeError(f"{target}: not inside a run folder (no {paths.config}); resume needs the run folder")
     else:
         raise ResumeError(f"{target}: no such run folder or checkpoint file")
+    _refuse_if_locked(paths)
+    config = Checkpoint.open(checkpoint).config(overrides)
+    return TrainingRequest(config, paths.root, data_dir, checkpoint)
+
+
+def _refuse_if_locked(paths: RunPaths) -> None:
     holder = lock_holder(paths.root)
     if holder is not None:
         raise ResumeError(f"{paths.root}: still being trained by {holder.describe()}; stop it first")
-    config = Checkpoint.open(checkpoint).config(overrides)
-    return TrainingRequest(config, paths.root, data_dir, checkpoint)

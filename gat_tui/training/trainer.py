@@ -12,6 +12,7 @@ every `train.log_every` steps, validation once per epoch.
 
 from __future__ import annotations
 
+import errno
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -72,6 +73,12 @@ def _first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def _describe_os_error(error: OSError, doing: str) -> str:
+    where = f" {error.filename}" if error.filename else ""
+    reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+    return f"{doing}{where}: {reason}"
+
+
 @dataclass
 class _Setup:
     """What `_prepare` builds and the training loop uses."""
@@ -118,6 +125,8 @@ class Trainer:
             self.folder.claim()  # one writer per folder, checked before any expensive work
         except (RunLocked, RunFolderError) as error:
             return self._finish("failed", message=str(error), write_summary_file=False)
+        except OSError as error:  # e.g. a read-only file system, or a file where a folder should be
+            return self._finish("failed", message=_describe_os_error(error, "cannot create the run folder"), write_summary_file=False)
         try:
             return self._run_claimed()
         finally:
@@ -126,18 +135,23 @@ class Trainer:
     def _run_claimed(self) -> RunFinished:
         try:
             setup = self._prepare()
-        except EXPECTED_ERRORS as error:
+        except (*EXPECTED_ERRORS, OSError) as error:
             # nothing is written yet, so the same run folder can be used once the cause is fixed
             self.folder.abandon()
-            return self._finish("failed", message=str(error), write_summary_file=False)
+            message = _describe_os_error(error, "cannot read") if isinstance(error, OSError) else str(error)
+            return self._finish("failed", message=message, write_summary_file=False)
         self.subscribers.insert(0, self.folder.start(config_to_toml(self.config), self.progress.step, self.progress.epochs_done))
         try:
             return self._train(setup)
         except EXPECTED_ERRORS as error:
             return self._finish("failed", message=str(error))
         except TrainingDiverged as error:
-            kept = "the last good checkpoint is kept" if self.paths.last_checkpoint.exists() else "no checkpoint had been saved yet"
-            return self._finish("failed", message=f"{error}; {kept}")
+            return self._finish("failed", message=f"{error}; {self._what_is_kept()}")
+        except OSError as error:  # a full disk or a file system that went away: the files on disk stay as they were
+            try:
+                return self._finish("failed", message=f"{_describe_os_error(error, 'cannot write')}; {self._what_is_kept()}")
+            except OSError:  # not even the summary can be written
+                return self._finish("failed", message=_describe_os_error(error, "cannot write"), write_summary_file=False)
         except KeyboardInterrupt:
             # a second Ctrl-C: no checkpoint now, but the last one can be resumed
             self._finish("stopped", message="aborted; resume continues from the last checkpoint")
@@ -145,6 +159,11 @@ class Trainer:
         except BaseException as error:  # still record the failure, then let the caller see it
             self._finish("failed", message=f"{type(error).__name__}: {error}")
             raise
+
+    def _what_is_kept(self) -> str:
+        if self.paths.last_checkpoint.exists():
+            return f"the last good checkpoint is kept ({self.paths.last_checkpoint})"
+        return "no checkpoint had been saved yet"
 
     def _prepare(self) -> _Setup:
         """Device, data, networks and (when resuming) their saved state: all before any file is written."""

@@ -28,9 +28,9 @@ from gat_tui.config import (
     config_to_toml,
 )
 from gat_tui.events import Event, StepMetrics
-from gat_tui.training.resume import ResumeError, resume_request
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
+from gat_tui.training.resume import ResumeError, resume_request
 from gat_tui.training.trainer import Trainer
 
 
