@@ -11,9 +11,8 @@ from rich.text import Text
 
 from gat_tui.atomic import write_text_atomically
 from gat_tui.attacks import ATTACKS
+from gat_tui.console.accuracy_chart import accuracy_chart
 from gat_tui.robustness.evaluate import AttackResult
-
-PLAIN_MARKERS = ("o", "x", "+", "*", "#")
 
 
 def results_table(results: Sequence[AttackResult], title: str) -> Table:
@@ -31,8 +30,6 @@ def results_table(results: Sequence[AttackResult], title: str) -> Table:
 
 def accuracy_charts(results: Sequence[AttackResult], width: int = 72, height: int = 16, color: bool = True) -> list[Text]:
     """One chart per norm (L2, L-inf): accuracy against ε, a line per attack with 2+ points."""
-    import plotext
-
     charts = []
     clean = next((r.accuracy for r in results if r.attack == "clean"), None)
     for norm, axis in (("l2", "ε (L2 norm)"), ("linf", "ε (L-inf bound)")):
@@ -41,22 +38,12 @@ def accuracy_charts(results: Sequence[AttackResult], width: int = 72, height: in
             attack = ATTACKS.get(row.attack)
             if attack is not None and attack.norm == norm and row.matched_to is None and row.eps is not None:
                 series.setdefault(row.attack, []).append((row.eps, 100 * row.accuracy))
-        series = {name: sorted(points) for name, points in series.items() if len(points) >= 2}
-        if not series:
-            continue
-        plotext.clear_figure()
-        plotext.plotsize(width, height)
-        if not color:
-            plotext.theme("clear")
-        for index, (name, points) in enumerate(series.items()):
-            xs = [0.0] + [x for x, _ in points] if clean is not None else [x for x, _ in points]
-            ys = [100 * clean] + [y for _, y in points] if clean is not None else [y for _, y in points]
-            # without colour, a distinct character per line keeps them apart
-            plotext.plot(xs, ys, label=name, marker="braille" if color else PLAIN_MARKERS[index % len(PLAIN_MARKERS)])
-        plotext.title(f"accuracy (%) under {norm.upper().replace('LINF', 'L-inf')} attacks")
-        plotext.xlabel(axis)
-        plotext.ylim(0, 100)
-        charts.append(Text.from_ansi(plotext.build()))
+        # each line starts at ε = 0 with the clean accuracy
+        start = [(0.0, 100 * clean)] if clean is not None else []
+        lines = {name: start + sorted(points) for name, points in series.items() if len(points) >= 2}
+        if lines:
+            title = f"accuracy (%) under {norm.upper().replace('LINF', 'L-inf')} attacks"
+            charts.append(accuracy_chart(lines, title, axis, width, height, color))
     return charts
 
 

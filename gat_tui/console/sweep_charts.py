@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rich.text import Text
 
-from gat_tui.console.eval_tables import PLAIN_MARKERS
-from gat_tui.sweep.report import CurvePoint, SweepReport
+from gat_tui.console.accuracy_chart import accuracy_chart
+from gat_tui.sweep.report import SweepReport
 
 
 def _curves(report: SweepReport) -> dict[str, dict[str, list[tuple[float, float]]]]:
@@ -23,26 +23,11 @@ def _curves(report: SweepReport) -> dict[str, dict[str, list[tuple[float, float]
 
 
 def terminal_charts(report: SweepReport, width: int = 78, height: int = 18, color: bool = True) -> list[Text]:
-    import plotext
-
-    charts = []
-    for evaluation, lines in _curves(report).items():
-        if not lines:
-            continue
-        plotext.clear_figure()
-        plotext.plotsize(width, height)
-        if not color:
-            plotext.theme("clear")
-        for index, (label, points) in enumerate(lines.items()):
-            plotext.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille" if color else PLAIN_MARKERS[index % len(PLAIN_MARKERS)])
-        plotext.title(f"{evaluation}: mean accuracy (%) against ε")
-        plotext.ylim(0, 100)
-        charts.append(Text.from_ansi(plotext.build()))
-    return charts
-
-
-def matched_power_rows(report: SweepReport) -> list[CurvePoint]:
-    return [point for point in report.curves if point.attack == "gat" or point.matched_to is not None]
+    return [
+        accuracy_chart(lines, f"{evaluation}: mean accuracy (%) against ε", None, width, height, color)
+        for evaluation, lines in _curves(report).items()
+        if lines
+    ]
 
 
 def write_pngs(report: SweepReport, folder: Path) -> list[Path]:
