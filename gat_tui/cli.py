@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import errno
+import math
+import os
 import signal
 import threading
 from pathlib import Path
@@ -178,6 +181,34 @@ def resume(
         raise typer.Exit(_open_dashboard(request))
 
 
+def _cannot_write(error: OSError) -> str:
+    reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror
+    return f"cannot write {error.filename or 'the output'}: {reason}"
+
+
+def _check_output_file(path: Path | None, option: str) -> None:
+    """Refuse an output path that cannot take a file, before any work whose results it would hold."""
+    if path is None:
+        return
+    if path.is_dir():
+        _fail(f"{option} {path}: is a folder; expected a file path")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        _fail(f"{option} {path}: {ancestor} is a file, so no file can be written below it")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        _fail(f"{option} {path}: {ancestor} is not writable")
+
+
+def _check_output_folder(path: Path | None, option: str) -> None:
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        _fail(f"{option} {path}: is a file; expected a folder for the figures")
+    _check_output_file(path / "figure.png", option)
+
+
 def _parse_eps(text: str | None) -> list[float]:
     if not text:
         return []
@@ -187,8 +218,8 @@ def _parse_eps(text: str | None) -> list[float]:
             value = float(part)
         except ValueError:
             _fail(f"--eps {text!r}: {part.strip()!r} is not a number; expected e.g. --eps 0.5,1,2")
-        if not value >= 0:
-            _fail(f"--eps {text!r}: {value} is negative; expected sizes >= 0")
+        if not math.isfinite(value) or value < 0:
+            _fail(f"--eps {text!r}: {part.strip()!r} is not a finite size; expected finite numbers >= 0")
         values.append(value)
     return values
 
@@ -226,6 +257,9 @@ def eval_command(
         _fail(f"--split {split!r}: expected val or test")
     if limit < 0 or batch_size < 1 or pgd_steps < 1:
         _fail("--limit must be >= 0, --batch-size and --pgd-steps >= 1")
+    if pgd_step_size is not None and not (math.isfinite(pgd_step_size) and pgd_step_size > 0):
+        _fail(f"--pgd-step-size {pgd_step_size}: expected a finite number > 0")
+    _check_output_file(json_path, "--json")
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -259,7 +293,10 @@ def eval_command(
     for chart in accuracy_charts(results, color=console.is_terminal and not console.no_color):
         console.print(chart)
     if json_path is not None:
-        write_json(json_path, checkpoint, split, count, results, {"device": str(torch_device)})
+        try:
+            write_json(json_path, checkpoint, split, count, results, {"device": str(torch_device)})
+        except OSError as error:
+            _fail(_cannot_write(error), 1)
         console.print(f"wrote {json_path}", highlight=False)
 
 
@@ -272,10 +309,13 @@ def runs(
     from rich.table import Table
 
     from gat_tui.runs.folder import default_runs_dir
-    from gat_tui.runs.index import list_runs
+    from gat_tui.runs.index import scan_runs
 
     folder = runs_dir or default_runs_dir()
-    records = list_runs(folder)
+    scan = scan_runs(folder)
+    for problem in scan.skipped:
+        typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
+    records = scan.records
     if not records:
         typer.echo(f"no runs in {folder}")
         return
@@ -368,11 +408,16 @@ def report(
 
     if not (sweep_dir / "sweep.toml").exists():
         _fail(f"{sweep_dir}: not a sweep folder (no sweep.toml); run gat-tui sweep first")
+    _check_output_file(markdown_path, "--markdown")
+    _check_output_file(json_path, "--json")
+    _check_output_folder(png_dir, "--png")
     try:
         result = build_report(sweep_dir)
     except ConfigError as error:
         _fail(str(error))
     console = Console()
+    for problem in result.skipped:
+        typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
     table = Table(title=f"{result.name}: test accuracy (%), mean ± std over seeds (n)")
     for column in ("run", "clean", "own perturbation", "FGM-L2", "paper (clean)"):
         table.add_column(column)
@@ -391,18 +436,20 @@ def report(
         console.print(curves)
         for chart in terminal_charts(result, color=console.is_terminal and not console.no_color):
             console.print(chart)
-    if markdown_path is not None:
-        write_text_atomically(markdown_path, markdown(result))
-        console.print(f"wrote {markdown_path}", highlight=False)
-    if json_path is not None:
-        write_text_atomically(json_path, json.dumps(result.to_json(), indent=2) + "\n")
-        console.print(f"wrote {json_path}", highlight=False)
-    if png_dir is not None:
-        try:
+    try:
+        if markdown_path is not None:
+            write_text_atomically(markdown_path, markdown(result))
+            console.print(f"wrote {markdown_path}", highlight=False)
+        if json_path is not None:
+            write_text_atomically(json_path, json.dumps(result.to_json(), indent=2) + "\n")
+            console.print(f"wrote {json_path}", highlight=False)
+        if png_dir is not None:
             for path in write_pngs(result, png_dir):
                 console.print(f"wrote {path}", highlight=False)
-        except RuntimeError as error:
-            _fail(str(error))
+    except OSError as error:
+        _fail(_cannot_write(error), 1)
+    except RuntimeError as error:  # no matplotlib: the message says how to install it
+        _fail(str(error))
 
 
 def main() -> None:

@@ -55,8 +55,13 @@ class RunSeries:
     @classmethod
     def from_metrics_file(cls, path: Path) -> RunSeries:
         series = cls()
-        for record in read_json_lines(path):
-            series.add_record(record)
+        try:
+            records = read_json_lines(path)
+        except UnicodeDecodeError:
+            records = []  # the runs screen lists such a run as unreadable
+        for record in records:
+            if isinstance(record, dict) and isinstance(record.get("epoch", 0), int) and isinstance(record.get("step", 0), int):
+                series.add_record(record)
         return series
 
     def has(self, name: str) -> bool:

@@ -6,12 +6,14 @@ stacked in memory as uint8, so this suits folders of up to some hundred thousand
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from gat_tui.config import DataConfig
 from gat_tui.data.splits import DataError, ImageSplits, split_train_val
@@ -19,17 +21,50 @@ from gat_tui.data.splits import DataError, ImageSplits, split_train_val
 _LAYOUT = "expected <path>/train/<class>/*.png and <path>/test/<class>/*.png (jpg, bmp, ... also work)"
 
 
-def _scan(folder: Path) -> ImageFolder:
-    """torchvision's listing of class sub-folders and image files, without reading any image."""
+@dataclass(frozen=True)
+class _Listing:
+    """Class names (sorted folder names) and (image path, class index) pairs; no image read yet."""
+
+    classes: list[str]
+    samples: list[tuple[str, int]]
+
+    @property
+    def targets(self) -> list[int]:
+        return [label for _, label in self.samples]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _scan(folder: Path) -> _Listing:
+    """Class sub-folders and their image files, without reading any image.
+
+    Links are not followed out of a class folder (nor back into the data set through another
+    class), so no image is ever counted twice or under another class's label.
+    """
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found; {_LAYOUT}")
-    try:
-        return ImageFolder(str(folder))
-    except FileNotFoundError as error:  # no class folders, or a class folder without images
-        raise DataError(f"{folder}: {error}; {_LAYOUT}") from None
+    class_dirs = sorted(entry for entry in folder.iterdir() if entry.is_dir() and not entry.is_symlink())
+    if not class_dirs:
+        raise DataError(f"{folder}: no class folders; {_LAYOUT}")
+    samples: list[tuple[str, int]] = []
+    for label, class_dir in enumerate(class_dirs):
+        real_class_dir = class_dir.resolve()
+        found = []
+        for directory, subfolders, files in os.walk(class_dir, followlinks=False):
+            subfolders.sort()
+            for name in sorted(files):
+                path = Path(directory) / name
+                if path.suffix.lower() in IMG_EXTENSIONS and _inside(path.resolve(), real_class_dir):
+                    found.append((str(path), label))
+        if not found:
+            raise DataError(f"{class_dir}: class folder without images; {_LAYOUT}")
+        samples += found
+    return _Listing([entry.name for entry in class_dirs], samples)
 
 
-def _check_same_classes(train: ImageFolder, test: ImageFolder, root: Path) -> None:
+def _check_same_classes(train: _Listing, test: _Listing, root: Path) -> None:
     if train.classes == test.classes:
         return
     only_train = sorted(set(train.classes) - set(test.classes))
@@ -42,7 +77,7 @@ def _check_same_classes(train: ImageFolder, test: ImageFolder, root: Path) -> No
     raise DataError(f"{root}: train/ and test/ must have the same class folders; {'; '.join(parts)}")
 
 
-def _read_images(dataset: ImageFolder, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_images(dataset: _Listing, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.empty(len(dataset.samples), 3, size, size, dtype=torch.uint8)
     for index, (path, _) in enumerate(dataset.samples):
         try:
@@ -64,6 +99,10 @@ def load_imagefolder(config: DataConfig) -> ImageSplits:
         raise DataError(f"{root}: folder not found (data.path); {_LAYOUT}")
     train_set, test_set = _scan(root / "train"), _scan(root / "test")
     _check_same_classes(train_set, test_set, root)
+    if len(train_set.classes) < 2:
+        raise DataError(
+            f"{root}: only one class folder ({train_set.classes[0]}); a classifier needs at least 2 classes; {_LAYOUT}"
+        )
     train_images, train_labels = _read_images(train_set, config.image_size)
     test_images, test_labels = _read_images(test_set, config.image_size)
     train_x, train_y, val_x, val_y = split_train_val(train_images, train_labels, config.val_size, config.split_seed)

@@ -122,11 +122,14 @@ class MetricsLog:
 _KEEP_NULL = {"val_acc_adv"}
 
 
-def read_json_lines(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file; a line cut short by a crash is skipped."""
+def read_json_lines(path: Path) -> list[Any]:
+    """The records of a JSON-lines file; a line cut short by a crash is skipped.
+
+    A file that is not UTF-8 raises UnicodeDecodeError, for the caller to name.
+    """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         return []
     records = []
     for line in lines:
@@ -142,11 +145,13 @@ def truncate_metrics(path: Path, step: int, epochs_done: int) -> None:
     if not path.exists():
         return
     kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut short by a crash
+        if not isinstance(record, dict) or not all(isinstance(record.get(key, 0), int) for key in ("step", "epoch")):
+            continue  # not a line this log writes
         late_step = record.get("event") == "step" and record.get("step", 0) > step
         late_epoch = record.get("event") == "epoch" and record.get("epoch", 0) > epochs_done
         if not (late_step or late_epoch):

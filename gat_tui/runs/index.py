@@ -23,34 +23,76 @@ class RunRecord:
     best_val_acc: float | None
 
 
+class UnreadableRun(ValueError):
+    """A run folder whose files cannot be read; the message names the file and the fault."""
+
+
 def read_run(folder: Path) -> RunRecord | None:
-    """The record of `folder`, or None if it is not a run folder."""
+    """The record of `folder`, None if it is not a run folder, UnreadableRun if it is a broken one."""
     paths = RunPaths(folder)
     try:
         config = tomllib.loads(paths.config.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+    except FileNotFoundError:
         return None
-    epochs = [r for r in read_json_lines(paths.metrics) if r.get("event") == "epoch"]
-    accuracies = [r["val_acc_clean"] for r in epochs if isinstance(r.get("val_acc_clean"), (int, float))]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise UnreadableRun(f"{paths.config}: cannot be read ({error})") from None
+    try:
+        records = read_json_lines(paths.metrics)
+    except UnicodeDecodeError as error:
+        raise UnreadableRun(f"{paths.metrics}: not UTF-8 text ({error})") from None
+    # lines of the wrong shape (not an object, a non-integer epoch) are passed over
+    epochs = [r for r in records if isinstance(r, dict) and r.get("event") == "epoch" and _is_int(r.get("epoch"))]
+    accuracies = [r["val_acc_clean"] for r in epochs if _is_number(r.get("val_acc_clean"))]
     status = run_status(folder)
     if status == "new":
         status = "failed"  # it began (it has a config) but died before its first checkpoint
     train = config.get("train", {})
+    epochs_planned = train.get("epochs") if isinstance(train, dict) else None
     return RunRecord(
         folder=folder,
         preset=str(config.get("name", folder.name)),
         method=str(config.get("method", "?")),
         status=status,
-        epochs_done=max((int(r.get("epoch", 0)) for r in epochs), default=0),
-        epochs=train.get("epochs") if isinstance(train.get("epochs"), int) else None,
+        epochs_done=max((int(r["epoch"]) for r in epochs), default=0),
+        epochs=epochs_planned if _is_int(epochs_planned) else None,
         best_val_acc=max(accuracies) if accuracies else None,
     )
 
 
-def list_runs(runs_dir: Path) -> list[RunRecord]:
-    """Every run folder directly under `runs_dir`, newest first."""
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class RunScan:
+    """The runs of a folder, newest first, and a line per folder that could not be read."""
+
+    records: list[RunRecord]
+    skipped: list[str]
+
+
+def scan_runs(runs_dir: Path) -> RunScan:
+    """Every run folder directly under `runs_dir`; a broken one is skipped with the reason."""
     if not runs_dir.is_dir():
-        return []
-    records = [read_run(folder) for folder in runs_dir.iterdir() if folder.is_dir()]
-    found = [record for record in records if record is not None]
-    return sorted(found, key=lambda record: record.folder.stat().st_mtime, reverse=True)
+        return RunScan([], [])
+    found, skipped = [], []
+    for folder in sorted(runs_dir.iterdir()):
+        if not folder.is_dir():
+            continue
+        try:
+            record = read_run(folder)
+        except UnreadableRun as error:
+            skipped.append(str(error))
+            continue
+        if record is not None:
+            found.append(record)
+    return RunScan(sorted(found, key=lambda record: record.folder.stat().st_mtime, reverse=True), skipped)
+
+
+def list_runs(runs_dir: Path) -> list[RunRecord]:
+    """Every readable run folder directly under `runs_dir`, newest first."""
+    return scan_runs(runs_dir).records

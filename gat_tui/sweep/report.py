@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gat_tui.runs.status import finished_summary
 from gat_tui.sweep.plan import Sweep, load_sweep
@@ -63,6 +64,7 @@ class SweepReport:
     seeds: int
     table: list[TableRow]
     curves: list[CurvePoint]
+    skipped: list[str] = field(default_factory=list)  # a line per file that could not be read
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -71,7 +73,14 @@ class SweepReport:
 def build_report(folder: Path) -> SweepReport:
     sweep: Sweep = load_sweep(folder / "sweep.toml")
     layout = SweepLayout(folder)
-    seeds_found = sorted(int(p.name.removeprefix("seed-")) for p in (folder / "runs").glob("*/seed-*"))
+    skipped: list[str] = []
+    seeds_found: list[int] = []
+    for seed_dir in sorted((folder / "runs").glob("*/seed-*")):
+        number = seed_dir.name.removeprefix("seed-")
+        if number.isdigit():
+            seeds_found.append(int(number))
+        else:
+            skipped.append(f"{seed_dir}: not a seed folder (expected seed-<number>)")
     seed_range = range(max([sweep.seeds - 1] + seeds_found) + 1)
     table = []
     for entry in sweep.runs:
@@ -90,11 +99,14 @@ def build_report(folder: Path) -> SweepReport:
             rows_by_point: dict[tuple[str, float | None, str | None], list[dict]] = {}
             for seed in seed_range:
                 path = layout.eval_file(evaluation.name, label, seed)
-                try:
-                    results = json.loads(path.read_text())["results"]
-                except (OSError, ValueError, KeyError):
+                if not path.exists():
                     continue
-                for row in results:
+                try:
+                    rows = _evaluation_rows(path)
+                except ValueError as error:
+                    skipped.append(f"{path}: {error}")
+                    continue
+                for row in rows:
                     key = (row["attack"], row["eps"], row.get("matched_to"))
                     rows_by_point.setdefault(key, []).append(row)
             for (attack, eps, matched_to), rows in rows_by_point.items():
@@ -104,7 +116,34 @@ def build_report(folder: Path) -> SweepReport:
                         Cell.of([r["accuracy"] for r in rows]), Cell.of([r["pert_l2"] for r in rows]),
                     )
                 )
-    return SweepReport(sweep.name, sweep.seeds, table, curves)
+    return SweepReport(sweep.name, sweep.seeds, table, curves, skipped)
+
+
+def _evaluation_rows(path: Path) -> list[dict[str, Any]]:
+    """The result rows of one evaluation JSON, checked; ValueError says what is wrong."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot be read ({error})") from None
+    rows = record.get("results") if isinstance(record, dict) else None
+    if not isinstance(rows, list):
+        raise ValueError("has no list of 'results'")
+    for index, row in enumerate(rows):
+        fits = (
+            isinstance(row, dict)
+            and isinstance(row.get("attack"), str)
+            and (row.get("eps") is None or _is_number(row.get("eps")))
+            and _is_number(row.get("accuracy"))
+            and _is_number(row.get("pert_l2"))
+            and (row.get("matched_to") is None or isinstance(row.get("matched_to"), str))
+        )
+        if not fits:
+            raise ValueError(f"results[{index}] = {row!r} is not an evaluation row (attack, eps, accuracy, pert_l2)")
+    return rows
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def markdown(report: SweepReport) -> str:
