@@ -399,12 +399,11 @@ def report(
     import json
 
     from rich.console import Console
-    from rich.table import Table
 
     from gat_tui.atomic import write_text_atomically
     from gat_tui.config import ConfigError
-    from gat_tui.console.sweep_charts import terminal_charts, write_pngs
-    from gat_tui.sweep.report import build_report, markdown
+    from gat_tui.console.sweep_report import markdown, report_tables, terminal_charts, write_pngs
+    from gat_tui.sweep.report import build_report
 
     if not (sweep_dir / "sweep.toml").exists():
         _fail(f"{sweep_dir}: not a sweep folder (no sweep.toml); run gat-tui sweep first")
@@ -418,24 +417,10 @@ def report(
     console = Console()
     for problem in result.skipped:
         typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
-    table = Table(title=f"{result.name}: test accuracy (%), mean ± std over seeds (n)")
-    for column in ("run", "clean", "own perturbation", "FGM-L2", "paper (clean)"):
-        table.add_column(column)
-    for row in result.table:
-        paper = row.paper.text() if row.paper is not None else "n/a"
-        table.add_row(row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text(), paper)
-    console.print(table)
-    if result.curves:
-        curves = Table(title="evaluations: accuracy (%) under attack, mean ± std over seeds")
-        for column in ("evaluation", "run", "attack", "ε", "accuracy", "mean ‖δ‖₂"):
-            curves.add_column(column)
-        for point in result.curves:
-            attack = point.attack + (f" (matched to {point.matched_to})" if point.matched_to else "")
-            curves.add_row(point.evaluation, point.label, attack, "-" if point.eps is None else f"{point.eps:g}",
-                           point.accuracy.text(), point.pert_l2.text(percent=False))
-        console.print(curves)
-        for chart in terminal_charts(result, color=console.is_terminal and not console.no_color):
-            console.print(chart)
+    for table in report_tables(result):
+        console.print(table)
+    for chart in terminal_charts(result, color=console.is_terminal and not console.no_color):
+        console.print(chart)
     try:
         if markdown_path is not None:
             write_text_atomically(markdown_path, markdown(result))

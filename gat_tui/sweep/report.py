@@ -1,4 +1,6 @@
-"""What a sweep folder holds, summarised: Table 2 as mean ± std and the evaluation curves.
+"""What a sweep folder holds, aggregated: Table 2 as mean ± std and the evaluation curves.
+
+Rendering them (tables, Markdown, charts) is `gat_tui.console.sweep_report`'s job.
 
 Reads only files (summary.json of each run, the evaluation JSONs), so it merges whatever
 shards have written so far and can run while a sweep is still going.
@@ -144,25 +146,3 @@ def _evaluation_rows(path: Path) -> list[dict[str, Any]]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def markdown(report: SweepReport) -> str:
-    lines = [
-        f"# {report.name}",
-        "",
-        "Test accuracy (%), mean ± standard deviation over the seeds that finished (n).",
-        "",
-        "| run | clean | own perturbation | FGM-L2 | paper (clean) |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for row in report.table:
-        paper = row.paper.text() if row.paper is not None else "n/a"
-        lines.append(f"| {row.label} | {row.test_acc_clean.text()} | {row.test_acc_adv.text()} | {row.test_acc_fgm_l2.text()} | {paper} |")
-    if report.curves:
-        lines += ["", "Evaluations: accuracy (%) under attack, mean ± std over seeds.", "",
-                  "| evaluation | run | attack | ε | accuracy | mean ‖δ‖₂ |", "| --- | --- | --- | --- | --- | --- |"]
-        for point in report.curves:
-            attack = point.attack + (f" (matched to {point.matched_to})" if point.matched_to else "")
-            eps = "-" if point.eps is None else f"{point.eps:g}"
-            lines.append(f"| {point.evaluation} | {point.label} | {attack} | {eps} | {point.accuracy.text()} | {point.pert_l2.text(percent=False)} |")
-    return "\n".join(lines) + "\n"

@@ -12,8 +12,9 @@ import pytest
 from conftest import Cli
 
 from gat_tui.config import ConfigError
+from gat_tui.console.sweep_report import markdown
 from gat_tui.sweep.plan import jobs, load_sweep, parse_shard
-from gat_tui.sweep.report import build_report, markdown
+from gat_tui.sweep.report import build_report
 from gat_tui.sweep.runner import SweepProgress, SweepRunner
 
 
