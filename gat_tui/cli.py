@@ -13,7 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from gat_tui.config import RunConfig
-    from gat_tui.dashboard.training_screen import TrainingRequest
+    from gat_tui.training.request import TrainingRequest
 
 app = typer.Typer(
     add_completion=False,
@@ -28,8 +28,19 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from gat_tui import __version__
+
+        typer.echo(f"gat-tui {__version__}")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def _root(context: typer.Context) -> None:
+def _root(
+    context: typer.Context,
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+) -> None:
     if context.invoked_subcommand is None:
         raise typer.Exit(_open_dashboard(None))
 
@@ -108,16 +119,22 @@ def run(
     else:
         run_dir = new_run_dir(default_runs_dir(), config.name)
 
-    if headless:
-        _train_headless(config, run_dir, data_dir, resume_from=None)
-    else:
-        raise typer.Exit(_open_dashboard(_training_request(config, run_dir, data_dir, None)))
+    try:
+        if headless:
+            _train_headless(config, run_dir, data_dir, resume_from=None)
+        else:
+            raise typer.Exit(_open_dashboard(_training_request(config, run_dir, data_dir, None)))
+    finally:
+        if out is None:  # the folder made above: a run that failed before writing anything leaves none behind
+            from gat_tui.console.runs_table import remove_if_empty
+
+            remove_if_empty(run_dir)
 
 
 def _training_request(
     config: RunConfig, run_dir: Path, data_dir: Path | None, resume_from: Path | None
 ) -> TrainingRequest:
-    from gat_tui.dashboard.training_screen import TrainingRequest
+    from gat_tui.training.request import TrainingRequest
 
     return TrainingRequest(config, run_dir, data_dir, resume_from)
 
@@ -267,6 +284,7 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
+    from gat_tui.console.runs_table import RUN_COLUMNS, STATUS_COLOURS, run_cells, shown_status
     from gat_tui.runs.folder import default_runs_dir
     from gat_tui.runs.index import list_runs
 
@@ -276,14 +294,11 @@ def runs(
         typer.echo(f"no runs in {folder}")
         return
     table = Table(title=f"runs in {folder}")
-    for column in ("preset", "method", "status", "epochs", "best val acc", "folder"):
+    for column in RUN_COLUMNS:
         table.add_column(column)
-    colours = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red"}
     for record in records:
-        epochs = f"{record.epochs_done}/{record.epochs}" if record.epochs else str(record.epochs_done)
-        accuracy = "-" if record.best_val_acc is None else f"{100 * record.best_val_acc:.2f}%"
-        status = f"[{colours.get(record.status, '')}]{record.status}[/]"
-        table.add_row(record.preset, record.method, status, epochs, accuracy, str(record.folder))
+        preset, method, status, epochs, accuracy, where = run_cells(record, shown_status(record))
+        table.add_row(preset, method, f"[{STATUS_COLOURS.get(status, '')}]{status}[/]", epochs, accuracy, where)
     Console().print(table)
 
 
