@@ -74,7 +74,8 @@ def run_headless(config: RunConfig, run_dir: Path) -> float:
 
 async def run_dashboard(config: RunConfig, run_dir: Path) -> tuple[float, list[float]]:
     from gat_tui.dashboard.app import GatTuiApp
-    from gat_tui.dashboard.training_screen import TrainingRequest, TrainingScreen
+    from gat_tui.dashboard.training_screen import TrainingScreen
+    from gat_tui.training.request import TrainingRequest
 
     app = GatTuiApp(TrainingRequest(config, run_dir), color=True, runs_dir=run_dir.parent)
     latencies: list[float] = []

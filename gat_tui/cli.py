@@ -30,8 +30,19 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from gat_tui import __version__
+
+        typer.echo(f"gat-tui {__version__}")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def _root(context: typer.Context) -> None:
+def _root(
+    context: typer.Context,
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+) -> None:
     if context.invoked_subcommand is None:
         raise typer.Exit(_open_dashboard(None))
 
@@ -101,7 +112,7 @@ def run(
         _, config = load_named_preset(preset, overrides)
     except ConfigError as error:
         _fail(str(error))
-    from gat_tui.runs.folder import RunFolderError, check_new_run_dir, default_runs_dir, new_run_dir
+    from gat_tui.runs.folder import RunFolderError, check_new_run_dir, default_runs_dir, new_run_dir, remove_if_empty
     from gat_tui.runs.lock import lock_holder
     from gat_tui.training.request import TrainingRequest
 
@@ -122,10 +133,14 @@ def run(
             _fail(f"cannot create a run folder in {runs_dir}: {error.strerror}; set GAT_TUI_RUNS_DIR or pass --out DIR", 1)
 
     request = TrainingRequest(config, run_dir, data_dir)
-    if headless:
-        _train_headless(request)
-    else:
-        raise typer.Exit(_open_dashboard(request))
+    try:
+        if headless:
+            _train_headless(request)
+        else:
+            raise typer.Exit(_open_dashboard(request))
+    finally:
+        if out is None:  # the folder made above: a run that failed before writing anything leaves none behind
+            remove_if_empty(run_dir)
 
 
 def _open_dashboard(request: TrainingRequest | None) -> int:
@@ -308,6 +323,7 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
+    from gat_tui.console.runs_table import RUN_COLUMNS, STATUS_COLOURS, run_cells, shown_status
     from gat_tui.runs.folder import default_runs_dir
     from gat_tui.runs.index import scan_runs
 
@@ -320,14 +336,11 @@ def runs(
         typer.echo(f"no runs in {folder}")
         return
     table = Table(title=f"runs in {folder}")
-    for column in ("preset", "method", "status", "epochs", "best val acc", "folder"):
+    for column in RUN_COLUMNS:
         table.add_column(column)
-    colours = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red"}
     for record in records:
-        epochs = f"{record.epochs_done}/{record.epochs}" if record.epochs else str(record.epochs_done)
-        accuracy = "-" if record.best_val_acc is None else f"{100 * record.best_val_acc:.2f}%"
-        status = f"[{colours.get(record.status, '')}]{record.status}[/]"
-        table.add_row(record.preset, record.method, status, epochs, accuracy, str(record.folder))
+        preset, method, status, epochs, accuracy, where = run_cells(record, shown_status(record))
+        table.add_row(preset, method, f"[{STATUS_COLOURS.get(status, '')}]{status}[/]", epochs, accuracy, where)
     Console().print(table)
 
 

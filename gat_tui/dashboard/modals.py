@@ -36,8 +36,8 @@ HELP_TEXT = """[b]gat-tui dashboard[/b]
 
 Training screen
   p   pause / resume training (at the next step)
-  s   save a checkpoint now (checkpoints/last.safetensors)
-  e   evaluate on the validation set now (result in the log)
+  s   save a checkpoint (checkpoints/last.safetensors; at once while paused)
+  e   evaluate on the validation set (result in the log; at once while paused)
   q   stop: saves a checkpoint, asks first
   x   x-axis: steps or epochs
   m   smoothing of step curves: off, 0.6, 0.9
@@ -45,12 +45,13 @@ Training screen
   r   runs screen
 
 Runs screen
-  enter   open the run: its recorded charts
+  enter   open the run: its recorded charts (or click it)
   space   mark runs, then  o  to overlay their curves
-  u       resume the selected run
+  u       resume the selected run (not one being trained)
   v       evaluate its best checkpoint (FGSM, FGM-L2, random)
 
-Anywhere:  ?  this help,  ctrl+q  quit (a running training is stopped and saved first)
+Anywhere:  ?  this help,  ctrl+p  commands,
+  ctrl+q / ctrl+c  quit (a running training is stopped and saved first)
 """
 
 

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, RichLog, Static
+from textual.worker import Worker
 
+from gat_tui.console.runs_table import RUN_COLUMNS, is_running, run_cells, shown_status
 from gat_tui.dashboard.series import RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
+from gat_tui.dashboard.workers import WorkerScreen
 from gat_tui.runs.folder import RunPaths, default_runs_dir
-from gat_tui.runs.index import RunRecord, list_runs
+from gat_tui.runs.index import RunRecord, list_runs, read_run
 
 
 class RunsScreen(Screen[None]):
+    """The runs directly under `runs_dir`, or those matching `pattern` under it (a sweep's `*/seed-*`)."""
+
+    class Resume(Message):
+        """Continue this stopped or failed run from its last checkpoint."""
+
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
     BINDINGS = [
         Binding("enter", "open", "open"),
         Binding("space", "mark", "mark"),
@@ -28,20 +44,29 @@ class RunsScreen(Screen[None]):
         Binding("escape", "back", "back"),
     ]
 
-    def __init__(self, runs_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        runs_dir: Path | None = None,
+        training_here: Callable[[], Collection[Path]] = lambda: (),
+        pattern: str | None = None,
+    ) -> None:
         super().__init__()
         self.runs_dir = runs_dir or default_runs_dir()
+        self.training_here = training_here  # the run folders this window trains now
+        self.pattern = pattern
         self.records: list[RunRecord] = []
+        self.statuses: list[str] = []
         self.marked: set[Path] = set()
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]runs[/b] in {self.runs_dir}", id="title")
+        where = self.runs_dir / self.pattern if self.pattern else self.runs_dir
+        yield Static(f"[b]runs[/b] in {escape(str(where))}", id="title")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("", "preset", "method", "status", "epochs", "best val acc", "folder")
+        table.add_columns("", *RUN_COLUMNS)
         self.action_refresh()
         self.set_interval(2.0, self.action_refresh)
         table.focus()
@@ -49,19 +74,30 @@ class RunsScreen(Screen[None]):
     def action_refresh(self) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        self.records = list_runs(self.runs_dir)
+        self.records = self.read_records()
+        here = set(self.training_here())
+        self.statuses = [shown_status(record, here) for record in self.records]
         table.clear()
-        for record in self.records:
-            epochs = f"{record.epochs_done}/{record.epochs}" if record.epochs else str(record.epochs_done)
-            accuracy = "-" if record.best_val_acc is None else f"{100 * record.best_val_acc:.2f}%"
+        for record, status in zip(self.records, self.statuses, strict=True):
             mark = "●" if record.folder in self.marked else ""
-            table.add_row(mark, record.preset, record.method, record.status, epochs, accuracy, str(record.folder))
+            table.add_row(mark, *run_cells(record, status))
         if self.records:
             table.move_cursor(row=min(cursor, len(self.records) - 1))
+
+    def read_records(self) -> list[RunRecord]:
+        if self.pattern is None:
+            return list_runs(self.runs_dir)
+        records = [read_run(folder) for folder in sorted(self.runs_dir.glob(self.pattern)) if folder.is_dir()]
+        return [record for record in records if record is not None]
 
     def current(self) -> RunRecord | None:
         row = self.query_one(DataTable).cursor_row
         return self.records[row] if 0 <= row < len(self.records) else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter and a click on the highlighted row: the table takes the key, so its message opens the run
+        event.stop()
+        self.action_open()
 
     def action_open(self) -> None:
         record = self.current()
@@ -85,10 +121,12 @@ class RunsScreen(Screen[None]):
         record = self.current()
         if record is None:
             return
-        if record.status in ("running", "finished"):
-            self.notify(f"{record.preset} is {record.status}; only stopped or failed runs resume", severity="warning")
+        status = shown_status(record, set(self.training_here()))
+        if is_running(status) or status == "finished":
+            why = "it is being trained; one writer at a time" if is_running(status) else "it is finished"
+            self.notify(f"{record.folder.name} is {status}: not resumed, {why}", severity="warning", timeout=8)
             return
-        self.app.resume_run(record.folder)  # type: ignore[attr-defined]
+        self.post_message(self.Resume(record.folder))
 
     def action_evaluate(self) -> None:
         record = self.current()
@@ -136,7 +174,7 @@ class RunChartsScreen(Screen[None]):
         self.app.pop_screen()
 
 
-class EvaluationScreen(Screen[None]):
+class EvaluationScreen(WorkerScreen):
     """Runs `gat-tui eval`'s default attacks on a checkpoint in a worker and shows the table."""
 
     BINDINGS = [Binding("escape,q", "back", "back")]
@@ -155,17 +193,18 @@ class EvaluationScreen(Screen[None]):
         self.query_one(RichLog).write("running FGSM, FGM-L2 and random attacks…")
         self.evaluate()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="evaluation")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="evaluation", name="evaluation")
     def evaluate(self) -> None:
         from gat_tui.console.eval_tables import results_table
         from gat_tui.robustness.evaluate import evaluate_checkpoint
 
-        try:
-            done = evaluate_checkpoint(self.checkpoint, ["fgsm", "fgm-l2", "random"], limit=self.limit)
-            table = results_table(done.results, f"{self.checkpoint.parent.parent.name}: test split, {done.count} images")
-            self.app.call_from_thread(self.query_one(RichLog).write, table)
-        except Exception as error:  # shown on screen, never a traceback over the terminal
-            self.app.call_from_thread(self.query_one(RichLog).write, f"[red]evaluation failed: {error}[/red]")
+        # an error is shown on screen by WorkerScreen, never a traceback over the terminal
+        done = evaluate_checkpoint(self.checkpoint, ["fgsm", "fgm-l2", "random"], limit=self.limit)
+        table = results_table(done.results, f"{self.checkpoint.parent.parent.name}: test split, {done.count} images")
+        self.app.call_from_thread(self.query_one(RichLog).write, table)
+
+    def show_worker_error(self, worker: Worker[Any], text: str) -> None:
+        self.query_one(RichLog).write(f"[red]{escape(text)}[/red]")
 
     def action_back(self) -> None:
         self.app.pop_screen()

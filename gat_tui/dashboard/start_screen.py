@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -28,7 +30,28 @@ def overrides_from_form(epochs: str, seed: str, device: str, extra: str) -> list
     return overrides
 
 
+class PresetList(OptionList):
+    """The presets; Enter chooses one and moves on to the form, a click chooses one and keeps the focus here."""
+
+    BINDINGS = [Binding("enter", "choose", "choose", show=False)]
+
+    def action_choose(self) -> None:
+        self.action_select()
+        self.screen.focus_next()
+
+
+class FormScroll(VerticalScroll, can_focus=False):
+    """The form scrolls (a short terminal) but takes no focus itself: Tab goes from the presets to epochs."""
+
+
 class StartScreen(Screen[None]):
+    class Start(Message):
+        """Start training this configuration in a new run folder."""
+
+        def __init__(self, config: RunConfig) -> None:
+            super().__init__()
+            self.config = config
+
     BINDINGS = [Binding("enter", "start", "start", show=False), Binding("ctrl+s", "start", "start")]
 
     def __init__(self) -> None:
@@ -42,13 +65,13 @@ class StartScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("[b]gat-tui[/b]  Generative Adversarial Trainer (Lee, Han, Lee 2017): pick a preset", id="title")
-        with Horizontal():
+        with Horizontal(id="start-body"):
             options = [
                 Option(f"{path.stem}", id=str(index), disabled=config is None)
                 for index, (path, config, _) in enumerate(self.presets)
             ]
-            yield OptionList(*options, id="preset-list")
-            with Vertical(id="preset-form"):
+            yield PresetList(*options, id="preset-list")
+            with FormScroll(id="preset-form"):
                 yield Static("", id="preset-description")
                 yield Label("epochs")
                 yield Input(placeholder="from the preset", id="epochs", type="integer")
@@ -61,7 +84,8 @@ class StartScreen(Screen[None]):
                 yield Label("other keys (KEY=VALUE, space-separated, e.g. gat.c_g=0.001 train.alpha=0.3)")
                 yield Input(id="overrides")
                 yield Button("Start training (ctrl+s)", id="start", variant="primary")
-                yield Static("", id="form-error")
+        # below the scrolled form, so an error is in sight however small the terminal
+        yield Static("", id="form-error")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -90,9 +114,6 @@ class StartScreen(Screen[None]):
             f"batch {config.data.batch_size}, seed {config.seed}, device {config.device}"
         )
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.query_one("#epochs", Input).focus()
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":
             self.action_start()
@@ -116,7 +137,7 @@ class StartScreen(Screen[None]):
         try:
             config = load_preset(chosen[0], overrides)
         except ConfigError as error:
-            error_box.update(f"[red]{error}[/red]")
+            error_box.update(f"[red]{escape(str(error))}[/red]")
             return
         error_box.update("")
-        self.app.start_training(config)  # type: ignore[attr-defined]
+        self.post_message(self.Start(config))

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, RichLog, Static
+from textual.worker import Worker
 
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.modals import ConfirmScreen
 from gat_tui.dashboard.series import RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
+from gat_tui.dashboard.workers import WorkerScreen
 from gat_tui.events import EpochSummary, Event, RunStarted, StepMetrics
 from gat_tui.sweep.plan import Sweep
 from gat_tui.sweep.runner import SweepProgress, SweepRunner
@@ -40,8 +43,15 @@ class SweepUpdate(Message):
         self.progress = progress
 
 
-class SweepScreen(Screen[None]):
-    BINDINGS = [Binding("q", "stop", "stop sweep")]
+class SweepScreen(WorkerScreen):
+    class Done(Message):
+        """The sweep's worker returned: finished, stopped or failed."""
+
+        def __init__(self, status: str) -> None:
+            super().__init__()
+            self.status = status
+
+    BINDINGS = [Binding("q", "stop", "stop sweep / quit")]
 
     def __init__(self, request: SweepRequest) -> None:
         super().__init__()
@@ -51,6 +61,7 @@ class SweepScreen(Screen[None]):
         self.current = ""
         self.status: str | None = None
         self.counts = {"finished": 0, "skipped": 0, "failed": 0}
+        self.done_total = (0, 0)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="run-header")
@@ -73,7 +84,12 @@ class SweepScreen(Screen[None]):
     def _post_progress(self, progress: SweepProgress) -> None:
         self.post_message(SweepUpdate(progress))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
+    @property
+    def runs_folder(self) -> Path:
+        """The sweep's run folders are OUT/runs/<label>/seed-<k>."""
+        return self.request.out / "runs"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sweep", name="sweep")
     def run_sweep(self) -> str:
         request = self.request
         runner = SweepRunner(
@@ -81,8 +97,21 @@ class SweepScreen(Screen[None]):
             on_progress=self._post_progress,
             subscribers_for=lambda job: [self._forward],
         )
-        self.status = runner.run()
-        return self.status
+        status = runner.run()
+        self.post_message(self.Done(status))
+        return status
+
+    def on_sweep_screen_done(self, message: SweepScreen.Done) -> None:
+        self.status = message.status
+        self.current = ""
+        self.query_one(RichLog).write(f"sweep {message.status}; q quits")
+        self.redraw_header(*self.done_total)
+
+    def show_worker_error(self, worker: Worker[Any], text: str) -> None:
+        self.status = "failed"
+        self.current = ""
+        self.query_one(RichLog).write(f"[red]{escape(text)}[/red]")
+        self.redraw_header(*self.done_total)
 
     def _forward(self, event: Event) -> None:
         self.post_message(EngineEvent(event))
@@ -104,11 +133,12 @@ class SweepScreen(Screen[None]):
             self.counts[progress.state] = self.counts.get(progress.state, 0) + 1
             colour = {"finished": "green", "skipped": "dim", "failed": "red"}.get(progress.state, "yellow")
             detail = f" ({progress.message})" if progress.state == "failed" else ""
-            self.query_one(RichLog).write(f"[{colour}]{progress.state}[/]: {progress.job}{detail}")
+            self.query_one(RichLog).write(f"[{colour}]{progress.state}[/]: {escape(progress.job + detail)}")
             self.refresh_table()
         self.redraw_header(progress.done, progress.total)
 
     def redraw_header(self, done: int, total: int) -> None:
+        self.done_total = (done, total)
         running = 1 if self.current and self.status is None else 0
         self.query_one("#run-header", Static).update(
             f"[b]sweep {self.request.sweep.name}[/b]  shard {self.request.shard}/{self.request.shards}  "
@@ -131,6 +161,10 @@ class SweepScreen(Screen[None]):
             chart.show([(self.current, self.series)])
 
     def action_stop(self) -> None:
+        if self.status is not None:  # all done (or stopped, or failed): nothing to stop, so q quits
+            self.app.exit({"finished": 0, "stopped": 130}.get(self.status, 1))
+            return
+
         def answered(yes: bool | None) -> None:
             if yes:
                 self.control.stop.set()

@@ -8,12 +8,16 @@ second, however often events arrive, so drawing never slows training down much.
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
+from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
@@ -23,6 +27,7 @@ from gat_tui.dashboard.series import RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
 from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
 from gat_tui.dashboard.widgets.run_header import RunHeader
+from gat_tui.dashboard.workers import WorkerScreen
 from gat_tui.events import (
     CheckpointSaved,
     EpochSummary,
@@ -45,7 +50,15 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
-class TrainingScreen(Screen[None]):
+class TrainingScreen(WorkerScreen):
+    class Ended(Message):
+        """The training of `run_dir` is over: how it ended (`finished`), or None when its worker raised."""
+
+        def __init__(self, run_dir: Path, finished: RunFinished | None) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+            self.finished = finished
+
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("p", "pause", "pause/resume"),
@@ -68,6 +81,7 @@ class TrainingScreen(Screen[None]):
         self.dirty = False
         self.finished: RunFinished | None = None
         self.worker: Worker[RunFinished] | None = None
+        self.log_lines: list[str] = []  # the log's plain text, unwrapped (the RichLog wraps to its width)
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
@@ -99,7 +113,7 @@ class TrainingScreen(Screen[None]):
 
     # -- the worker --------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="training")
     def train(self) -> RunFinished:
         from gat_tui.training.trainer import Trainer
 
@@ -110,14 +124,20 @@ class TrainingScreen(Screen[None]):
         # runs in the training thread; post_message is thread-safe
         self.post_message(EngineEvent(event))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker is not self.worker:
+    def show_worker_error(self, worker: Worker[Any], text: str) -> None:
+        if worker is not self.worker:
+            self.log_line(f"[red]{escape(text)}[/red]")
             return
-        if event.state == WorkerState.ERROR:
-            header = self.query_one(RunHeader)
-            header.state.state = "failed"
-            header.redraw()
-            self.log_line(f"[red]training failed: {event.worker.error!r}[/red] (the run folder keeps its last checkpoint)")
+        header = self.query_one(RunHeader)
+        header.state.state = "failed"
+        header.state.end()
+        header.redraw()
+        self.log_line(f"[red]{escape(text)}[/red] (the run folder keeps its last checkpoint)")
+
+    def worker_ended(self, worker: Worker[Any]) -> None:
+        if worker is self.worker:  # posted once the trainer has let go of the run folder
+            result = worker.result if worker.state == WorkerState.SUCCESS else None
+            self.post_message(self.Ended(self.request.run_dir, result))
 
     # -- events from the engine --------------------------------------------------------------
 
@@ -129,7 +149,7 @@ class TrainingScreen(Screen[None]):
             state.device, state.total_steps = event.device, event.steps_per_epoch * event.epochs
             state.step = state.start_step = event.start_step
             state.epoch, state.state, state.started_at = event.start_epoch, "running", time.monotonic()
-            self.log_line(f"run folder: {event.run_dir}")
+            self.log_line(f"run folder: {escape(event.run_dir)}")
         elif isinstance(event, StepMetrics):
             self.series.add_step(event)
             state.step, state.epoch, state.images_per_second = event.step, event.epoch, event.images_per_second
@@ -157,10 +177,12 @@ class TrainingScreen(Screen[None]):
                 self.log_line(f"checkpoint ({event.reason}): {event.path}")
         elif isinstance(event, LogMessage):
             colour = {"warning": "yellow", "error": "red"}.get(event.level)
-            self.log_line(f"[{colour}]{event.level}: {event.text}[/{colour}]" if colour else event.text)
+            text = escape(event.text)  # engine text may hold brackets, e.g. [Errno 2]
+            self.log_line(f"[{colour}]{event.level}: {text}[/{colour}]" if colour else text)
         elif isinstance(event, RunFinished):
             self.finished = event
             state.state = event.status
+            state.end()  # elapsed stops, no ETA
             summary = f"run {event.status}: {event.epochs_done} epochs, {event.step} steps"
             if event.test_acc_clean is not None:
                 summary += f"; test clean {_pct(event.test_acc_clean)}, own perturbation {_pct(event.test_acc_adv)}, FGM-L2 {_pct(event.test_acc_fgm_l2)}"
@@ -169,6 +191,8 @@ class TrainingScreen(Screen[None]):
         header.redraw()
 
     def log_line(self, text: str) -> None:
+        self.log_lines.append(Text.from_markup(text).plain)
+        del self.log_lines[:-500]
         self.query_one("#log", RichLog).write(text)
 
     def _redraw_if_dirty(self) -> None:
@@ -195,15 +219,20 @@ class TrainingScreen(Screen[None]):
             self.query_one(RunHeader).state.state = "pausing"
             self.query_one(RunHeader).redraw()
 
+    @property
+    def paused(self) -> bool:
+        return self.query_one(RunHeader).state.state == "paused"
+
     def action_save(self) -> None:
         if self.training:
             self.control.save_now.set()
-            self.log_line("saving a checkpoint at the next step…")
+            self.log_line("saving a checkpoint now (paused)…" if self.paused else "saving a checkpoint at the next step…")
 
     def action_evaluate(self) -> None:
         if self.training:
             self.control.evaluate_now.set()
-            self.log_line("evaluating on the validation set at the next step…")
+            when = "now (paused)" if self.paused else "at the next step"
+            self.log_line(f"evaluating on the validation set {when}…")
 
     def action_stop(self) -> None:
         if not self.training:

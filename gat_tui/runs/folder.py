@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from gat_tui.atomic import write_text_atomically
 from gat_tui.events import EpochSummary, Event, RunFinished, StepMetrics
-from gat_tui.runs.lock import LOCK_NAME, RunLock
+from gat_tui.runs.lock import LOCK_NAME, RunLock, lock_holder
 
 RUNS_DIR_ENV = "GAT_TUI_RUNS_DIR"
 
@@ -241,3 +241,21 @@ class RunFolder:
             self._metrics = None
         self._lock.release()
 
+
+def remove_if_empty(run_dir: Path) -> bool:
+    """Remove a run folder that a failed start left empty (an unheld, empty lock file counts as empty)."""
+    try:
+        entries = list(run_dir.iterdir())
+    except OSError:
+        return False
+    if any(entry.name != LOCK_NAME or not entry.is_file() or entry.stat().st_size for entry in entries):
+        return False
+    if lock_holder(run_dir) is not None:
+        return False
+    try:
+        for entry in entries:
+            entry.unlink()
+        run_dir.rmdir()
+    except OSError:
+        return False
+    return True

@@ -125,10 +125,8 @@ def test_half_block_and_ascii_renderings() -> None:
 async def test_a_training_error_shows_in_the_dashboard(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from textual.widgets import RichLog
-
     from gat_tui.config import RunConfig
-    from gat_tui.dashboard.training_screen import TrainingRequest
+    from gat_tui.training.request import TrainingRequest
 
     config = replace(RunConfig(name="offline", device="cpu"), data=replace(RunConfig().data, dataset="cifar10"))
     request = TrainingRequest(config, tmp_path / "runs" / "offline", data_dir=tmp_path / "no-data")
@@ -137,7 +135,8 @@ async def test_a_training_error_shows_in_the_dashboard(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen.finished is not None)
         screen = app.screen
         assert screen.finished.status == "failed"  # type: ignore[union-attr]
-        log_text = "\n".join(line.text for line in screen.query_one("#log", RichLog).lines)
+        # the log's unwrapped lines: the RichLog wraps a long path differently at every width
+        log_text = "\n".join(screen.log_lines)  # type: ignore[attr-defined]
         assert "cifar-10-python.tar.gz" in log_text and "error" in log_text
         assert screen.query_one(RunHeader).state.state == "failed"
         assert app.is_running  # no traceback over the screen: the app carries on

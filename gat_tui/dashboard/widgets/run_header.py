@@ -30,10 +30,20 @@ class HeaderState:
     images_per_second: float = 0.0
     state: str = "starting"
     started_at: float = 0.0
+    ended_at: float | None = None  # set when the run finished, stopped or failed: the clock stops there
+
+    def end(self) -> None:
+        if self.ended_at is None:
+            self.ended_at = time.monotonic()
+
+    def elapsed_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        return (self.ended_at if self.ended_at is not None else time.monotonic()) - self.started_at
 
     def eta_seconds(self) -> float | None:
         done = self.step - self.start_step
-        if done <= 0 or not self.started_at:
+        if done <= 0 or not self.started_at or self.ended_at is not None:
             return None
         rate = done / max(time.monotonic() - self.started_at, 1e-9)
         return (self.total_steps - self.step) / rate if rate > 0 else None
@@ -46,7 +56,7 @@ class RunHeader(Static):
 
     def redraw(self) -> None:
         s = self.state
-        elapsed = time.monotonic() - s.started_at if s.started_at else None
+        elapsed = s.elapsed_seconds()
         self.update(
             f"[b]{s.run_name}[/b]  {s.method} on {s.device}\n"
             f"epoch {s.epoch}/{s.epochs}  step {s.step}/{s.total_steps}  {s.images_per_second:,.0f} img/s  "
