@@ -17,7 +17,7 @@ from gat_tui.toml_schema import SchemaError, build, parse_override, parse_toml, 
 
 __all__ = [
     "ConfigError", "RunConfig", "DataConfig", "ModelConfig", "TrainConfig", "PerturbationConfig", "GatConfig",
-    "AttackConfig", "CheckpointConfig", "EvalConfig", "METHODS", "DATASETS", "DEVICES",
+    "AttackConfig", "CheckpointConfig", "EvalConfig", "METHODS", "DATASETS", "DEVICES", "FOLDER_NAME", "SEED_MAX",
     "config_from_mapping", "config_from_toml", "config_to_toml", "load_preset", "parse_override",
 ]
 
@@ -30,18 +30,29 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # dashboard catch ConfigError, and toml_schema raises it without knowing this module.
 ConfigError = SchemaError
 
+# The largest seed torch's and numpy's generators take without overflowing (a signed 64-bit integer).
+SEED_MAX = 2**63 - 1
+# A name that becomes a folder name (a run's, a sweep's): no path separator, no '..', no hidden file.
+FOLDER_NAME = (r"[A-Za-z0-9_-][A-Za-z0-9._-]*", "letters, digits, '-', '_' and '.', not starting with '.'")
+# Upper bounds where a larger value would exhaust memory before training starts.
+IMAGES_MAX = 10_000_000
+BATCH_MAX = 65_536
+# A learning rate above this diverges at once with Adam; it is a typo, not an experiment.
+LR_MAX = 10.0
+
+
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = setting("cifar10", "which images to train on", choices=DATASETS)
     path: str = setting("", "imagefolder only: folder holding train/ and test/ of class sub-folders")
-    val_size: int = setting(5000, "images held out of the training set for validation", min=1)
-    split_seed: int = setting(0, "seed of the train/validation split (fixed across runs)", min=0)
-    batch_size: int = setting(128, "minibatch size m of Algorithm 1, in images", min=1)
-    eval_batch_size: int = setting(500, "images per batch during evaluation", min=1)
-    image_size: int = setting(32, "synthetic and imagefolder: side of the square images, pixels", min=4)
-    num_classes: int = setting(10, "synthetic only: number of classes", min=2)
-    train_size: int = setting(2000, "synthetic only: training images before the validation split", min=2)
-    test_size: int = setting(500, "synthetic only: test images", min=1)
+    val_size: int = setting(5000, "images held out of the training set for validation", min=1, max=IMAGES_MAX)
+    split_seed: int = setting(0, "seed of the train/validation split (fixed across runs)", min=0, max=SEED_MAX)
+    batch_size: int = setting(128, "minibatch size m of Algorithm 1, in images", min=1, max=BATCH_MAX)
+    eval_batch_size: int = setting(500, "images per batch during evaluation", min=1, max=BATCH_MAX)
+    image_size: int = setting(32, "synthetic and imagefolder: side of the square images, pixels", min=4, max=1024)
+    num_classes: int = setting(10, "synthetic only: number of classes", min=2, max=100_000)
+    train_size: int = setting(2000, "synthetic only: training images before the validation split", min=2, max=IMAGES_MAX)
+    test_size: int = setting(500, "synthetic only: test images", min=1, max=IMAGES_MAX)
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = setting(100, "passes of the classifier over the training set", min=1)
-    lr_f: float = setting(1e-3, "Adam learning rate of the classifier F", min=0.0, min_exclusive=True)
+    epochs: int = setting(100, "passes of the classifier over the training set", min=1, max=100_000)
+    lr_f: float = setting(1e-3, "Adam learning rate of the classifier F", min=0.0, min_exclusive=True, max=LR_MAX)
     alpha: float = setting(
         0.5, "weight of the clean loss J(x,y) against the perturbed loss (Eq. 2, 4, 10)", min=0.0, max=1.0
     )
@@ -76,7 +87,7 @@ class PerturbationConfig:
 class GatConfig:
     c_g: float = setting(0.01, "weight of the squared L2 norm of G(delta) in the generator loss (Eq. 9)", min=0.0)
     k: int = setting(1, "generator steps per classifier step (Algorithm 1)", min=1)
-    lr_g: float = setting(1e-6, "Adam learning rate of the generator G", min=0.0, min_exclusive=True)
+    lr_g: float = setting(1e-6, "Adam learning rate of the generator G", min=0.0, min_exclusive=True, max=LR_MAX)
 
 
 @dataclass(frozen=True)
@@ -103,11 +114,11 @@ class EvalConfig:
 class RunConfig:
     """Everything a run needs; sections mirror the preset's TOML tables."""
 
-    name: str = setting("run", "short name of the preset; used for the run folder")
+    name: str = setting("run", "short name of the preset; used for the run folder", pattern=FOLDER_NAME)
     description: str = setting("", "one line shown by `gat-tui presets`")
     paper_source: str = setting("", "where in the paper this experiment comes from")
     method: str = setting("gat", "training method", choices=METHODS)
-    seed: int = setting(0, "seed of weight initialisation, data order and perturbations", min=0)
+    seed: int = setting(0, "seed of weight initialisation, data order and perturbations", min=0, max=SEED_MAX)
     device: str = setting("auto", "where to train: auto picks cuda, then mps, then cpu", choices=DEVICES)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
