@@ -34,10 +34,13 @@ def resolve_preset(argument: str) -> Path:
         for directory in preset_dirs():
             if (directory / name).is_file():
                 return directory / name
+    if path.is_dir():  # after the name lookup: a folder ./cifar10_gat must not hide the shipped preset
+        raise ConfigError(f"{argument}: is a folder, not a preset file")
     known = ", ".join(p.stem for p in shipped_presets()) or "none found"
     raise ConfigError(f"{argument}: no such preset file or preset name; shipped presets: {known}")
 
 
 def load_named_preset(argument: str, overrides: list[str]) -> tuple[Path, RunConfig]:
+    """The preset file an argument names, and its validated config with `KEY=VALUE` overrides applied."""
     path = resolve_preset(argument)
     return path, load_preset(path, overrides)

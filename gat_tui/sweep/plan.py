@@ -1,28 +1,38 @@
 """A sweep file, validated, and the list of jobs it stands for.
 
-    name = "table2_cifar10"
-    description = "Table 2, CIFAR-10: seven methods, 50 seeds"
+    name = "cifar10_example"        # names the sweep and its default output folder
+    description = "baseline, GAT and GAT attackers, then an indirect FGM-L2 attack"
     seeds = 50                      # seeds 0 .. seeds-1 (`--seeds N` overrides)
 
     [[runs]]                        # one entry per preset, optionally with overrides and a grid
+    preset = "cifar10_baseline"
+    [[runs]]
     preset = "cifar10_gat"
-    set = ["train.epochs=100"]
-    grid = { "gat.c_g" = [0.001, 0.01] }   # one run per value (per combination)
-    attack_target = "cifar10_baseline"     # gat_attack: attack that run's best checkpoint (same seed)
+    set = ["train.epochs=100"]      # KEY=VALUE overrides, as `--set`
     seed_offset = 0                 # trains with seed + offset (a second, independent baseline)
+    [[runs]]
+    preset = "cifar10_gat_attack"
+    label = "attacker"              # names the run and its folder; default the preset's file name
+    grid = { "gat.c_g" = [0.001, 0.01] }   # one run per value (per combination): attacker-c_g=0.001, ...
+    attack_target = "cifar10_baseline"     # gat_attack: attack that run's best checkpoint (same seed)
 
     [[evaluations]]                 # optional: attacks on each listed run's best checkpoint
-    name = "fig3"
+    name = "fig4"
     attack = "fgm-l2"
     eps = [0.5, 1.0, 2.0]
-    runs = ["cifar10_baseline", "cifar10_gat"]   # labels; default all
+    runs = ["cifar10_gat"]          # labels; default all
     source = "cifar10_baseline"     # indirect attack from that run (same seed); default direct
     match_power = false
     split = "test"
-    limit = 0
+    limit = 0                       # images; 0 = the whole split
 
     [paper]                         # published figures to print beside ours, by run label
-    cifar10_gat = { mean = 0.0, std = 0.0 }
+    cifar10_gat = { mean = 0.0, std = 0.0, n = 50 }   # fractions in [0, 1]
+
+Every key, its meaning and what it allows, is declared once in the schema classes below
+(`SweepTable`, `RunTable`, `EvaluationTable`, `PaperEntry`) and checked by `gat_tui.toml_schema`;
+what spans several entries (unique labels, an attack target listed before its attacker,
+evaluations naming runs of this sweep) is checked here.
 
 Every job of one seed goes to the same shard, so a run and the runs it depends on (an
 attacker's target, an indirect attack's source) are made by the same machine in order.
@@ -31,17 +41,76 @@ attacker's target, an indirect attack's source) are made by the same machine in 
 from __future__ import annotations
 
 import itertools
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gat_tui.attacks import ATTACKS
-from gat_tui.config import ConfigError
+from gat_tui.config import FOLDER_NAME, IMAGES_MAX, ConfigError
+from gat_tui.toml_schema import REQUIRED, build, parse_toml, read_text, setting
 
-_TOP_KEYS = {"name", "description", "seeds", "runs", "evaluations", "paper"}
-_RUN_KEYS = {"preset", "set", "grid", "attack_target", "label", "seed_offset"}
-_EVAL_KEYS = {"name", "attack", "eps", "runs", "source", "match_power", "split", "limit"}
+# Bounds that keep seed + seed_offset a valid seed (< 2**63) and the job list in memory.
+SEEDS_MAX = 100_000
+SEED_OFFSET_MAX = 1_000_000_000
+
+
+# --- the file's schema: what each key means and allows ------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunTable:
+    """One [[runs]] entry as written; `load_sweep` expands it into RunEntry objects (one per grid point)."""
+
+    preset: str = setting(REQUIRED, "the preset to train: a shipped preset's name or a preset file", pattern=(r"(?s).+", "a preset name or file"))
+    set: tuple[str, ...] = setting((), 'overrides of the preset\'s keys, as "KEY=VALUE" strings (like --set)')
+    # The grid's values are taken as they are here: each becomes a `KEY=VALUE` override that the
+    # preset's own schema checks when the run starts (toml_schema's `Any` hook).
+    grid: dict[str, tuple[Any, ...]] = setting(
+        {}, 'one run per value (per combination) of each dotted key, e.g. { "gat.c_g" = [0.001, 0.01] }', min_items=1
+    )
+    attack_target: str | None = setting(
+        None, "gat_attack only: the label of a run listed before this one, whose best checkpoint (same seed) is attacked"
+    )
+    label: str | None = setting(None, "the run's name in the sweep and its folder (default: the preset's file name)", pattern=FOLDER_NAME)
+    seed_offset: int = setting(0, "trains with seed + offset (e.g. a second, independent baseline)", min=0, max=SEED_OFFSET_MAX)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationTable:
+    """One [[evaluations]] entry as written: an attack on each listed run's best checkpoint."""
+
+    name: str | None = setting(None, "names the evaluation and its output folder (default: ATTACK-INDEX)", pattern=FOLDER_NAME)
+    attack: str = setting(REQUIRED, "the attack, as `gat-tui eval` names it", choices=tuple(ATTACKS))
+    eps: tuple[float, ...] = setting((), "perturbation sizes, each an L2 norm or an L-inf bound (empty: the attack's own)", min=0.0)
+    runs: tuple[str, ...] | None = setting(None, "labels of the runs to attack (default: all)")
+    source: str | None = setting(None, "an indirect attack's source: label of the run whose gradients make the perturbation (same seed); default direct")
+    match_power: bool = setting(False, "scale each perturbation to the GAT attacker's mean L2 norm (Fig. 2)")
+    split: str = setting("test", "which images to attack", choices=("val", "test"))
+    limit: int = setting(0, "images of the split to attack (0 = all)", min=0, max=IMAGES_MAX)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaperEntry:
+    """A published figure of one run label, printed beside ours by `gat-tui report`."""
+
+    mean: float | None = setting(None, "published mean test accuracy, a fraction in [0, 1]", min=0.0, max=1.0)
+    std: float | None = setting(None, "published standard deviation, a fraction in [0, 1]", min=0.0, max=1.0)
+    n: int = setting(0, "number of runs the published figure averages (0 = not stated)", min=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepTable:
+    """A sweep file as written."""
+
+    name: str | None = setting(None, "names the sweep and its default output folder (default: the file's name)", pattern=FOLDER_NAME)
+    description: str = setting("", "one line shown when the sweep starts")
+    seeds: int = setting(1, "seeds 0 .. seeds-1 of every run (`--seeds N` overrides)", min=1, max=SEEDS_MAX)
+    runs: tuple[RunTable, ...] = setting((), "one entry per preset, optionally with overrides and a grid")
+    evaluations: tuple[EvaluationTable, ...] = setting((), "attacks on each listed run's best checkpoint")
+    paper: dict[str, PaperEntry] = setting({}, "published figures to print beside ours, by run label")
+
+
+# --- what the rest of the package uses ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -90,12 +159,6 @@ def _refuse(where: str, key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"{where}: key '{key}' = {value!r} is not allowed; expected {allowed}")
 
 
-def _unknown(where: str, table: dict[str, Any], allowed: set[str], prefix: str) -> None:
-    extra = sorted(set(table) - allowed)
-    if extra:
-        raise ConfigError(f"{where}: unknown key '{prefix}{extra[0]}'; allowed keys here: {', '.join(sorted(allowed))}")
-
-
 def _grid_label(preset: str, point: dict[str, Any]) -> str:
     if not point:
         return preset
@@ -106,99 +169,75 @@ def _value_text(value: Any) -> str:
     return repr(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else str(value)
 
 
-def _run_entries(where: str, table: dict[str, Any], index: int) -> list[RunEntry]:
-    prefix = f"runs[{index}]."
-    _unknown(where, table, _RUN_KEYS, prefix)
-    preset = table.get("preset")
-    if not isinstance(preset, str) or not preset:
-        raise _refuse(where, prefix + "preset", preset, "a preset name or file")
-    overrides = table.get("set", [])
-    if not isinstance(overrides, list) or not all(isinstance(item, str) for item in overrides):
-        raise _refuse(where, prefix + "set", overrides, 'a list of "KEY=VALUE" strings')
-    grid = table.get("grid", {})
-    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
-        raise _refuse(where, prefix + "grid", grid, 'a table of key = [values], e.g. { "gat.c_g" = [0.001, 0.01] }')
-    target = table.get("attack_target")
-    if target is not None and not isinstance(target, str):
-        raise _refuse(where, prefix + "attack_target", target, "the label of another run")
-    offset = table.get("seed_offset", 0)
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise _refuse(where, prefix + "seed_offset", offset, "an integer >= 0")
-    stem = table.get("label", Path(preset).stem)
+def _run_entries(run: RunTable) -> list[RunEntry]:
+    """The runs one [[runs]] entry stands for: one per point of its grid."""
+    stem = run.label if run.label is not None else Path(run.preset).stem
+    keys = list(run.grid)
     entries = []
-    keys = list(grid)
-    for values in itertools.product(*(grid[key] for key in keys)) if keys else [()]:
+    for values in itertools.product(*(run.grid[key] for key in keys)) if keys else [()]:
         point = dict(zip(keys, values))
         grid_overrides = [f"{key}={_value_text(value)}" for key, value in point.items()]
-        entries.append(RunEntry(_grid_label(stem, point), preset, tuple(overrides) + tuple(grid_overrides), target, offset))
+        overrides = run.set + tuple(grid_overrides)
+        entries.append(RunEntry(_grid_label(stem, point), run.preset, overrides, run.attack_target, run.seed_offset))
     return entries
 
 
-def _evaluation(where: str, table: dict[str, Any], index: int, labels: list[str]) -> Evaluation:
+def _evaluation(where: str, table: EvaluationTable, index: int, labels: list[str]) -> Evaluation:
     prefix = f"evaluations[{index}]."
-    _unknown(where, table, _EVAL_KEYS, prefix)
-    attack = table.get("attack")
-    if attack not in ATTACKS:
-        raise _refuse(where, prefix + "attack", attack, "one of " + ", ".join(ATTACKS))
-    eps = table.get("eps", [])
-    if not isinstance(eps, list) or not all(isinstance(e, (int, float)) and not isinstance(e, bool) and e >= 0 for e in eps):
-        raise _refuse(where, prefix + "eps", eps, "a list of numbers >= 0")
-    runs = table.get("runs", labels)
-    for label in list(runs) + ([table["source"]] if "source" in table else []):
+    runs = table.runs if table.runs is not None else tuple(labels)
+    for label in runs + ((table.source,) if table.source is not None else ()):
         if label not in labels:
             raise _refuse(where, prefix + "runs/source", label, "labels of this sweep's runs: " + ", ".join(labels))
-    split = table.get("split", "test")
-    if split not in ("val", "test"):
-        raise _refuse(where, prefix + "split", split, "val or test")
-    limit = table.get("limit", 0)
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise _refuse(where, prefix + "limit", limit, "an integer >= 0")
     return Evaluation(
-        name=str(table.get("name", f"{attack}-{index}")),
-        attack=str(attack),
-        eps=tuple(float(e) for e in eps),
-        runs=tuple(runs),
-        source=table.get("source"),
-        match_power=bool(table.get("match_power", False)),
-        split=split,
-        limit=limit,
+        name=table.name if table.name is not None else f"{table.attack}-{index}",
+        attack=table.attack,
+        eps=table.eps,
+        runs=runs,
+        source=table.source,
+        match_power=table.match_power,
+        split=table.split,
+        limit=table.limit,
     )
 
 
-def load_sweep(path: Path, seeds: int | None = None) -> Sweep:
-    where = str(path)
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such sweep file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{where}: not valid TOML: {error}") from None
-    _unknown(where, table, _TOP_KEYS, "")
-    count = table.get("seeds", 1) if seeds is None else seeds
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise _refuse(where, "seeds", count, "an integer >= 1")
-    raw_runs = table.get("runs")
-    if not isinstance(raw_runs, list) or not raw_runs:
-        raise ConfigError(f"{where}: needs at least one [[runs]] table with a preset")
-    entries = [entry for index, run in enumerate(raw_runs) for entry in _run_entries(where, run, index)]
+def _check_labels(where: str, entries: list[RunEntry]) -> None:
     labels = [entry.label for entry in entries]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
         raise ConfigError(f"{where}: run label '{duplicates[0]}' appears twice; give one entry a 'label'")
-    for entry in entries:
-        if entry.attack_target is not None and entry.attack_target not in labels[: labels.index(entry.label)]:
+    for position, entry in enumerate(entries):
+        if entry.attack_target is not None and entry.attack_target not in labels[:position]:
             raise _refuse(where, "attack_target", entry.attack_target, "the label of a run listed before it")
-    evaluations = [_evaluation(where, raw, index, labels) for index, raw in enumerate(table.get("evaluations", []))]
-    paper = table.get("paper", {})
+
+
+def load_sweep(path: Path, seeds: int | None = None) -> Sweep:
+    """Read and validate a sweep file; `seeds` (from `--seeds`) replaces the file's count and is checked alike."""
+    where = str(path)
+    table = parse_toml(read_text(path, "sweep"), where)
+    if seeds is not None:
+        table["seeds"] = seeds
+    written = build(SweepTable, table, where)
+    if not written.runs:
+        raise ConfigError(f"{where}: needs at least one [[runs]] table with a preset")
+    entries = [entry for run in written.runs for entry in _run_entries(run)]
+    _check_labels(where, entries)
+    labels = [entry.label for entry in entries]
+    evaluations = [_evaluation(where, evaluation, index, labels) for index, evaluation in enumerate(written.evaluations)]
     return Sweep(
-        name=str(table.get("name", path.stem)),
-        description=str(table.get("description", "")),
-        seeds=count,
+        name=written.name if written.name is not None else path.stem,
+        description=written.description,
+        seeds=written.seeds,
         runs=tuple(entries),
         evaluations=tuple(evaluations),
-        paper={key: dict(value) for key, value in paper.items() if isinstance(value, dict)},
+        paper={label: _paper_figures(entry) for label, entry in written.paper.items()},
         path=path,
     )
+
+
+def _paper_figures(entry: PaperEntry) -> dict[str, float]:
+    """The figures given, by name ('mean', 'std', 'n'), as the report reads them."""
+    figures: dict[str, float | None] = {"mean": entry.mean, "std": entry.std, "n": entry.n}
+    return {key: value for key, value in figures.items() if value is not None}
 
 
 def jobs(sweep: Sweep, shard: int = 0, shards: int = 1) -> list[Job]:
