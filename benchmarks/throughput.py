@@ -258,7 +258,7 @@ class PlainLoop:
 
 
 class EngineLoop:
-    """The package's path, set up as `gat_tui.training.trainer.Trainer` does it."""
+    """The package's path, set up as `gat_tui.training.setup.prepare` does it."""
 
     def __init__(
         self, config: RunConfig, images: torch.Tensor, labels: torch.Tensor, device: torch.device

@@ -7,6 +7,7 @@ writer are swept away by the next write to the same file.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -50,3 +51,10 @@ def _remove_stale_temporaries(path: Path) -> None:
     # would be a second writer, which the run-folder lock already refuses
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
+
+
+def describe_os_error(error: OSError, doing: str) -> str:
+    """One line for a user: what failed, on which file, and why (a full disk said plainly)."""
+    where = f" {error.filename}" if error.filename else ""
+    reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+    return f"{doing}{where}: {reason}"

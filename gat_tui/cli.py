@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import signal
@@ -196,11 +195,6 @@ def resume(
         raise typer.Exit(_open_dashboard(request))
 
 
-def _cannot_write(error: OSError) -> str:
-    reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror
-    return f"cannot write {error.filename or 'the output'}: {reason}"
-
-
 def _check_output_file(path: Path | None, option: str) -> None:
     """Refuse an output path that cannot take a file, before any work whose results it would hold."""
     if path is None:
@@ -279,6 +273,7 @@ def eval_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from gat_tui.atomic import describe_os_error
     from gat_tui.checkpoints import CheckpointError
     from gat_tui.config import ConfigError
     from gat_tui.console.eval_tables import accuracy_charts, results_table, write_json
@@ -311,7 +306,7 @@ def eval_command(
         try:
             write_json(json_path, checkpoint, split, count, results, {"device": str(torch_device)})
         except OSError as error:
-            _fail(_cannot_write(error), 1)
+            _fail(describe_os_error(error, "cannot write"), 1)
         console.print(f"wrote {json_path}", highlight=False)
 
 
@@ -413,7 +408,7 @@ def report(
 
     from rich.console import Console
 
-    from gat_tui.atomic import write_text_atomically
+    from gat_tui.atomic import describe_os_error, write_text_atomically
     from gat_tui.config import ConfigError
     from gat_tui.console.sweep_report import markdown, report_tables, terminal_charts, write_pngs
     from gat_tui.sweep.report import build_report
@@ -445,7 +440,7 @@ def report(
             for path in write_pngs(result, png_dir):
                 console.print(f"wrote {path}", highlight=False)
     except OSError as error:
-        _fail(_cannot_write(error), 1)
+        _fail(describe_os_error(error, "cannot write"), 1)
     except RuntimeError as error:  # no matplotlib: the message says how to install it
         _fail(str(error))
 

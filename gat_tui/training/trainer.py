@@ -12,23 +12,21 @@ every `train.log_every` steps, validation once per epoch.
 
 from __future__ import annotations
 
-import errno
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from gat_tui.checkpoints import Checkpoint, CheckpointError, NetworkShape, save_checkpoint
+from gat_tui.atomic import describe_os_error
+from gat_tui.checkpoints import Checkpoint, CheckpointError
 from gat_tui.config import RunConfig, config_to_toml
-from gat_tui.data import DataError, ImageSplits, load_splits
-from gat_tui.device import DeviceError, configure_backends, prefers_channels_last, select_device
+from gat_tui.data import DataError
+from gat_tui.device import DeviceError
 from gat_tui.events import (
     STEP_FIGURES,
     CheckpointSaved,
-    EpochSummary,
     EvaluationDone,
     Event,
     LogMessage,
@@ -38,58 +36,21 @@ from gat_tui.events import (
     StepMetrics,
     Subscriber,
 )
-from gat_tui.methods import MethodSetupError, TrainingMethod, build_method
+from gat_tui.methods import MethodSetupError
 from gat_tui.methods.base import Batch
 from gat_tui.runs.folder import RunFolder, RunFolderError, write_summary
 from gat_tui.runs.lock import RunLocked
-from gat_tui.training.batches import ShuffledBatches
+from gat_tui.training import checkpointing
+from gat_tui.training.checkpointing import TrainingDiverged, best_file_epoch, restore_from
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
-from gat_tui.training.state import Progress, StateError, capture, restore
+from gat_tui.training.setup import TrainingSetup, prepare
+from gat_tui.training.state import Progress, StateError
 from gat_tui.training.step_metrics import StepAccumulator
 from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
 
 # errors that end a run with a message rather than a traceback
 EXPECTED_ERRORS = (DataError, DeviceError, CheckpointError, MethodSetupError, StateError, RunFolderError, RunLocked)
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss, or the state about to be saved, became NaN or infinite."""
-
-
-def _first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
-    """The name of the first floating tensor holding a NaN or an infinity, or None.
-
-    One host sync per device: this runs only when a checkpoint is written.
-    """
-    by_device: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
-    for name, value in tensors.items():
-        if value.is_floating_point():
-            by_device.setdefault(value.device, []).append((name, value))
-    for items in by_device.values():
-        finite = torch.stack([torch.isfinite(value).all() for _, value in items]).tolist()
-        if not all(finite):
-            return items[finite.index(False)][0]
-    return None
-
-
-def _describe_os_error(error: OSError, doing: str) -> str:
-    where = f" {error.filename}" if error.filename else ""
-    reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
-    return f"{doing}{where}: {reason}"
-
-
-@dataclass
-class _Setup:
-    """What `_prepare` builds and the training loop uses."""
-
-    device: torch.device
-    splits: ImageSplits
-    method: TrainingMethod
-    shape: NetworkShape
-    channels_last: bool
-    cursors: dict[str, ShuffledBatches]
-    steps_per_epoch: int
 
 
 class Trainer:
@@ -126,7 +87,7 @@ class Trainer:
         except (RunLocked, RunFolderError) as error:
             return self._finish("failed", message=str(error), write_summary_file=False)
         except OSError as error:  # e.g. a read-only file system, or a file where a folder should be
-            return self._finish("failed", message=_describe_os_error(error, "cannot create the run folder"), write_summary_file=False)
+            return self._finish("failed", message=describe_os_error(error, "cannot create the run folder"), write_summary_file=False)
         try:
             return self._run_claimed()
         finally:
@@ -138,7 +99,7 @@ class Trainer:
         except (*EXPECTED_ERRORS, OSError) as error:
             # nothing is written yet, so the same run folder can be used once the cause is fixed
             self.folder.abandon()
-            message = _describe_os_error(error, "cannot read") if isinstance(error, OSError) else str(error)
+            message = describe_os_error(error, "cannot read") if isinstance(error, OSError) else str(error)
             return self._finish("failed", message=message, write_summary_file=False)
         self.subscribers.insert(0, self.folder.start(config_to_toml(self.config), self.progress.step, self.progress.epochs_done))
         try:
@@ -149,9 +110,9 @@ class Trainer:
             return self._finish("failed", message=f"{error}; {self._what_is_kept()}")
         except OSError as error:  # a full disk or a file system that went away: the files on disk stay as they were
             try:
-                return self._finish("failed", message=f"{_describe_os_error(error, 'cannot write')}; {self._what_is_kept()}")
+                return self._finish("failed", message=f"{describe_os_error(error, 'cannot write')}; {self._what_is_kept()}")
             except OSError:  # not even the summary can be written
-                return self._finish("failed", message=_describe_os_error(error, "cannot write"), write_summary_file=False)
+                return self._finish("failed", message=describe_os_error(error, "cannot write"), write_summary_file=False)
         except KeyboardInterrupt:
             # a second Ctrl-C: no checkpoint now, but the last one can be resumed
             self._finish("stopped", message="aborted; resume continues from the last checkpoint")
@@ -165,64 +126,21 @@ class Trainer:
             return f"the last good checkpoint is kept ({self.paths.last_checkpoint})"
         return "no checkpoint had been saved yet"
 
-    def _prepare(self) -> _Setup:
+    def _prepare(self) -> TrainingSetup:
         """Device, data, networks and (when resuming) their saved state: all before any file is written."""
-        config = self.config
-        device = select_device(config.device)
-        configure_backends(device)
-        torch.manual_seed(config.seed)
-        splits = load_splits(config.data, self.request.data_dir).to(device)
-        channels_last = prefers_channels_last(device)
-        method = build_method(config, splits.num_classes, splits.image_shape[0], device)
-        if channels_last:
-            for network in method.networks().values():
-                network.to(memory_format=torch.channels_last)
-        method.train()
-        batch_size = config.data.batch_size
-        cursors = {
-            "train": ShuffledBatches(splits.train_images, splits.train_labels, batch_size, config.seed, channels_last),
-            # GAT's generator steps take fresh minibatches from an independent shuffle (Algorithm 1)
-            "generator": ShuffledBatches(splits.train_images, splits.train_labels, batch_size, config.seed + 1, channels_last),
-        }
-        steps_per_epoch = cursors["train"].batches_per_epoch
-        if config.train.max_steps_per_epoch:
-            steps_per_epoch = min(steps_per_epoch, config.train.max_steps_per_epoch)
-        dropout = float(getattr(method.classifier, "dropout_rate", 0.0))
-        setup = _Setup(
-            device=device,
-            splits=splits,
-            method=method,
-            shape=NetworkShape(splits.num_classes, *splits.image_shape, dropout=dropout),
-            channels_last=channels_last,
-            cursors=cursors,
-            steps_per_epoch=steps_per_epoch,
-        )
+        setup = prepare(self.config, self.request.data_dir)
         if self.request.resume_from is not None:
-            self._restore(setup, self.request.resume_from)
+            checkpoint, self.progress = restore_from(self.request.resume_from, setup)
+            self._check_best_checkpoint(setup, checkpoint)
         return setup
 
-    def _restore(self, setup: _Setup, path: Path) -> None:
-        checkpoint = Checkpoint.open(path)
-        for name, network in setup.method.networks().items():
-            checkpoint.load_into(name, network)
-        try:
-            self.progress = restore(checkpoint.tensors, checkpoint.metadata, setup.method, setup.cursors, setup.device)
-        except StateError as error:
-            raise CheckpointError(f"{path}: {error}") from None
-        except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as error:
-            raise CheckpointError(f"{path}: training state does not fit this run ({error})") from None
-        self._check_best_checkpoint(setup, checkpoint)
-
-    def _check_best_checkpoint(self, setup: _Setup, resumed: Checkpoint) -> None:
+    def _check_best_checkpoint(self, setup: TrainingSetup, resumed: Checkpoint) -> None:
         """`best` must hold the epoch the resumed state calls best, or the test figures would come from other weights."""
         best_epoch = self.progress.best_epoch
         if best_epoch is None:
             return
-        try:
-            best_file_epoch = int(Checkpoint.open(self.paths.best_checkpoint).metadata.get("epoch", "-1"))
-        except (CheckpointError, ValueError):
-            best_file_epoch = None
-        if best_file_epoch == best_epoch:
+        found_epoch = best_file_epoch(self.paths.best_checkpoint)
+        if found_epoch == best_epoch:
             return
         resumed_at_epoch_end = self.progress.epoch == self.progress.epochs_done
         if resumed_at_epoch_end and best_epoch == self.progress.epochs_done:
@@ -231,13 +149,13 @@ class Trainer:
             self.emit(LogMessage("warning", f"rewrote {self.paths.best_checkpoint} for best epoch {best_epoch}"))
             return
         raise CheckpointError(
-            f"{self.paths.best_checkpoint}: holds epoch {best_file_epoch}, but {resumed.path} records epoch "
+            f"{self.paths.best_checkpoint}: holds epoch {found_epoch}, but {resumed.path} records epoch "
             f"{best_epoch} as best; the weights of epoch {best_epoch} are lost, so this run's test figures cannot be trusted"
         )
 
     # -- training ----------------------------------------------------------------------------
 
-    def _train(self, setup: _Setup) -> RunFinished:
+    def _train(self, setup: TrainingSetup) -> RunFinished:
         config, progress, method = self.config, self.progress, setup.method
         # a checkpoint saved inside an epoch continues that epoch's order where it left off
         resumed_mid_epoch = progress.epoch > progress.epochs_done
@@ -276,7 +194,7 @@ class Trainer:
                 return self._finish("stopped")
         return self._test(setup)
 
-    def _train_epoch(self, setup: _Setup, batches: Iterable[Batch], draw_batch: Callable[[], Batch]) -> bool:
+    def _train_epoch(self, setup: TrainingSetup, batches: Iterable[Batch], draw_batch: Callable[[], Batch]) -> bool:
         """Train the (rest of the) epoch; False if a stop was asked for before it ended."""
         accumulator = StepAccumulator()
         log_every, save_every = self.config.train.log_every, self.config.checkpoint.every_steps
@@ -300,7 +218,7 @@ class Trainer:
         self._report(accumulator, batch_size, interval_started)
         return True
 
-    def _answer_requests(self, setup: _Setup) -> bool:
+    def _answer_requests(self, setup: TrainingSetup) -> bool:
         """Save, evaluate or pause as asked, at this step boundary; False if a stop was asked."""
         control = self.control
         self._save_or_evaluate_if_asked(setup)
@@ -312,7 +230,7 @@ class Trainer:
             self.emit(PauseChanged(False, self.progress.step))
         return not control.stop.is_set()
 
-    def _save_or_evaluate_if_asked(self, setup: _Setup) -> None:
+    def _save_or_evaluate_if_asked(self, setup: TrainingSetup) -> None:
         control, progress = self.control, self.progress
         if control.save_now.is_set():
             control.save_now.clear()
@@ -343,7 +261,7 @@ class Trainer:
             )
         )
 
-    def _end_epoch(self, setup: _Setup, train_seconds: float) -> None:
+    def _end_epoch(self, setup: TrainingSetup, train_seconds: float) -> None:
         """Validate, record the epoch, then checkpoint it: `best` and the epoch copy before `last`.
 
         `last` is written last, so a kill anywhere in between resumes from the previous epoch's
@@ -356,7 +274,7 @@ class Trainer:
         if value is None or not math.isfinite(value):
             raise TrainingDiverged(f"validation {method.selection_metric} became {value} in epoch {progress.epoch}")
         better = progress.record_epoch(value, method.selection_lower_is_better)
-        self.emit(self._epoch_summary(figures, better, train_seconds))
+        self.emit(figures.epoch_summary(progress.epoch, progress.step, round(self.elapsed(), 3), better, train_seconds))
         if better:
             self._save(setup, self.paths.best_checkpoint, "best")
         if self.config.checkpoint.keep_epochs:
@@ -364,7 +282,7 @@ class Trainer:
         self._save(setup, self.paths.last_checkpoint, "epoch")
         panel_size = min(self.config.eval.panel_size, int(setup.splits.val_images.shape[0]))
         if panel_size:
-            with torch.random.fork_rng(devices=self._rng_devices(setup)):
+            with torch.random.fork_rng(devices=setup.rng_devices()):
                 panel = preview_panel(
                     method,
                     setup.splits.val_images[:panel_size],
@@ -375,14 +293,10 @@ class Trainer:
                 )
             self.emit(panel)
 
-    @staticmethod
-    def _rng_devices(setup: _Setup) -> list[torch.device]:
-        return [setup.device] if setup.device.type == "cuda" else []
-
-    def _evaluate(self, setup: _Setup, images: torch.Tensor, labels: torch.Tensor) -> SplitFigures:
+    def _evaluate(self, setup: TrainingSetup, images: torch.Tensor, labels: torch.Tensor) -> SplitFigures:
         # evaluation draws its random numbers from a forked stream: training's stream, and so
         # the trained weights, do not depend on how often or whether we evaluate
-        with torch.random.fork_rng(devices=self._rng_devices(setup)):
+        with torch.random.fork_rng(devices=setup.rng_devices()):
             torch.manual_seed(self.config.seed)
             return evaluate_split(
                 setup.method,
@@ -394,45 +308,15 @@ class Trainer:
                 setup.channels_last,
             )
 
-    def _epoch_summary(self, figures: SplitFigures, is_best: bool, seconds: float) -> EpochSummary:
-        return EpochSummary(
-            epoch=self.progress.epoch,
-            step=self.progress.step,
-            time=round(self.elapsed(), 3),
-            val_acc_clean=figures.acc_clean,
-            val_acc_adv=figures.acc_adv,
-            val_acc_fgm_l2=figures.acc_fgm_l2,
-            val_pert_l2=figures.pert_l2,
-            val_pert_linf=figures.pert_linf,
-            val_loss_g=figures.loss_g,
-            is_best=is_best,
-            epoch_seconds=seconds,
-        )
-
-    def _save(self, setup: _Setup, path: Path, reason: str) -> None:
+    def _save(self, setup: TrainingSetup, path: Path, reason: str) -> None:
         self.progress.elapsed = self.elapsed()
         self._started = time.perf_counter()
-        state_tensors, state_metadata = capture(setup.method, setup.cursors, self.progress, setup.device)
-        networks = setup.method.networks()
-        tensors = {**state_tensors, **{f"{n}.{k}": v for n, net in networks.items() for k, v in net.state_dict().items()}}
-        culprit = _first_non_finite(tensors)
-        if culprit is not None:  # e.g. inf in Adam's moments after a too large learning rate
-            raise TrainingDiverged(f"'{culprit}' became NaN or infinite by epoch {self.progress.epoch}, step {self.progress.step}")
-        save_checkpoint(
-            path,
-            networks,
-            setup.shape,
-            config_to_toml(self.config),
-            self.progress.epoch,
-            self.progress.step,
-            extra_tensors=state_tensors,
-            extra_metadata=state_metadata,
-        )
+        checkpointing.save(path, setup, self.progress, config_to_toml(self.config))
         self.emit(CheckpointSaved(str(path), self.progress.epoch, self.progress.step, reason))
 
     # -- the end -----------------------------------------------------------------------------
 
-    def _test(self, setup: _Setup) -> RunFinished:
+    def _test(self, setup: TrainingSetup) -> RunFinished:
         """Test figures of the networks that were best on validation."""
         best = Checkpoint.open(self.paths.best_checkpoint)
         for name, network in setup.method.networks().items():

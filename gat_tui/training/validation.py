@@ -12,7 +12,7 @@ import torch
 
 from gat_tui.attacks import FGML2
 from gat_tui.data import to_model_input
-from gat_tui.events import PreviewPanel
+from gat_tui.events import EpochSummary, PreviewPanel
 from gat_tui.methods.base import TrainingMethod
 
 
@@ -24,6 +24,22 @@ class SplitFigures:
     pert_l2: float | None
     pert_linf: float | None
     loss_g: float | None
+
+    def epoch_summary(self, epoch: int, step: int, time: float, is_best: bool, seconds: float) -> EpochSummary:
+        """These figures as the validation event of an epoch."""
+        return EpochSummary(
+            epoch=epoch,
+            step=step,
+            time=time,
+            val_acc_clean=self.acc_clean,
+            val_acc_adv=self.acc_adv,
+            val_acc_fgm_l2=self.acc_fgm_l2,
+            val_pert_l2=self.pert_l2,
+            val_pert_linf=self.pert_linf,
+            val_loss_g=self.loss_g,
+            is_best=is_best,
+            epoch_seconds=seconds,
+        )
 
 
 def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import gat_tui.training.trainer as trainer_module
+import gat_tui.training.setup as training_setup
 from gat_tui.checkpoints import read_checkpoint
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.events import CheckpointSaved, EpochSummary, Event, PreviewPanel, RunFinished, RunStarted, StepMetrics
@@ -97,7 +97,7 @@ def test_stop_saves_a_checkpoint_and_reports_stopped(tmp_path: Path) -> None:
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_build = trainer_module.build_method
+    real_build = training_setup.build_method
 
     def build_then_break_in_epoch_2(*args, **kwargs):  # type: ignore[no-untyped-def]
         method = real_build(*args, **kwargs)
@@ -114,7 +114,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: P
         method.train_step = step  # type: ignore[method-assign]
         return method
 
-    monkeypatch.setattr(trainer_module, "build_method", build_then_break_in_epoch_2)
+    monkeypatch.setattr(training_setup, "build_method", build_then_break_in_epoch_2)
     finished, events = run(tiny_config(epochs=3), tmp_path / "run")
     assert finished.status == "failed"
     assert "loss_f became nan" in finished.message and "epoch 2" in finished.message

@@ -1,0 +1,78 @@
+"""A training's checkpoints: its whole state written to and read back from safetensors.
+
+`save` refuses a state with NaN or infinite values, so no checkpoint ever holds a diverged
+run; `restore` loads weights, optimiser moments, random streams and data order, checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gat_tui.checkpoints import Checkpoint, CheckpointError, save_checkpoint
+from gat_tui.training.setup import TrainingSetup
+from gat_tui.training.state import Progress, StateError, capture, restore
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss, or the state about to be saved, became NaN or infinite."""
+
+
+def first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating tensor holding a NaN or an infinity, or None.
+
+    One host sync per device: this runs only when a checkpoint is written.
+    """
+    by_device: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
+    for name, value in tensors.items():
+        if value.is_floating_point():
+            by_device.setdefault(value.device, []).append((name, value))
+    for items in by_device.values():
+        finite = torch.stack([torch.isfinite(value).all() for _, value in items]).tolist()
+        if not all(finite):
+            return items[finite.index(False)][0]
+    return None
+
+
+def save(path: Path, setup: TrainingSetup, progress: Progress, config_toml: str) -> None:
+    """The networks and the training state to `path`, atomically; TrainingDiverged if any is not finite."""
+    state_tensors, state_metadata = capture(setup.method, setup.cursors, progress, setup.device)
+    networks = setup.method.networks()
+    weights = {f"{name}.{key}": value for name, network in networks.items() for key, value in network.state_dict().items()}
+    culprit = first_non_finite({**state_tensors, **weights})
+    if culprit is not None:  # e.g. inf in Adam's moments after a too large learning rate
+        raise TrainingDiverged(f"'{culprit}' became NaN or infinite by epoch {progress.epoch}, step {progress.step}")
+    save_checkpoint(
+        path,
+        networks,
+        setup.shape,
+        config_toml,
+        progress.epoch,
+        progress.step,
+        extra_tensors=state_tensors,
+        extra_metadata=state_metadata,
+    )
+
+
+def restore_from(path: Path, setup: TrainingSetup) -> tuple[Checkpoint, Progress]:
+    """Load the checkpoint at `path` into `setup`; its counters; CheckpointError naming the file otherwise."""
+    checkpoint = Checkpoint.open(path)
+    for name, network in setup.method.networks().items():
+        checkpoint.load_into(name, network)
+    try:
+        progress = restore(checkpoint.tensors, checkpoint.metadata, setup.method, setup.cursors, setup.device)
+    except StateError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: training state does not fit this run ({error})") from None
+    return checkpoint, progress
+
+
+def best_file_epoch(path: Path) -> int | None:
+    """The epoch the `best` checkpoint at `path` was written at, or None if it is missing or unreadable."""
+    try:
+        return int(Checkpoint.open(path).metadata.get("epoch", "-1"))
+    except (CheckpointError, ValueError):
+        return None
+

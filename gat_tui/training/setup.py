@@ -1,0 +1,67 @@
+"""Everything a training needs before its first step: device, data, networks, data cursors.
+
+Built before any file of the run folder is written, so a run that cannot start (no data, no
+device, a checkpoint that does not fit) leaves the folder as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gat_tui.checkpoints import NetworkShape
+from gat_tui.config import RunConfig
+from gat_tui.data import ImageSplits, load_splits
+from gat_tui.device import configure_backends, prefers_channels_last, select_device
+from gat_tui.methods import TrainingMethod, build_method
+from gat_tui.training.batches import ShuffledBatches
+
+
+@dataclass
+class TrainingSetup:
+    device: torch.device
+    splits: ImageSplits
+    method: TrainingMethod
+    shape: NetworkShape
+    channels_last: bool
+    cursors: dict[str, ShuffledBatches]
+    steps_per_epoch: int
+
+    def rng_devices(self) -> list[torch.device]:
+        """The devices whose random streams `torch.random.fork_rng` must fork besides the CPU's."""
+        return [self.device] if self.device.type == "cuda" else []
+
+
+def prepare(config: RunConfig, data_dir: Path | None) -> TrainingSetup:
+    """Seed, pick the device, load the data onto it, build the method's networks (Xavier init)."""
+    device = select_device(config.device)
+    configure_backends(device)
+    torch.manual_seed(config.seed)
+    splits = load_splits(config.data, data_dir).to(device)
+    channels_last = prefers_channels_last(device)
+    method = build_method(config, splits.num_classes, splits.image_shape[0], device)
+    if channels_last:
+        for network in method.networks().values():
+            network.to(memory_format=torch.channels_last)
+    method.train()
+    batch_size = config.data.batch_size
+    cursors = {
+        "train": ShuffledBatches(splits.train_images, splits.train_labels, batch_size, config.seed, channels_last),
+        # GAT's generator steps take fresh minibatches from an independent shuffle (Algorithm 1)
+        "generator": ShuffledBatches(splits.train_images, splits.train_labels, batch_size, config.seed + 1, channels_last),
+    }
+    steps_per_epoch = cursors["train"].batches_per_epoch
+    if config.train.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, config.train.max_steps_per_epoch)
+    dropout = float(getattr(method.classifier, "dropout_rate", 0.0))
+    return TrainingSetup(
+        device=device,
+        splits=splits,
+        method=method,
+        shape=NetworkShape(splits.num_classes, *splits.image_shape, dropout=dropout),
+        channels_last=channels_last,
+        cursors=cursors,
+        steps_per_epoch=steps_per_epoch,
+    )
