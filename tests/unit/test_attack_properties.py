@@ -52,6 +52,13 @@ def test_apply_perturbation_clips_only_when_asked() -> None:
     torch.testing.assert_close(clipped.perturbation, torch.tensor([[[[0.1, -0.1]]]]))
 
 
+def test_random_linf_clips_when_asked() -> None:
+    images = torch.full((4, 2, 3, 3), 0.98)
+    clipped = RandomLinf(clip=True).perturb(nn.Identity(), images, torch.zeros(4, dtype=torch.long), eps=0.1)
+    assert clipped.adversarial.max() <= 1.0 and clipped.perturbation.max() <= 0.02 + 1e-6
+    torch.testing.assert_close(clipped.perturbation.abs().amax(), torch.tensor(0.1))  # the negative steps are whole
+
+
 def test_a_zero_gradient_gives_a_zero_fgm_step_not_nan() -> None:
     constant = nn.Sequential(nn.Flatten(), nn.Linear(18, 3)).double()
     with torch.no_grad():
