@@ -93,10 +93,22 @@ def batch_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def mixed_loss(
-    classifier: nn.Module, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor, alpha: float
+    classifier: nn.Module,
+    clean: torch.Tensor,
+    adversarial: torch.Tensor,
+    labels: torch.Tensor,
+    alpha: float,
+    concatenate: bool | None = None,
 ) -> MixedLoss:
-    """α·J(x, y) + (1 − α)·J(x_adv, y), Eq. 2, 4 and 10."""
-    if clean.device.type == "cuda":
+    """α·J(x, y) + (1 − α)·J(x_adv, y), Eq. 2, 4 and 10.
+
+    `concatenate` picks one forward pass over both halves (True) or two passes (False); None,
+    the default, concatenates on CUDA only. Both give the same loss for a classifier without
+    batch statistics (the All-Conv F has none); with dropout on, their masks are drawn apart.
+    """
+    if concatenate is None:
+        concatenate = clean.device.type == "cuda"
+    if concatenate:
         # one pass over both halves keeps the GPU busier than two half-size passes
         clean_logits, adversarial_logits = classifier(torch.cat([clean, adversarial])).split(clean.shape[0])
     else:

@@ -50,8 +50,12 @@ def test_direct_and_indirect_sweeps_write_the_json(trained: Path, tmp_path: Path
     assert [(r["attack"], r["eps"]) for r in record["results"]] == [("clean", 0.0), ("fgm-l2", 0.5), ("fgm-l2", 1.0), ("gat", None)]
     for row in record["results"]:
         assert {"attack", "eps", "accuracy", "pert_l2", "pert_linf", "source"} <= set(row)
-        assert 0 <= row["accuracy"] <= 1 and row["source"] is None
+        assert row["accuracy"] * 48 == pytest.approx(round(row["accuracy"] * 48)) and row["source"] is None
+    clean, fgm_small, fgm_large = (row["accuracy"] for row in record["results"][:3])
+    assert fgm_large <= fgm_small <= clean  # a larger ε is no weaker
     assert record["results"][1]["pert_l2"] == pytest.approx(0.5, abs=0.05)  # clipping trims a little
+    assert record["results"][2]["pert_l2"] == pytest.approx(1.0, abs=0.1)
+    assert record["results"][1]["pert_l2"] <= 0.5 + 1e-6 and record["results"][2]["pert_l2"] <= 1.0 + 1e-6
 
     indirect = tmp_path / "indirect.json"
     result = cli("eval", str(trained / "gat"), "--source", str(trained / "baseline"), "--attack", "fgsm",

@@ -111,6 +111,7 @@ def test_a_crash_after_a_checkpoint_drops_the_lines_written_after_it(tmp_path: P
     assert steps == sorted(set(steps))
 
 
+@pytest.mark.slow  # two subprocesses of the installed script
 def test_sigkill_then_resume_from_the_command_line_is_bit_identical(tmp_path: Path) -> None:
     preset = tmp_path / "resumable.toml"
     preset.write_text(config_to_toml(resumable_config(epochs=4)))

@@ -58,7 +58,10 @@ def test_match_power_adds_fgm_and_fgsm_at_the_gat_attackers_l2_norm() -> None:
     assert gat.eps is None and fgm.matched_to == fgsm.matched_to == "gat"
     assert fgm.pert_l2 == pytest.approx(gat.pert_l2, rel=1e-4)
     assert fgsm.pert_l2 == pytest.approx(gat.pert_l2, rel=1e-4)  # no clipping: sign step has L2 = eps·sqrt(CHW)
-    assert all(0 <= r.accuracy <= 1 for r in results)
+    # accuracies are counts over the 32 images, and the clean row is the model's own accuracy
+    assert all(r.accuracy * 32 == pytest.approx(round(r.accuracy * 32)) for r in results)
+    assert results[0].accuracy == pytest.approx((model(uint8_images.float() / 255).argmax(1) == labels).float().mean().item())
+    assert fgm.accuracy <= results[0].accuracy and fgsm.accuracy <= results[0].accuracy
 
 
 def test_plan_refuses_unknown_attacks_and_gat_without_generator() -> None:
@@ -75,4 +78,31 @@ def test_gat_attack_reports_its_own_power() -> None:
     attack = GATAttack(nn.Sequential(nn.Conv2d(3, 3, 1), nn.Tanh()), clip=True)
     result = attack(linear_model(), images, labels, eps=123.0)  # eps is not used
     assert not result.adversarial.requires_grad
-    assert isinstance(AttackResult("gat", None, 0.5, 1.0, 0.1, None).to_json(), dict)
+
+
+def test_attack_result_json_drops_matched_to_only_when_unset() -> None:
+    plain = AttackResult("gat", None, 0.5, 1.0, 0.1, None).to_json()
+    assert plain == {"attack": "gat", "eps": None, "accuracy": 0.5, "pert_l2": 1.0, "pert_linf": 0.1, "source": None}
+    matched = AttackResult("fgsm", 0.02, 0.25, 1.0, 0.02, "runs/b.safetensors", matched_to="gat").to_json()
+    assert matched == {
+        "attack": "fgsm", "eps": 0.02, "accuracy": 0.25, "pert_l2": 1.0, "pert_linf": 0.02,
+        "source": "runs/b.safetensors", "matched_to": "gat",
+    }
+
+
+def test_accuracy_falls_with_eps_and_pgd_is_no_weaker_than_fgsm() -> None:
+    images, labels = data()
+    uint8_images = (images * 255).round().to(torch.uint8)
+    model = linear_model()
+    plans = plan_attacks(["fgsm", "pgd-linf", "fgm-l2"], [0.02, 0.1], clip=True, generator=None, pgd_steps=10, pgd_step_size=None)
+    results = evaluate_attacks(model, model, None, uint8_images, labels, plans, batch_size=8)
+    by_attack = {(r.attack, r.eps): r for r in results}
+    clean = by_attack[("clean", 0.0)].accuracy
+    for attack in ("fgsm", "pgd-linf", "fgm-l2"):
+        small, large = by_attack[(attack, 0.02)], by_attack[(attack, 0.1)]
+        assert large.accuracy <= small.accuracy <= clean
+    for eps in (0.02, 0.1):
+        assert by_attack[("pgd-linf", eps)].accuracy <= by_attack[("fgsm", eps)].accuracy
+        assert by_attack[("pgd-linf", eps)].pert_linf <= eps + 1e-6
+        assert by_attack[("fgm-l2", eps)].pert_l2 <= eps + 1e-6
+    assert by_attack[("fgsm", 0.1)].accuracy < clean  # the case is one the attack changes

@@ -1,0 +1,139 @@
+"""gat_tui.atomic: the old file or the new one, never half of either, and no temporary left behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gat_tui.atomic as atomic
+from gat_tui.atomic import write_bytes_atomically, write_text_atomically
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.endswith(".tmp"))
+
+
+def test_the_final_file_appears_only_by_a_rename_of_a_complete_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"old")
+    renames: list[tuple[str, str, bytes, bytes]] = []
+    real_replace = os.replace
+
+    def watched_replace(source: Any, destination: Any) -> None:
+        # at the moment of the rename the temporary is complete and the destination still old
+        renames.append((str(source), str(destination), Path(source).read_bytes(), Path(destination).read_bytes()))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(atomic.os, "replace", watched_replace)
+    write_bytes_atomically(path, b"new content")
+    assert len(renames) == 1
+    source, destination, temporary_data, destination_data = renames[0]
+    assert Path(destination) == path
+    assert Path(source).parent == tmp_path
+    assert Path(source).name.startswith(".model.safetensors.") and source.endswith(".tmp")
+    assert temporary_data == b"new content" and destination_data == b"old"
+    assert path.read_bytes() == b"new content"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_rename_keeps_the_old_file_and_removes_the_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "summary.json"
+    path.write_bytes(b"old")
+
+    def broken_replace(source: Any, destination: Any) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk gone"):
+        write_bytes_atomically(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_write_that_fails_midway_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "last.safetensors"
+    path.write_bytes(b"old checkpoint")
+    real_fdopen = os.fdopen
+
+    class HalfWriter:
+        """A file handle that writes half the data, then fails (a full disk, a kill)."""
+
+        def __init__(self, handle: Any) -> None:
+            self.handle = handle
+
+        def __enter__(self) -> HalfWriter:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+        def write(self, data: bytes) -> int:
+            self.handle.write(data[: len(data) // 2])
+            self.handle.flush()
+            raise OSError("no space left on device")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.handle, name)
+
+    monkeypatch.setattr(atomic.os, "fdopen", lambda *args, **kwargs: HalfWriter(real_fdopen(*args, **kwargs)))
+    with pytest.raises(OSError, match="no space"):
+        write_bytes_atomically(path, b"0123456789" * 10)
+    assert path.read_bytes() == b"old checkpoint"
+    assert leftovers(tmp_path) == []
+
+
+def test_an_interrupt_midway_also_removes_the_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "metrics.jsonl"
+
+    def interrupted(source: Any, destination: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_text_atomically(path, "line\n")
+    assert not path.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_stale_temporaries_of_the_same_file_are_swept_and_no_others(tmp_path: Path) -> None:
+    path = tmp_path / "best.safetensors"
+    (tmp_path / ".best.safetensors.abc123.tmp").write_bytes(b"left by a killed writer")
+    (tmp_path / ".last.safetensors.abc123.tmp").write_bytes(b"another file's")
+    (tmp_path / "best.safetensors.tmp").write_bytes(b"not ours: no leading dot")
+    write_bytes_atomically(path, b"data")
+    assert path.read_bytes() == b"data"
+    assert leftovers(tmp_path) == [".last.safetensors.abc123.tmp", "best.safetensors.tmp"]
+
+
+def test_parents_are_created_and_text_is_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "report.md"
+    write_text_atomically(path, "ε = 0.5 — Δ")
+    assert path.read_bytes() == "ε = 0.5 — Δ".encode()
+    write_text_atomically(path, "second")
+    assert path.read_text() == "second"
+
+
+@pytest.mark.parametrize(
+    ("write", "expected_fsyncs"),
+    [
+        (lambda path: write_bytes_atomically(path, b"x"), 2),  # durable by default: the file and the folder
+        (lambda path: write_bytes_atomically(path, b"x", durable=False), 0),
+        (lambda path: write_text_atomically(path, "x"), 0),  # text is not durable by default
+        (lambda path: write_text_atomically(path, "x", durable=True), 2),
+    ],
+)
+def test_durable_writes_fsync_the_file_and_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: Any, expected_fsyncs: int) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(descriptor: int) -> None:
+        synced.append(descriptor)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(atomic.os, "fsync", counting_fsync)
+    write(tmp_path / "file")
+    assert len(synced) == expected_fsyncs
+    assert (tmp_path / "file").read_bytes() == b"x"
