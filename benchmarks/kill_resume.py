@@ -1,0 +1,122 @@
+"""Kill -9 a headless training at random moments, resume it, and compare with a run left alone.
+
+    python benchmarks/kill_resume.py --kills 10 --seed 0
+
+Trains a small synthetic preset once without interruption, then again in a fresh folder,
+SIGKILLing the `gat-tui run` (and then each `gat-tui resume`) at a random moment until it
+finishes, `--kills` times in all. Prints, per kill, when it struck (the last checkpoint's step
+and whether a write was under way), and at the end how many kills were resumed and whether
+`last`, `best` and the test figures are bit-identical to the uninterrupted run's. On the CPU
+they must be: the checkpoint holds the whole training state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from gat_tui.config import (
+    CheckpointConfig,
+    DataConfig,
+    EvalConfig,
+    GatConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    config_to_toml,
+)
+
+SCRIPT = Path(sys.executable).parent / "gat-tui"
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "gat_tui"]
+
+
+def preset(folder: Path) -> Path:
+    config = RunConfig(
+        name="killed",
+        method="dropout_gat",
+        device="cpu",
+        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=160, val_size=32, test_size=32, batch_size=16),
+        model=ModelConfig(dropout=0.3),
+        train=TrainConfig(epochs=4, log_every=2),
+        gat=GatConfig(lr_g=1e-3, k=2),
+        eval=EvalConfig(panel_size=0),
+        checkpoint=CheckpointConfig(every_steps=3, keep_epochs=True),
+    )
+    path = folder / "killed.toml"
+    path.write_text(config_to_toml(config))
+    return path
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith(("classifier.", "generator.", "optimizer."))}
+
+
+def identical(left: Path, right: Path) -> bool:
+    a, b = weights(left), weights(right)
+    return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    chance = random.Random(args.seed)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        path = preset(root)
+        started = time.perf_counter()
+        subprocess.run(COMMAND + ["run", str(path), "--headless", "--out", str(root / "straight")], env=env, check=True, capture_output=True)
+        straight_seconds = time.perf_counter() - started
+        print(f"uninterrupted run: {straight_seconds:.1f} s")
+        killed = root / "killed"
+        command = COMMAND + ["run", str(path), "--headless", "--out", str(killed)]
+        kills = 0
+        while True:
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if kills < args.kills:
+                time.sleep(chance.uniform(2.0, max(2.5, straight_seconds * 0.8)))  # after start-up, before the end
+            if process.poll() is None and kills < args.kills:
+                writing = any(killed.glob("checkpoints/.*.tmp"))
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                kills += 1
+                last = killed / "checkpoints/last.safetensors"
+                step = json.loads(load_meta(last)).get("step") if last.exists() else None
+                print(f"kill {kills}: last checkpoint at step {step}{' (a write was under way)' if writing else ''}")
+                command = COMMAND + ["resume", str(killed), "--headless"] if last.exists() else COMMAND + ["run", str(path), "--headless", "--out", str(killed)]
+                continue
+            if process.wait() != 0:
+                raise SystemExit(f"the resumed run failed with exit code {process.returncode}")
+            break
+        summaries = [json.loads((folder / "summary.json").read_text()) for folder in (root / "straight", killed)]
+        same = {
+            name: identical(root / "straight/checkpoints" / name, killed / "checkpoints" / name)
+            for name in ("last.safetensors", "best.safetensors")
+        }
+        same_tests = all(summaries[0][key] == summaries[1][key] for key in ("best_epoch", "test_acc_clean", "test_acc_adv", "test_acc_fgm_l2"))
+        print(f"kills: {kills}, resumed to the end: yes, last identical: {same['last.safetensors']}, "
+              f"best identical: {same['best.safetensors']}, test figures identical: {same_tests}")
+
+
+def load_meta(path: Path) -> str:
+    from gat_tui.checkpoints import read_checkpoint
+
+    _, metadata = read_checkpoint(path)
+    return json.dumps({"step": int(metadata["step"])})
+
+
+if __name__ == "__main__":
+    main()
