@@ -27,7 +27,7 @@ def write_bytes_atomically(path: Path, data: bytes, durable: bool = True) -> Non
         os.replace(temporary, path)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
-        if error.filename is None:  # a failed write() names no file: name the one we were writing
+        if error.filename is None and error.errno is not None:  # a failed write() names no file: name ours
             raise OSError(error.errno, error.strerror, str(path)) from error
         raise
     except BaseException:

@@ -19,6 +19,7 @@ from gat_tui.checkpoints import NetworkShape, read_checkpoint, save_checkpoint
 from gat_tui.config import DataConfig, EvalConfig, RunConfig, TrainConfig
 from gat_tui.events import CheckpointSaved, EpochSummary, Event
 from gat_tui.models import AllConvClassifier
+from gat_tui.training.request import TrainingRequest
 from gat_tui.training.trainer import Trainer
 from gat_tui.training.validation import SplitFigures
 
@@ -49,7 +50,7 @@ def script_validation(monkeypatch: pytest.MonkeyPatch, values: list[float], metr
 
 def run(config: RunConfig, run_dir: Path) -> tuple[Any, list[EpochSummary], list[CheckpointSaved]]:
     events: list[Event] = []
-    finished = Trainer(config, run_dir, subscribers=[events.append]).run()
+    finished = Trainer(TrainingRequest(config, run_dir), subscribers=[events.append]).run()
     assert finished.status == "finished", finished.message
     summaries = [event for event in events if isinstance(event, EpochSummary)]
     best_saves = [event for event in events if isinstance(event, CheckpointSaved) and event.reason == "best"]

@@ -215,7 +215,7 @@ def test_gat_attacker_validation_loss_is_eq_9_summed_and_honours_clip(clip: bool
     images, labels = batch(n=6)
     images = images * 0.5 + 0.5  # bright: x + 0.6 leaves [0, 1]
     classifier = linear(seed=7)
-    method = GatAttackerTraining(classifier, Push(), lr_g=1e-3, c_g=0.1, clip=clip)
+    method = GatAttackerTraining(classifier, Push(), lr_g=1e-3, c_g=0.1, clip=clip, patience=5)
     loss = method.validation_loss(images, labels)
     torch.testing.assert_close(loss, eq9_summed_by_hand(classifier, Push(), images, labels, 0.1, clip))
     other = eq9_summed_by_hand(classifier, Push(), images, labels, 0.1, not clip)
