@@ -89,17 +89,20 @@ class AutoAttackOptions:
     stages: tuple[str, ...] = ()
 
 
-def parse_sizes(text: str, option: str) -> tuple[float, ...]:
-    """Comma-separated ε values, each a number or a fraction (8/255), finite and >= 0."""
+def parse_sizes(text: str, option: str, shown: str | None = None) -> tuple[float, ...]:
+    """Comma-separated ε values, each a number or a fraction (8/255), finite and >= 0; errors
+    name `option` and `shown` (the whole value given, `text` by default)."""
+    shown = text if shown is None else shown
+    example = "0.5,1,2 or 2/255,8/255" if option == "--eps" else f"{shown.partition(':')[0]}:0.5,1 or {shown.partition(':')[0]}:2/255,8/255"
     values = []
     for part in text.split(","):
         part = part.strip()
         try:
             value = float(Fraction(part)) if "/" in part else float(part)
         except (ValueError, ZeroDivisionError):
-            raise EvalError(f"{option} {text!r}: {part!r} is not a number; expected e.g. {option} 0.5,1,2 or 2/255,8/255") from None
+            raise EvalError(f"{option} {shown!r}: {part!r} is not a number; expected e.g. {option} {example}") from None
         if not math.isfinite(value) or value < 0:
-            raise EvalError(f"{option} {text!r}: {part!r} is not a finite size; expected finite numbers >= 0")
+            raise EvalError(f"{option} {shown!r}: {part!r} is not a finite size; expected finite numbers >= 0")
         values.append(value)
     return tuple(values)
 
@@ -112,7 +115,7 @@ def parse_attack_spec(text: str) -> AttackSpec:
         return AttackSpec(name)
     if not sizes.strip():
         raise EvalError(f"--attack {text!r}: no ε after ':'; expected e.g. --attack {name}:2/255,8/255")
-    return AttackSpec(name, parse_sizes(sizes, "--attack"))
+    return AttackSpec(name, parse_sizes(sizes, "--attack", text))
 
 
 Progress = Callable[[str, int, int], None]  # (what, done, total) in images
