@@ -75,8 +75,9 @@ def per_sample_l2(tensor: torch.Tensor) -> torch.Tensor:
 
 class Attack(ABC):
     name: ClassVar[str]
-    # "l2" or "linf": what eps measures; None for attacks with their own power (the GAT attacker)
-    norm: ClassVar[str | None]
+    # "l2" or "linf": what eps measures; None for attacks with their own power (the GAT attacker).
+    # A class attribute, except for AutoAttack and APGD, whose instances are built for one norm.
+    norm: str | None
     default_eps: ClassVar[tuple[float, ...]]
 
     def __init__(self, clip: bool = True) -> None:

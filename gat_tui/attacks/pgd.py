@@ -1,6 +1,7 @@
 """Projected gradient descent (Madry et al. 2018) with a random start, in L-inf and L2.
 
-Each of `steps` iterations moves by `step_size` along the sign (L-inf) or the normalised
+With `random_start=False` the first step starts from x itself, as torchattacks' PGD with
+`random_start=False` (the equal images are a test). Each of `steps` iterations moves by `step_size` along the sign (L-inf) or the normalised
 gradient (L2) of the cross-entropy, then projects back into the ε-ball around x and into
 [0, 1]. The default step size is 2.5·ε/steps, Madry et al.'s choice.
 """
@@ -14,12 +15,13 @@ from gat_tui.attacks.base import Attack, Perturbed, apply_perturbation, cross_en
 
 
 class _PGD(Attack):
-    def __init__(self, clip: bool = True, steps: int = 10, step_size: float | None = None) -> None:
+    def __init__(self, clip: bool = True, steps: int = 10, step_size: float | None = None, random_start: bool = True) -> None:
         super().__init__(clip)
         if steps < 1:
             raise ValueError(f"PGD steps must be >= 1, got {steps}")
         self.steps = steps
         self.step_size = step_size
+        self.random_start = random_start
 
     def _step(self, gradient: torch.Tensor, size: float) -> torch.Tensor:
         raise NotImplementedError
@@ -32,8 +34,11 @@ class _PGD(Attack):
 
     def perturb(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Perturbed:
         size = self.step_size if self.step_size is not None else 2.5 * eps / self.steps
-        perturbation = self._project(self._random_start(images, eps), eps)
-        perturbation = apply_perturbation(images, perturbation, self.clip).perturbation
+        if self.random_start:
+            perturbation = self._project(self._random_start(images, eps), eps)
+            perturbation = apply_perturbation(images, perturbation, self.clip).perturbation
+        else:
+            perturbation = torch.zeros_like(images)
         for _ in range(self.steps):
             gradient = cross_entropy_input_gradient(source, images + perturbation, labels)
             perturbation = self._project(perturbation + self._step(gradient, size), eps)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from gat_tui.attacks import ATTACKS, FGML2, FGSM, Attack, GATAttack
+from gat_tui.attacks import ATTACKS, AUTOATTACKS, FGML2, FGSM, Attack, AutoAttack, GATAttack
+from gat_tui.attacks.autoattack import DEFAULT_EPS, VERSIONS, MissingExtraError, minimum_classes, require_pyautoattack
 from gat_tui.checkpoints import Checkpoint
 from gat_tui.config import RunConfig
 from gat_tui.data import load_splits, to_model_input
@@ -26,8 +28,21 @@ class EvalError(ValueError):
 
 
 @dataclass(frozen=True)
+class StageResult:
+    """AutoAttack's robust accuracy after one of its stages (cumulative: every earlier stage too)."""
+
+    attack: str
+    accuracy: float
+
+
+@dataclass(frozen=True)
 class AttackResult:
-    """One row: accuracy in [0, 1]; mean per-image norms of the perturbation actually applied."""
+    """One row: accuracy in [0, 1]; mean per-image norms of the perturbation actually applied.
+
+    AutoAttack and APGD rows also carry their `norm`, the number of images `n`, and AutoAttack's
+    rows its `version` and `stages`: the accuracy after each stage of its cascade. These fields
+    are left out of the JSON of other rows, as `matched_to` is of rows not added by --match-power.
+    """
 
     attack: str
     eps: float | None
@@ -36,11 +51,18 @@ class AttackResult:
     pert_linf: float
     source: str | None
     matched_to: str | None = None
+    norm: str | None = None
+    n: int | None = None
+    version: str | None = None
+    stages: tuple[StageResult, ...] | None = None
 
     def to_json(self) -> dict[str, object]:
         record = asdict(self)
-        if record["matched_to"] is None:
-            del record["matched_to"]
+        for key in ("matched_to", "norm", "n", "version", "stages"):
+            if record[key] is None:
+                del record[key]
+        if "stages" in record:
+            record["stages"] = [asdict(stage) for stage in self.stages or ()]
         return record
 
 
@@ -48,6 +70,52 @@ class AttackResult:
 class AttackPlan:
     attack: Attack
     eps_values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """An attack named on the command line, with its own ε values when given (`fgsm:2/255,8/255`)."""
+
+    name: str
+    eps_values: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class AutoAttackOptions:
+    """--norm, --version and --aa-attacks: how AutoAttack and APGD attacks are built."""
+
+    norm: str = "linf"
+    version: str = "standard"
+    stages: tuple[str, ...] = ()
+
+
+def parse_sizes(text: str, option: str, shown: str | None = None) -> tuple[float, ...]:
+    """Comma-separated ε values, each a number or a fraction (8/255), finite and >= 0; errors
+    name `option` and `shown` (the whole value given, `text` by default)."""
+    shown = text if shown is None else shown
+    example = "0.5,1,2 or 2/255,8/255" if option == "--eps" else f"{shown.partition(':')[0]}:0.5,1 or {shown.partition(':')[0]}:2/255,8/255"
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            value = float(Fraction(part)) if "/" in part else float(part)
+        except (ValueError, ZeroDivisionError):
+            raise EvalError(f"{option} {shown!r}: {part!r} is not a number; expected e.g. {option} {example}") from None
+        if not math.isfinite(value) or value < 0:
+            raise EvalError(f"{option} {shown!r}: {part!r} is not a finite size; expected finite numbers >= 0")
+        values.append(value)
+    return tuple(values)
+
+
+def parse_attack_spec(text: str) -> AttackSpec:
+    """`NAME` or `NAME:EPS,EPS` (as --attack takes it); the name is checked by `plan_attacks`."""
+    name, colon, sizes = text.partition(":")
+    name = name.strip()
+    if not colon:
+        return AttackSpec(name)
+    if not sizes.strip():
+        raise EvalError(f"--attack {text!r}: no ε after ':'; expected e.g. --attack {name}:2/255,8/255")
+    return AttackSpec(name, parse_sizes(sizes, "--attack", text))
 
 
 Progress = Callable[[str, int, int], None]  # (what, done, total) in images
@@ -68,29 +136,76 @@ def load_eval_images(
     return images.to(device), labels.to(device)
 
 
+def _autoattack_plan(name: str, options: AutoAttackOptions, num_classes: int | None) -> Attack:
+    try:
+        require_pyautoattack(name)
+    except MissingExtraError as error:
+        raise EvalError(str(error)) from None
+    if options.norm not in ("linf", "l2"):
+        raise EvalError(f"--norm {options.norm!r}: expected linf or l2")
+    if name == "autoattack":
+        if options.version == "custom" and not options.stages:
+            raise EvalError("--version custom needs --aa-attacks, e.g. --aa-attacks apgd-ce,apgd-t")
+        if options.version != "custom" and options.stages:
+            raise EvalError(f"--aa-attacks {','.join(options.stages)!r}: only with --version custom (--version {options.version} runs its own)")
+        try:
+            attack: Attack = AutoAttack(options.norm, options.version, options.stages)
+        except ValueError as error:
+            option = "--aa-attacks" if options.version == "custom" else "--version"
+            raise EvalError(f"{option}: {error}") from None
+        stages = options.stages or VERSIONS[options.version]
+    else:
+        attack = AUTOATTACKS[name](options.norm)
+        stages = (name,)
+    needed = minimum_classes(stages)
+    if num_classes is not None and num_classes < needed:
+        hard = [stage for stage in stages if minimum_classes([stage]) > num_classes]
+        raise EvalError(
+            f"--attack {name}: {', '.join(hard)} needs models of at least {needed} classes; this one has {num_classes}"
+            + (" (choose other stages with --version custom --aa-attacks apgd-ce,fab-t,square)" if name == "autoattack" else "")
+        )
+    return attack
+
+
 def plan_attacks(
-    names: Sequence[str],
+    names: Sequence[str | AttackSpec],
     eps_values: Sequence[float],
     clip: bool,
     generator: nn.Module | None,
     pgd_steps: int,
     pgd_step_size: float | None,
+    autoattack: AutoAttackOptions | None = None,
+    num_classes: int | None = None,
 ) -> list[AttackPlan]:
+    """An `AttackPlan` per named attack, at its own ε values, or `eps_values`, or its defaults.
+
+    `autoattack` and `apgd-ce`/`apgd-dlr` (needing pyautoattack) follow `autoattack`'s options;
+    with `num_classes`, attacks whose losses need more classes are refused here, before any work.
+    """
     plans = []
-    for name in names:
+    for entry in names:
+        spec = entry if isinstance(entry, AttackSpec) else parse_attack_spec(entry)
+        name = spec.name
+        if name in AUTOATTACKS:
+            attack: Attack = _autoattack_plan(name, autoattack or AutoAttackOptions(), num_classes)
+            defaults = DEFAULT_EPS[attack.norm or "linf"]
+            plans.append(AttackPlan(attack, spec.eps_values or tuple(eps_values) or defaults))
+            continue
         if name not in ATTACKS:
-            raise EvalError(f"--attack {name!r}: unknown; expected one of {', '.join(ATTACKS)}")
+            raise EvalError(f"--attack {name!r}: unknown; expected one of {', '.join([*ATTACKS, *AUTOATTACKS])}")
         cls = ATTACKS[name]
         if cls is GATAttack:
             if generator is None:
                 raise EvalError("--attack gat needs a generator: --generator CHECKPOINT of a gat or gat_attack run")
+            if spec.eps_values:
+                raise EvalError(f"--attack {entry}: gat attacks at its generator's own power; it takes no ε")
             plans.append(AttackPlan(GATAttack(generator, clip), (0.0,)))
             continue
         if name.startswith("pgd"):
-            attack: Attack = cls(clip=clip, steps=pgd_steps, step_size=pgd_step_size)  # type: ignore[call-arg]
+            attack = cls(clip=clip, steps=pgd_steps, step_size=pgd_step_size)  # type: ignore[call-arg]
         else:
             attack = cls(clip=clip)
-        plans.append(AttackPlan(attack, tuple(eps_values) or cls.default_eps))
+        plans.append(AttackPlan(attack, spec.eps_values or tuple(eps_values) or cls.default_eps))
     return plans
 
 
@@ -117,6 +232,38 @@ def run_attack(
             on_batch(x.shape[0])
     accuracy, l2, linf = (sums / images.shape[0]).tolist()  # one host sync per (attack, eps)
     return accuracy, l2, linf
+
+
+def run_autoattack(
+    attack: AutoAttack,
+    eps: float,
+    target: nn.Module,
+    source: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> tuple[float, float, float, tuple[StageResult, ...]]:
+    """As `run_attack`, each batch through AutoAttack's cascade; also the target's accuracy after each stage."""
+    sums = torch.zeros(3 + len(attack.stage_names), device=images.device)
+    for start in range(0, images.shape[0], batch_size):
+        x = to_model_input(images[start : start + batch_size], channels_last=False)
+        y = labels[start : start + batch_size]
+        stage_correct = []
+        perturbed = None
+        for stage, perturbed in attack.stages(source, x, y, eps):
+            with torch.no_grad():
+                stage_correct.append((target(perturbed.adversarial).argmax(dim=1) == y).sum().float())
+            if on_stage is not None:
+                on_stage(stage)
+        assert perturbed is not None  # every version has a stage
+        sums += torch.stack([stage_correct[-1], perturbed.l2().sum(), perturbed.linf().sum(), *stage_correct])
+        if on_batch is not None:
+            on_batch(x.shape[0])
+    figures = (sums / images.shape[0]).tolist()  # one host sync per (attack, eps)
+    stages = tuple(StageResult(name, value) for name, value in zip(attack.stage_names, figures[3:]))
+    return figures[0], figures[1], figures[2], stages
 
 
 def clean_accuracy(target: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
@@ -159,9 +306,26 @@ def evaluate_attacks(
             if progress is not None:
                 progress(label, done, count)
 
+        def stage_done(stage: str, label: str = label, advance: Callable[[int, str], None] = advance) -> None:
+            advance(0, f"{label}, {stage} done")  # the bar moves per batch, the label per stage
+
+        if isinstance(attack, AutoAttack):
+            accuracy, l2, linf, stages = run_autoattack(
+                attack, eps, target, source, images, labels, batch_size, advance, stage_done
+            )
+            results.append(
+                AttackResult(
+                    attack.name, eps, accuracy, l2, linf, source_name, None, attack.norm, count, attack.version, stages
+                )
+            )
+            continue
         accuracy, l2, linf = run_attack(attack, eps, target, source, images, labels, batch_size, advance)
+        in_family = attack.name in AUTOATTACKS  # APGD alone: its norm and image count, as AutoAttack's rows
         results.append(
-            AttackResult(attack.name, None if attack.norm is None else eps, accuracy, l2, linf, source_name, matched_to)
+            AttackResult(
+                attack.name, None if attack.norm is None else eps, accuracy, l2, linf, source_name, matched_to,
+                attack.norm if in_family else None, count if in_family else None,
+            )
         )
         if match_power and isinstance(attack, GATAttack):
             values_per_image = math.prod(images.shape[1:])
@@ -193,11 +357,14 @@ class CheckpointEvaluation:
     results: list[AttackResult]
     count: int
     device: torch.device
+    clip: bool = True
+    clip_from_checkpoint: bool = True  # False when the caller chose it
+    notes: tuple[str, ...] = field(default=())  # pyautoattack's check warnings, each once
 
 
 def evaluate_checkpoint(
     checkpoint: Path,
-    attacks: Sequence[str] = (),
+    attacks: Sequence[str | AttackSpec] = (),
     eps_values: Sequence[float] = (),
     source: Path | None = None,
     generator: Path | None = None,
@@ -210,11 +377,15 @@ def evaluate_checkpoint(
     pgd_step_size: float | None = None,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    clip: bool | None = None,
+    autoattack: AutoAttackOptions | None = None,
 ) -> CheckpointEvaluation:
     """Everything `gat-tui eval` does short of printing: load models and data once, attack.
 
     With no `attacks`: FGSM, FGM-L2 and random, plus the GAT attacker when a generator is
-    given or the checkpoint holds one (its own is used by default).
+    given or the checkpoint holds one (its own is used by default). `attacks` are names, or
+    `NAME:EPS,EPS` (or `AttackSpec`s) with their own ε values. `clip` (keep adversarial images in
+    [0, 1]) defaults to the checkpoint's training config, `perturbation.clip`.
     """
     from gat_tui.device import select_device
 
@@ -228,7 +399,10 @@ def evaluate_checkpoint(
         generator_checkpoint = target_checkpoint if target_checkpoint.has_generator else None
     target, source_model, generator_model = load_models(target_checkpoint, source_checkpoint, generator_checkpoint, device)
     names = list(attacks) or ["fgsm", "fgm-l2", "random"] + (["gat"] if generator_model is not None else [])
-    plans = plan_attacks(names, eps_values, config.perturbation.clip, generator_model, pgd_steps, pgd_step_size)
+    use_clip = config.perturbation.clip if clip is None else clip
+    plans = plan_attacks(
+        names, eps_values, use_clip, generator_model, pgd_steps, pgd_step_size, autoattack, target_checkpoint.shape.num_classes
+    )
     images, labels = load_eval_images(config, split, limit, data_dir, device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)  # random attacks and PGD starts draw the same noise every time
@@ -236,4 +410,9 @@ def evaluate_checkpoint(
             target, source_model, str(source) if source else None, images, labels, plans,
             batch_size or config.data.eval_batch_size, match_power, progress,
         )
-    return CheckpointEvaluation(results, int(images.shape[0]), device)
+    notes: list[str] = []
+    for plan in plans:
+        for note in getattr(plan.attack, "warnings", ()):
+            if note not in notes:
+                notes.append(note)
+    return CheckpointEvaluation(results, int(images.shape[0]), device, use_clip, clip is None, tuple(notes))
