@@ -219,7 +219,7 @@ def _check_output_folder(path: Path | None, option: str) -> None:
 
 
 def _parse_eps(text: str | None) -> list[float]:
-    from gat_tui.robustness.evaluate import EvalError, parse_sizes
+    from gat_tui.robustness.plan import EvalError, parse_sizes
 
     if not text:
         return []
@@ -263,7 +263,7 @@ def eval_command(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
 ) -> None:
     """Attack a saved model: accuracy and perturbation norms per attack and ε, direct or indirect."""
-    from gat_tui.robustness.evaluate import AttackSpec, AutoAttackOptions, EvalError, parse_attack_spec
+    from gat_tui.robustness.plan import AttackSpec, AutoAttackOptions, EvalError, parse_attack_spec
     from gat_tui.runs.folder import RunPaths
 
     if checkpoint.is_dir():

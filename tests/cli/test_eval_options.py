@@ -9,7 +9,8 @@ import pytest
 from conftest import Cli
 
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
-from gat_tui.robustness.evaluate import AutoAttackOptions, evaluate_checkpoint
+from gat_tui.robustness.evaluate import evaluate_checkpoint
+from gat_tui.robustness.plan import AutoAttackOptions
 from gat_tui.training.request import TrainingRequest
 from gat_tui.training.trainer import Trainer
 

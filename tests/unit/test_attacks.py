@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from gat_tui.attacks import FGSM, PGDL2, GATAttack, PGDLinf
-from gat_tui.robustness.evaluate import AttackResult, EvalError, evaluate_attacks, plan_attacks
+from gat_tui.robustness.evaluate import AttackResult, evaluate_attacks
+from gat_tui.robustness.plan import EvalError, plan_attacks
 
 
 def linear_model() -> nn.Module:

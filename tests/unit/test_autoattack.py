@@ -9,17 +9,8 @@ import torch
 from torch import nn
 
 from gat_tui.attacks import APGDCE, AutoAttack, PGDLinf
-from gat_tui.robustness.evaluate import (
-    AttackResult,
-    AttackSpec,
-    AutoAttackOptions,
-    EvalError,
-    StageResult,
-    evaluate_attacks,
-    parse_attack_spec,
-    parse_sizes,
-    plan_attacks,
-)
+from gat_tui.robustness.evaluate import AttackResult, StageResult, evaluate_attacks
+from gat_tui.robustness.plan import AttackSpec, AutoAttackOptions, EvalError, parse_attack_spec, parse_sizes, plan_attacks
 
 
 @pytest.fixture
