@@ -122,12 +122,26 @@ class EventWriter:
         # files are read in name order: the sequence number orders two writers of one second
         suffix = f".{len(event_files(folder)):04d}"
         self._writer = SummaryWriter(str(folder), purge_step=purge_step, filename_suffix=suffix, flush_secs=30)
+        self.failed = False
+
+    def _writing(self) -> bool:
+        """False once tensorboardX's writer thread has died (e.g. a full disk): its queue would then
+        fill and block training for good, so the event files stop there; metrics.jsonl goes on
+        (and `export` can rebuild them)."""
+        if not self.failed:
+            worker = getattr(self._writer.file_writer.event_writer, "_worker", None)
+            self.failed = worker is not None and not worker.is_alive()
+        return not self.failed
 
     def record(self, record: Mapping[str, Any], step: int, walltime: float | None = None) -> None:
+        if not self._writing():
+            return
         for tag, value in scalars_of(record):
             self._writer.add_scalar(tag, value, step, walltime=walltime)
 
     def panel(self, panel: PreviewPanel, step: int) -> None:
+        if not self._writing():
+            return
         shown = {"images": panel.images, "perturbations": visible_perturbation(panel.perturbations), "adversarial": panel.adversarial}
         for name, tag in PREVIEW_TAGS.items():
             self._writer.add_images(tag, shown[name], step, dataformats="NCHW")
@@ -136,6 +150,8 @@ class EventWriter:
         """The test figures as scalars and the hyperparameters' session, whose metrics they are."""
         from tensorboardX.summary import hparams as hparams_summaries
 
+        if not self._writing():
+            return
         metrics = dict(scalars_of(figures, TEST_TAGS))
         for tag, value in metrics.items():
             self._writer.add_scalar(tag, value, step)
@@ -146,10 +162,15 @@ class EventWriter:
         self._writer.file_writer.add_summary(session_end, step)
 
     def flush(self) -> None:
-        self._writer.flush()
+        if self._writing():
+            try:
+                self._writer.flush()
+            except OSError:
+                self.failed = True
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writing():  # closing waits for the writer thread: not for a dead one
+            self._writer.close()
 
 
 class TensorBoardLog:

@@ -135,3 +135,22 @@ def test_export_rebuilds_the_scalars_of_a_run_and_of_a_sweep(finished_run: Path,
         export_tensorboard(sweep, tmp_path / "sweep-out")
     with pytest.raises(ExportError, match="holds no run"):
         export_tensorboard(tmp_path / "sweep-out", tmp_path / "elsewhere")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_that_cannot_write_never_holds_training_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from tensorboardX import event_file_writer
+
+    original = event_file_writer.EventsWriter._write_serialized_event
+
+    def full_disk_for_the_writer_thread(self: object, data: bytes) -> None:
+        if threading.current_thread() is not threading.main_thread():  # the file's header, written at opening, fits
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, data)
+
+    monkeypatch.setattr(event_file_writer.EventsWriter, "_write_serialized_event", full_disk_for_the_writer_thread)
+    finished = Trainer(TrainingRequest(tiny(epochs=1), tmp_path / "run")).run()
+    assert finished.status == "finished"  # the writer thread died at its first event; its queue never blocked a step
+    assert expected_scalars(tmp_path / "run")["loss/classifier"]
