@@ -471,6 +471,30 @@ def report(
         _fail(str(error))
 
 
+@app.command()
+def export(
+    source: Path = typer.Argument(..., help="A run folder, a sweep folder or a folder of runs."),
+    tensorboard: Path = typer.Option(
+        ..., "--tensorboard", help="Write TensorBoard event files here, one subfolder per run of a sweep (label/seed-k)."
+    ),
+) -> None:
+    """Rebuild TensorBoard event files from runs' metrics.jsonl (runs made before them, or with them off)."""
+    from gat_tui.atomic import describe_os_error
+    from gat_tui.runs.tensorboard import ExportError, export_tensorboard
+
+    _check_output_folder(tensorboard, "--tensorboard")
+    try:
+        exported = export_tensorboard(source, tensorboard)
+    except ExportError as error:
+        _fail(str(error))
+    except OSError as error:
+        _fail(describe_os_error(error, "cannot write"), 1)
+    for run in exported:
+        results = ", hyperparameters and test figures" if run.with_results else ""
+        typer.echo(f"{run.run_dir}: {run.records} metrics lines{results} -> {run.out_dir}")
+    typer.echo(f"view with: tensorboard --logdir {tensorboard}")
+
+
 def main() -> None:
     app(prog_name="gat-tui")
 

@@ -17,7 +17,7 @@ from gat_tui.toml_schema import SchemaError, build, parse_override, parse_toml, 
 
 __all__ = [
     "ConfigError", "RunConfig", "DataConfig", "ModelConfig", "TrainConfig", "PerturbationConfig", "GatConfig",
-    "AttackConfig", "CheckpointConfig", "EvalConfig", "METHODS", "DATASETS", "DEVICES", "FOLDER_NAME", "SEED_MAX",
+    "AttackConfig", "CheckpointConfig", "EvalConfig", "LoggingConfig", "METHODS", "DATASETS", "DEVICES", "FOLDER_NAME", "SEED_MAX",
     "config_from_mapping", "config_from_toml", "config_to_toml", "load_preset", "parse_override",
 ]
 
@@ -111,6 +111,15 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    tensorboard: bool = setting(
+        True,
+        "also write TensorBoard event files to RUN_DIR/tensorboard/: the metrics, each epoch's preview panel, "
+        "and the config as hyperparameters of the test figures",
+    )
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs; sections mirror the preset's TOML tables."""
 
@@ -128,6 +137,7 @@ class RunConfig:
     attack: AttackConfig = field(default_factory=AttackConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 def _check_consistency(config: RunConfig, where: str) -> None:

@@ -6,11 +6,12 @@
         checkpoints/last.safetensors  the latest weights
         checkpoints/best.safetensors  the weights best on validation
         summary.json                  test accuracies, best epoch, wall time (at the end)
+        tensorboard/                  TensorBoard event files (see runs/tensorboard.py), unless logging.tensorboard = false
         .lock                         held by the one process training it (see runs/lock.py)
 
 `RunFolder` is the only writer of these files besides the checkpoints: it locks the folder for
 a training's whole life, decides whether the folder may take a new run, and writes the
-config, the metrics and the summary.
+config, the metrics (metrics.jsonl and the TensorBoard events) and the summary.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gat_tui.atomic import write_text_atomically
 from gat_tui.events import EpochSummary, Event, RunFinished, StepMetrics
 from gat_tui.runs.lock import LOCK_NAME, RunLock, lock_holder
+
+if TYPE_CHECKING:
+    from gat_tui.config import RunConfig
+    from gat_tui.runs.tensorboard import TensorBoardLog
 
 RUNS_DIR_ENV = "GAT_TUI_RUNS_DIR"
 
@@ -78,6 +83,10 @@ class RunPaths:
     @property
     def summary(self) -> Path:
         return self.root / "summary.json"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
 
     @property
     def lock(self) -> Path:
@@ -200,6 +209,7 @@ class RunFolder:
         self._lock = RunLock(root)
         self._created = not root.exists()
         self._metrics: MetricsLog | None = None
+        self._tensorboard: TensorBoardLog | None = None
 
     def claim(self) -> None:
         """Lock the folder (RunLocked if another writer has it) and check it may take this run."""
@@ -225,6 +235,28 @@ class RunFolder:
         self._metrics = MetricsLog(self.paths.metrics)
         return self._metrics
 
+    def start_tensorboard(self, config: RunConfig, step: int) -> TensorBoardLog | None:
+        """After `start`: the TensorBoard subscriber, None if `logging.tensorboard` is off.
+
+        A resumed run purges what was written after its checkpoint (steps > `step`); one with
+        no event files yet (made before they existed) first gets the metrics kept so far.
+        A new run discards a killed earlier attempt's files, as `start` does its metrics.
+        """
+        from gat_tui.runs.tensorboard import TensorBoardLog, event_files, walltime_base
+
+        folder = self.paths.tensorboard
+        history = self.resuming and not event_files(folder)
+        if not self.resuming:
+            for stale in event_files(folder):
+                stale.unlink()
+        if not config.logging.tensorboard:
+            return None
+        self._tensorboard = TensorBoardLog(folder, config, purge_step=step + 1 if self.resuming else None)
+        if history:
+            records = read_json_lines(self.paths.metrics)
+            self._tensorboard.write_history(records, walltime_base(self.paths.metrics, records))
+        return self._tensorboard
+
     def abandon(self) -> None:
         """Give the folder up before `start`: unlock it and leave it as it was (removed if this run made it)."""
         root = self.paths.root
@@ -236,6 +268,9 @@ class RunFolder:
             root.rmdir()
 
     def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None

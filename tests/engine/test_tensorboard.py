@@ -1,0 +1,156 @@
+"""TensorBoard event files: read back, they hold what metrics.jsonl holds, also after a resume and an export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from tensorboard_events import assert_same, expected_scalars, read_events, scalars, tiny
+
+from gat_tui.config import config_from_toml, config_to_toml
+from gat_tui.events import EPOCH_FIGURES, STEP_FIGURES, Event, StepMetrics
+from gat_tui.runs.tensorboard import (
+    PREVIEW_TAGS,
+    SCALAR_TAGS,
+    TEST_TAGS,
+    EventWriter,
+    ExportError,
+    event_files,
+    export_tensorboard,
+)
+from gat_tui.training.control import TrainingControl
+from gat_tui.training.request import TrainingRequest
+from gat_tui.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("tb") / "run"
+    assert Trainer(TrainingRequest(tiny(), run_dir)).run().status == "finished"
+    return run_dir
+
+
+def test_every_figure_has_one_tag() -> None:
+    assert set(STEP_FIGURES + EPOCH_FIGURES + ("images_per_second", "epoch_seconds")) == SCALAR_TAGS.keys()
+    tags = [*SCALAR_TAGS.values(), *TEST_TAGS.values(), *PREVIEW_TAGS.values()]
+    assert len(tags) == len(set(tags))
+
+
+def test_a_run_writes_its_metrics_previews_and_hyperparameters(finished_run: Path) -> None:
+    folder = finished_run / "tensorboard"
+    actual = scalars(folder)
+    expected = expected_scalars(finished_run)
+    assert {"loss/classifier", "loss/generator", "accuracy/val_clean", "perturbation/val_l2", "speed/images_per_second"} <= expected.keys()
+    assert_same(actual, expected)
+
+    summary = json.loads((finished_run / "summary.json").read_text())
+    for name, tag in TEST_TAGS.items():
+        value = summary.get(name, summary.get("extra", {}).get(name))
+        assert actual[tag] == [(summary["step"], pytest.approx(value, rel=1e-6))]
+
+    accumulator = read_events(folder)
+    epoch_steps = [step for step, _ in expected["accuracy/val_clean"]]
+    for tag in PREVIEW_TAGS.values():
+        images = accumulator.Images(tag)
+        assert [image.step for image in images] == epoch_steps
+        assert images[0].width > 0 and images[0].height > 0
+
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    metadata = accumulator.SummaryMetadata("_hparams_/session_start_info")
+    start = plugin_data_pb2.HParamsPluginData.FromString(metadata.plugin_data.content).session_start_info
+    assert start.hparams["method"].string_value == "gat"
+    assert start.hparams["gat.lr_g"].number_value == pytest.approx(1e-3)
+    assert start.hparams["logging.tensorboard"].bool_value is True
+
+
+def test_a_resumed_run_purges_what_came_after_its_checkpoint(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    stop = threading.Event()
+
+    def stop_at_step_4(event: Event) -> None:
+        if isinstance(event, StepMetrics) and event.step >= 4:
+            stop.set()
+
+    config = tiny()
+    stopped = Trainer(TrainingRequest(config, run_dir), subscribers=[stop_at_step_4], control=TrainingControl(stop=stop)).run()
+    assert stopped.status == "stopped" and stopped.step == 4
+    # what a run killed after its checkpoint at step 4 went on to write, and resume must hide
+    killed = EventWriter(run_dir / "tensorboard")
+    for step in (6, 8):
+        killed.record({"loss_f": 99.0, "val_acc_clean": 0.0}, step)
+    killed.close()
+    assert any(value == 99.0 for _, value in scalars(run_dir / "tensorboard")["loss/classifier"])
+
+    finished = Trainer(TrainingRequest(config, run_dir, None, resume_from=run_dir / "checkpoints/last.safetensors")).run()
+    assert finished.status == "finished"
+    assert len(event_files(run_dir / "tensorboard")) == 3
+    actual = scalars(run_dir / "tensorboard")
+    assert_same(actual, expected_scalars(run_dir))
+    for tag, values in actual.items():
+        steps = [step for step, _ in values]
+        assert steps == sorted(set(steps)), f"{tag}: {steps}"
+    assert all(value != 99.0 for _, value in actual["loss/classifier"])
+
+
+def test_a_run_resumed_without_event_files_gets_its_history_first(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    stop = threading.Event()
+    config = tiny(epochs=1)
+    Trainer(TrainingRequest(config, run_dir), subscribers=[lambda e: stop.set() if isinstance(e, StepMetrics) else None], control=TrainingControl(stop=stop)).run()
+    shutil.rmtree(run_dir / "tensorboard")  # as a run made before event files existed
+    Trainer(TrainingRequest(config, run_dir, None, resume_from=run_dir / "checkpoints/last.safetensors")).run()
+    assert_same(scalars(run_dir / "tensorboard"), expected_scalars(run_dir))
+
+
+def test_tensorboard_can_be_switched_off(tmp_path: Path) -> None:
+    config = config_from_toml(config_to_toml(tiny(epochs=1)), "test", ["logging.tensorboard=false"])
+    assert config.logging.tensorboard is False
+    assert Trainer(TrainingRequest(config, tmp_path / "run")).run().status == "finished"
+    assert not (tmp_path / "run/tensorboard").exists()
+
+
+def test_export_rebuilds_the_scalars_of_a_run_and_of_a_sweep(finished_run: Path, tmp_path: Path) -> None:
+    exported = export_tensorboard(finished_run, tmp_path / "out")
+    assert len(exported) == 1 and exported[0].with_results
+    live, rebuilt = scalars(finished_run / "tensorboard"), scalars(tmp_path / "out")
+    assert rebuilt.keys() == live.keys()
+    for tag in live:
+        assert rebuilt[tag] == live[tag], tag
+    assert read_events(tmp_path / "out").SummaryMetadata("_hparams_/session_start_info").plugin_data.plugin_name == "hparams"
+
+    sweep = tmp_path / "sweep"
+    (sweep / "sweep.toml").parent.mkdir()
+    (sweep / "sweep.toml").write_text("")
+    for label, seed in (("gat", 0), ("gat", 1), ("baseline", 0)):
+        shutil.copytree(finished_run, sweep / "runs" / label / f"seed-{seed}", ignore=shutil.ignore_patterns("tensorboard", "checkpoints"))
+    exported = export_tensorboard(sweep, tmp_path / "sweep-out")
+    assert sorted(str(run.out_dir.relative_to(tmp_path / "sweep-out")) for run in exported) == ["baseline/seed-0", "gat/seed-0", "gat/seed-1"]
+    assert_same(scalars(tmp_path / "sweep-out/gat/seed-1"), expected_scalars(finished_run))
+
+    with pytest.raises(ExportError, match="already holds TensorBoard event files"):
+        export_tensorboard(sweep, tmp_path / "sweep-out")
+    with pytest.raises(ExportError, match="holds no run"):
+        export_tensorboard(tmp_path / "sweep-out", tmp_path / "elsewhere")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_that_cannot_write_never_holds_training_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from tensorboardX import event_file_writer
+
+    original = event_file_writer.EventsWriter._write_serialized_event
+
+    def full_disk_for_the_writer_thread(self: object, data: bytes) -> None:
+        if threading.current_thread() is not threading.main_thread():  # the file's header, written at opening, fits
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, data)
+
+    monkeypatch.setattr(event_file_writer.EventsWriter, "_write_serialized_event", full_disk_for_the_writer_thread)
+    finished = Trainer(TrainingRequest(tiny(epochs=1), tmp_path / "run")).run()
+    assert finished.status == "finished"  # the writer thread died at its first event; its queue never blocked a step
+    assert expected_scalars(tmp_path / "run")["loss/classifier"]
