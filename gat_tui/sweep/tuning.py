@@ -80,11 +80,11 @@ def choice_file(root: Path, label: str) -> Path:
 def choose(root: Path, entry: RunEntry) -> Tuning:
     """The grid's table and the choice, from the tuning runs' summaries under `root`."""
     points = []
-    for point in entry.tuning:
+    for grid_point in entry.tuning:
         values: list[float] = []
         failed = pending = 0
         for index in range(entry.tune_seeds):
-            run_dir = tuning_run_dir(root, entry.label, point.name, index)
+            run_dir = tuning_run_dir(root, entry.label, grid_point.name, index)
             status = run_status(run_dir)
             summary = read_summary(run_dir) if status == "finished" else None
             value = summary.get("best_value") if summary is not None else None
@@ -96,7 +96,7 @@ def choose(root: Path, entry: RunEntry) -> Tuning:
                 pending += 1
         mean = statistics.fmean(values) if values else None
         std = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
-        points.append(PointResult(point.name, point.overrides, tuple(values), mean, std, len(values), failed, pending))
+        points.append(PointResult(grid_point.name, grid_point.overrides, tuple(values), mean, std, len(values), failed, pending))
     seeds = tuple(entry.tuning_seed(index) for index in range(entry.tune_seeds))
     pending = sum(point.pending for point in points)
     if pending:
