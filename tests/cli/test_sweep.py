@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import threading
 from collections.abc import Callable
@@ -178,3 +179,19 @@ def test_two_stage_sweep_tunes_then_repeats_sharded(tmp_path: Path, tiny_sweep: 
     assert printed.returncode == 0, printed.stderr
     assert "tuning gat" in printed.stdout and "80.33 ± 0.44 (n=50)" in printed.stdout and "ordering" in printed.stdout
     assert json.loads((tmp_path / "r.json").read_text())["tuning"][0]["chosen"] == best
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[[runs]]\npreset = "x"\ntune = { "gat.c_g" = [1] }\ngrid = { "gat.k" = [1] }\n', "either a grid"),
+        ('[[runs]]\npreset = "x"\n[[runs]]\npreset = "y"\nattack_target = "x"\ntune = { "gat.c_g" = [1] }\n', "no tune with attack_target"),
+        ('[[runs]]\npreset = "x"\ntune = { "gat.c_g" = [0.01, 0.01] }\n', "they name folders"),
+        ('[[runs]]\npreset = "x"\ntune = { "gat.c_g" = [1] }\ntune_seeds = 0\n', "'runs[0].tune_seeds' = 0"),
+    ],
+)
+def test_bad_tuning_entries_are_refused(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_sweep(path)
