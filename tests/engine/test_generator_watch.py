@@ -5,6 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.events import EpochSummary, Event, LogMessage
 from gat_tui.training.request import TrainingRequest
@@ -26,6 +28,7 @@ def _train(folder: Path, lr_g: float, c_g: float) -> list[Event]:
     return events
 
 
+@pytest.mark.slow  # two 3-epoch GAT trainings
 def test_tuned_generator_learns_and_the_paper_setting_is_flagged(tmp_path: Path, presets_dir: Path) -> None:
     tuned = tomllib.loads((presets_dir / "cifar10_gat_tuned.toml").read_text())["gat"]
     runs = {"paper": _train(tmp_path / "paper", 1e-6, 0.01), "tuned": _train(tmp_path / "tuned", tuned["lr_g"], tuned["c_g"])}
