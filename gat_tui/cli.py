@@ -374,7 +374,10 @@ def sweep(
     shard: str = typer.Option("0/1", "--shard", help="Run only share I of N (by seed), e.g. one Slurm array task each."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
 ) -> None:
-    """Run presets × seeds (× override grids), then evaluations; re-run to resume, --shard to split."""
+    """Run presets × seeds (× override grids; tuning stages first), then evaluations; re-run to resume, --shard to split.
+
+    Exit status: 0 finished, 1 a job failed, 3 repeat runs wait for another shard's tuning runs, 130 stopped.
+    """
     from gat_tui.config import ConfigError
     from gat_tui.runs.folder import default_runs_dir
     from gat_tui.sweep.plan import load_sweep, parse_shard
@@ -407,9 +410,9 @@ def sweep(
         return printers
 
     def on_progress(progress: SweepProgress) -> None:
-        colour = {"finished": "green", "skipped": "dim", "failed": "red", "stopped": "yellow"}.get(progress.state, "cyan")
+        colour = {"finished": "green", "skipped": "dim", "failed": "red", "stopped": "yellow", "waiting": "yellow"}.get(progress.state, "cyan")
         line = f"[{colour}]sweep {progress.done}/{progress.total} {progress.state}[/]: {progress.job}"
-        console.print(line + (f" ({progress.message})" if progress.message and progress.state == "failed" else ""))
+        console.print(line + (f" ({progress.message})" if progress.message and progress.state in ("failed", "waiting") else ""))
 
     console.print(f"sweep {plan.name}: {plan.seeds} seeds, shard {shard_index}/{shard_count}, into {folder}", highlight=False)
     runner = SweepRunner(plan, folder, shard_index, shard_count, stop, data_dir, on_progress, subscribers_for)
@@ -419,7 +422,7 @@ def sweep(
         for printer in printers:
             printer.close()
     console.print(f"sweep {status}; the table: gat-tui report {folder}", highlight=False)
-    raise typer.Exit({"finished": 0, "stopped": 130}.get(status, 1))
+    raise typer.Exit({"finished": 0, "stopped": 130, "waiting": 3}.get(status, 1))
 
 
 @app.command()

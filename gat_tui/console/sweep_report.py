@@ -8,18 +8,61 @@ from rich.table import Table
 from rich.text import Text
 
 from gat_tui.console.accuracy_chart import accuracy_chart
-from gat_tui.sweep.report import SweepReport
+from gat_tui.sweep.report import Cell, SweepReport, TableRow
+from gat_tui.sweep.tuning import PointResult, Tuning
+
+MAIN_COLUMNS = ("run", "clean", "own perturbation", "FGM-L2", "paper (clean)", "(ours − paper) / paper std", "tuned setting")
+TUNING_COLUMNS = ("grid point", "best val acc (%), mean ± std (n)", "failed", "not finished", "")
+
+
+def _main_cells(row: TableRow) -> tuple[str, ...]:
+    paper = row.paper.text() if row.paper is not None else "n/a"
+    z = "-" if row.paper_z is None else f"{row.paper_z:+.2f}"
+    tuned = row.tuned if row.tuned is not None else "-"
+    return (row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text(), paper, z, tuned)
+
+
+def ordering_lines(report: SweepReport) -> list[str]:
+    """The method ordering of ours and of the paper, and whether the paper's first is still first."""
+    if len(report.order_paper) < 2:
+        return []
+    lines = [
+        "ordering by mean clean test accuracy (runs with both figures):",
+        "  ours:  " + " > ".join(report.order_ours),
+        "  paper: " + " > ".join(report.order_paper),
+    ]
+    first = report.order_paper[0]
+    same = report.order_ours[0] == first
+    lines.append(f"  the paper's first ({first}) is {'also our first' if same else f'not our first (ours: {report.order_ours[0]})'}")
+    return lines
+
+
+def _point_cells(point: PointResult, tuning: Tuning) -> tuple[str, ...]:
+    figure = Cell(point.mean, point.std, point.finished).text()
+    return (point.point, figure, str(point.failed), str(point.pending), "chosen" if point.point == tuning.chosen else "")
+
+
+def tuning_tables(report: SweepReport) -> list[Table]:
+    tables = []
+    for tuning in report.tuning:
+        chosen = tuning.chosen or f"none yet ({tuning.waiting})"
+        table = Table(title=f"tuning {tuning.label}: {tuning.tune_seeds} seeds per point; chosen: {chosen}", caption=f"rule: {tuning.rule}; tie: {tuning.tie_break}")
+        for column in TUNING_COLUMNS:
+            table.add_column(column)
+        for point in tuning.points:
+            table.add_row(*_point_cells(point, tuning))
+        tables.append(table)
+    return tables
 
 
 def report_tables(report: SweepReport) -> list[Table]:
-    """Table 2 (test accuracy, mean ± std over seeds, beside the paper's) and, if any, the evaluations."""
-    table = Table(title=f"{report.name}: test accuracy (%), mean ± std over seeds (n)")
-    for column in ("run", "clean", "own perturbation", "FGM-L2", "paper (clean)"):
+    """Table 2 (test accuracy, mean ± std over seeds, beside the paper's), the tuning grids and, if any, the evaluations."""
+    table = Table(title=f"{report.name}: test accuracy (%), mean ± std over seeds (n)", caption="\n".join(ordering_lines(report)) or None)
+    for column in MAIN_COLUMNS:
         table.add_column(column)
     for row in report.table:
-        paper = row.paper.text() if row.paper is not None else "n/a"
-        table.add_row(row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text(), paper)
-    tables = [table]
+        table.add_row(*_main_cells(row))
+    tables = [table, *tuning_tables(report)]
     if report.curves:
         curves = Table(title="evaluations: accuracy (%) under attack, mean ± std over seeds")
         for column in ("evaluation", "run", "attack", "ε", "accuracy", "mean ‖δ‖₂"):
@@ -38,12 +81,21 @@ def markdown(report: SweepReport) -> str:
         "",
         "Test accuracy (%), mean ± standard deviation over the seeds that finished (n).",
         "",
-        "| run | clean | own perturbation | FGM-L2 | paper (clean) |",
-        "| --- | --- | --- | --- | --- |",
+        "| " + " | ".join(MAIN_COLUMNS) + " |",
+        "|" + " --- |" * len(MAIN_COLUMNS),
     ]
     for row in report.table:
-        paper = row.paper.text() if row.paper is not None else "n/a"
-        lines.append(f"| {row.label} | {row.test_acc_clean.text()} | {row.test_acc_adv.text()} | {row.test_acc_fgm_l2.text()} | {paper} |")
+        lines.append("| " + " | ".join(_main_cells(row)) + " |")
+    ordering = ordering_lines(report)
+    if ordering:
+        lines += ["", ordering[0], ""] + [f"- {line.strip()}" for line in ordering[1:]]
+    for tuning in report.tuning:
+        lines += [
+            "", f"Tuning {tuning.label} ({tuning.tune_seeds} seeds per point): chosen **{tuning.chosen or 'none yet: ' + tuning.waiting}**.",
+            f"Rule: {tuning.rule}. Tie: {tuning.tie_break}.", "",
+            "| " + " | ".join(TUNING_COLUMNS[:-1]) + " | chosen |", "|" + " --- |" * len(TUNING_COLUMNS),
+        ]
+        lines += ["| " + " | ".join(_point_cells(point, tuning)) + " |" for point in tuning.points]
     if report.curves:
         lines += ["", "Evaluations: accuracy (%) under attack, mean ± std over seeds.", "",
                   "| evaluation | run | attack | ε | accuracy | mean ‖δ‖₂ |", "| --- | --- | --- | --- | --- | --- |"]

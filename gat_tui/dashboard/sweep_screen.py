@@ -132,7 +132,7 @@ class SweepScreen(WorkerScreen):
         else:
             self.counts[progress.state] = self.counts.get(progress.state, 0) + 1
             colour = {"finished": "green", "skipped": "dim", "failed": "red"}.get(progress.state, "yellow")
-            detail = f" ({progress.message})" if progress.state == "failed" else ""
+            detail = f" ({progress.message})" if progress.state in ("failed", "waiting") else ""
             self.query_one(RichLog).write(f"[{colour}]{progress.state}[/]: {escape(progress.job + detail)}")
             self.refresh_table()
         self.redraw_header(progress.done, progress.total)

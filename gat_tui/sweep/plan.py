@@ -15,6 +15,10 @@
     label = "attacker"              # names the run and its folder; default the preset's file name
     grid = { "gat.c_g" = [0.001, 0.01] }   # one run per value (per combination): attacker-c_g=0.001, ...
     attack_target = "cifar10_baseline"     # gat_attack: attack that run's best checkpoint (same seed)
+    [[runs]]
+    preset = "cifar10_dropout_gat"
+    tune = { "gat.lr_g" = [1e-6, 1e-4], "gat.c_g" = [0.01, 0.1] }   # two stages (Section 4.4):
+    tune_seeds = 3                  # every grid point x 3 tuning seeds, then the best point x every seed
 
     [[evaluations]]                 # optional: attacks on each listed run's best checkpoint
     name = "fig4"
@@ -36,6 +40,15 @@ evaluations naming runs of this sweep) is checked here.
 
 Every job of one seed goes to the same shard, so a run and the runs it depends on (an
 attacker's target, an indirect attack's source) are made by the same machine in order.
+
+A `tune` entry is the paper's protocol (Section 4.4: "the set of hyperparameters that achieved
+the best performance on the validation data", then repeated over weight initialisations). Its
+tuning stage trains every point of the `tune` grid with `tune_seeds` seeds (TUNING_SEED_BASE + k,
++ seed_offset: disjoint from the repeat seeds, so no repeat run is a copy of a tuning run); the
+point with the highest mean best validation accuracy wins (`gat_tui.sweep.tuning`), and the
+repeat stage trains that point for every seed under the entry's own label. Tuning job k goes to
+shard k mod N; every shard lists all tuning jobs of its share before any repeat job, and a
+repeat job whose choice cannot be made yet (tuning runs of another shard not finished) waits.
 """
 
 from __future__ import annotations
@@ -52,6 +65,9 @@ from gat_tui.toml_schema import REQUIRED, build, parse_toml, read_text, setting
 # Bounds that keep seed + seed_offset a valid seed (< 2**63) and the job list in memory.
 SEEDS_MAX = 100_000
 SEED_OFFSET_MAX = 1_000_000_000
+# Tuning seed k trains with TUNING_SEED_BASE + k (+ seed_offset): never one of the repeat seeds 0 .. SEEDS_MAX-1.
+TUNING_SEED_BASE = 1_000_000
+TUNE_SEEDS_MAX = 1_000
 
 
 # --- the file's schema: what each key means and allows ------------------------------------------
@@ -73,6 +89,14 @@ class RunTable:
     )
     label: str | None = setting(None, "the run's name in the sweep and its folder (default: the preset's file name)", pattern=FOLDER_NAME)
     seed_offset: int = setting(0, "trains with seed + offset (e.g. a second, independent baseline)", min=0, max=SEED_OFFSET_MAX)
+    # Like `grid`, the values become `KEY=VALUE` overrides that the preset's schema checks when a run starts.
+    tune: dict[str, tuple[Any, ...]] = setting(
+        {},
+        "tune on validation first (Section 4.4): every value (combination) of each dotted key x tune_seeds seeds, "
+        'then the point with the best mean validation accuracy x every seed, e.g. { "gat.lr_g" = [1e-6, 1e-4] }',
+        min_items=1,
+    )
+    tune_seeds: int = setting(3, "with tune: seeds of each grid point in the tuning stage", min=1, max=TUNE_SEEDS_MAX)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,12 +138,26 @@ class SweepTable:
 
 
 @dataclass(frozen=True)
+class TuningPoint:
+    """One point of a `tune` grid: its folder name and its overrides, in the grid's file order."""
+
+    name: str
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RunEntry:
     label: str  # unique in the sweep; names its folder
     preset: str
     overrides: tuple[str, ...]
     attack_target: str | None = None
     seed_offset: int = 0
+    tuning: tuple[TuningPoint, ...] = ()  # empty: no tuning stage
+    tune_seeds: int = 0
+
+    def tuning_seed(self, index: int) -> int:
+        """The training seed of tuning seed `index` (0 .. tune_seeds-1)."""
+        return TUNING_SEED_BASE + index + self.seed_offset
 
 
 @dataclass(frozen=True)
@@ -147,12 +185,14 @@ class Sweep:
 
 @dataclass(frozen=True)
 class Job:
-    """One training run (kind 'train') or one evaluation of one run (kind 'eval'), for one seed."""
+    """One training run (kind 'train'), one evaluation of one run ('eval'), or one tuning run
+    ('tune': `point` of the entry's grid, `seed` the tuning seed's index), for one seed."""
 
     kind: str
     seed: int
     entry: RunEntry
     evaluation: Evaluation | None = None
+    point: TuningPoint | None = None
 
 
 def _refuse(where: str, key: str, value: Any, allowed: str) -> ConfigError:
@@ -169,17 +209,42 @@ def _value_text(value: Any) -> str:
     return repr(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else str(value)
 
 
-def _run_entries(run: RunTable) -> list[RunEntry]:
-    """The runs one [[runs]] entry stands for: one per point of its grid."""
+def _points(grid: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in file order (the last key varies fastest)."""
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[key] for key in keys))] if keys else [{}]
+
+
+def _point_overrides(point: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(f"{key}={_value_text(value)}" for key, value in point.items())
+
+
+def _tuning_points(where: str, index: int, run: RunTable) -> tuple[TuningPoint, ...]:
+    if not run.tune:
+        return ()
+    if run.grid:
+        raise _refuse(where, f"runs[{index}].tune", run.tune, "either a grid (one run per point) or tune, not both")
+    if run.attack_target is not None:
+        raise _refuse(where, f"runs[{index}].tune", run.tune, "no tune with attack_target (attackers select on L_G, not accuracy)")
+    points = tuple(TuningPoint(_grid_label("", point).lstrip("-"), _point_overrides(point)) for point in _points(run.tune))
+    names = [point.name for point in points]
+    if len(set(names)) < len(names) or len(set(name.lower() for name in names)) < len(names):
+        raise _refuse(where, f"runs[{index}].tune", run.tune, "keys whose last parts differ and values that differ (they name folders)")
+    return points
+
+
+def _run_entries(where: str, index: int, run: RunTable) -> list[RunEntry]:
+    """The runs one [[runs]] entry stands for: one per point of its grid (a tuned entry is one run)."""
     stem = run.label if run.label is not None else Path(run.preset).stem
-    keys = list(run.grid)
-    entries = []
-    for values in itertools.product(*(run.grid[key] for key in keys)) if keys else [()]:
-        point = dict(zip(keys, values))
-        grid_overrides = [f"{key}={_value_text(value)}" for key, value in point.items()]
-        overrides = run.set + tuple(grid_overrides)
-        entries.append(RunEntry(_grid_label(stem, point), run.preset, overrides, run.attack_target, run.seed_offset))
-    return entries
+    tuning = _tuning_points(where, index, run)
+    tune_seeds = run.tune_seeds if tuning else 0
+    return [
+        RunEntry(
+            _grid_label(stem, point), run.preset, run.set + _point_overrides(point), run.attack_target, run.seed_offset,
+            tuning, tune_seeds,
+        )
+        for point in _points(run.grid)
+    ]
 
 
 def _evaluation(where: str, table: EvaluationTable, index: int, labels: list[str]) -> Evaluation:
@@ -219,7 +284,7 @@ def load_sweep(path: Path, seeds: int | None = None) -> Sweep:
     written = build(SweepTable, table, where)
     if not written.runs:
         raise ConfigError(f"{where}: needs at least one [[runs]] table with a preset")
-    entries = [entry for run in written.runs for entry in _run_entries(run)]
+    entries = [entry for index, run in enumerate(written.runs) for entry in _run_entries(where, index, run)]
     _check_labels(where, entries)
     labels = [entry.label for entry in entries]
     evaluations = [_evaluation(where, evaluation, index, labels) for index, evaluation in enumerate(written.evaluations)]
@@ -241,8 +306,15 @@ def _paper_figures(entry: PaperEntry) -> dict[str, float]:
 
 
 def jobs(sweep: Sweep, shard: int = 0, shards: int = 1) -> list[Job]:
-    """This shard's jobs in the order they must run: per seed, trainings, then evaluations."""
-    planned = []
+    """This shard's jobs in the order they must run: tuning runs (tuning seed k to shard k mod N),
+    then per seed, trainings, then evaluations."""
+    planned = [
+        Job("tune", index, entry, point=point)
+        for entry in sweep.runs
+        for index in range(entry.tune_seeds)
+        if index % shards == shard
+        for point in entry.tuning
+    ]
     for seed in range(sweep.seeds):
         if seed % shards != shard:
             continue

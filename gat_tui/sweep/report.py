@@ -1,4 +1,9 @@
-"""What a sweep folder holds, aggregated: Table 2 as mean ± std and the evaluation curves.
+"""What a sweep folder holds, aggregated: Table 2 as mean ± std beside the paper's figures, the
+tuning stages' grids and choices, and the evaluation curves.
+
+Beside the paper: for each run with a published figure, our mean minus the paper's in units of
+the paper's standard deviation (z = (ours - paper) / paper std; None without a published std),
+and the method ordering of both (by mean clean test accuracy, over the runs that have both).
 
 Rendering them (tables, Markdown, charts) is `gat_tui.console.sweep_report`'s job.
 
@@ -17,6 +22,7 @@ from typing import Any
 from gat_tui.runs.status import finished_summary
 from gat_tui.sweep.plan import Sweep, load_sweep
 from gat_tui.sweep.runner import SweepLayout
+from gat_tui.sweep.tuning import Tuning, choose
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ class TableRow:
     test_acc_adv: Cell
     test_acc_fgm_l2: Cell
     paper: Cell | None
+    paper_z: float | None = None  # (our mean - paper mean) / paper std, clean test accuracy
+    tuned: str | None = None  # the tuning stage's chosen grid point ('waiting' while it cannot be chosen)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,9 @@ class SweepReport:
     table: list[TableRow]
     curves: list[CurvePoint]
     skipped: list[str] = field(default_factory=list)  # a line per file that could not be read
+    tuning: list[Tuning] = field(default_factory=list)
+    order_ours: list[str] = field(default_factory=list)  # labels with both figures, best mean clean test accuracy first
+    order_paper: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,6 +96,7 @@ def build_report(folder: Path) -> SweepReport:
             skipped.append(f"{seed_dir}: not a seed folder (expected seed-<number>)")
     seed_range = range(max([sweep.seeds - 1] + seeds_found) + 1)
     table = []
+    tunings: list[Tuning] = []
     for entry in sweep.runs:
         summaries = [s for s in (finished_summary(layout.run_dir(entry.label, seed)) for seed in seed_range) if s is not None]
 
@@ -93,7 +105,13 @@ def build_report(folder: Path) -> SweepReport:
 
         published = sweep.paper.get(entry.label)
         paper = Cell(published.get("mean"), published.get("std"), int(published.get("n", 0))) if published else None
-        table.append(TableRow(entry.label, cell("test_acc_clean"), cell("test_acc_adv"), cell("test_acc_fgm_l2"), paper))
+        clean = cell("test_acc_clean")
+        tuned = None
+        if entry.tuning:
+            tuning = choose(folder, entry)
+            tunings.append(tuning)
+            tuned = tuning.chosen if tuning.chosen is not None else "waiting"
+        table.append(TableRow(entry.label, clean, cell("test_acc_adv"), cell("test_acc_fgm_l2"), paper, _z(clean, paper), tuned))
 
     curves = []
     for evaluation in sweep.evaluations:
@@ -118,7 +136,17 @@ def build_report(folder: Path) -> SweepReport:
                         Cell.of([r["accuracy"] for r in rows]), Cell.of([r["pert_l2"] for r in rows]),
                     )
                 )
-    return SweepReport(sweep.name, sweep.seeds, table, curves, skipped)
+    both = [row for row in table if row.test_acc_clean.mean is not None and row.paper is not None and row.paper.mean is not None]
+    order_ours = [row.label for row in sorted(both, key=lambda row: -(row.test_acc_clean.mean or 0.0))]
+    order_paper = [row.label for row in sorted(both, key=lambda row: -(row.paper.mean or 0.0) if row.paper else 0.0)]
+    return SweepReport(sweep.name, sweep.seeds, table, curves, skipped, tunings, order_ours, order_paper)
+
+
+def _z(ours: Cell, paper: Cell | None) -> float | None:
+    """Our mean minus the paper's in units of the paper's std; None where a figure or the std is missing."""
+    if ours.mean is None or paper is None or paper.mean is None or not paper.std:
+        return None
+    return (ours.mean - paper.mean) / paper.std
 
 
 def _evaluation_rows(path: Path) -> list[dict[str, Any]]:

@@ -3,10 +3,15 @@
     OUT/sweep.toml                             a copy of the sweep file
     OUT/runs/<label>/seed-<k>/                 a run folder per training (see run_folder.py)
     OUT/evals/<evaluation>/<label>/seed-<k>.json   one `gat-tui eval` JSON per evaluated run
+    OUT/tuning/runs/<label>/<point>/seed-<k>/  a tuning run per grid point and tuning seed (`tune`)
+    OUT/tuning/<label>.json                    the tuning grid's validation table and the choice
 
 A finished run (summary.json says so) or an existing evaluation file is skipped; a run with a
 checkpoint but no finished summary is resumed from it; so re-running a sweep after an
-interruption carries on, and shards (`--shard I/N`, by seed) write side by side.
+interruption carries on, and shards (`--shard I/N`, by seed) write side by side. A tuned
+entry's repeat runs take the setting chosen from its finished tuning runs, recomputed each
+time; while some tuning run (of another shard) has not finished, they end 'waiting' and the
+shard's result is 'waiting': run it again once the other shards are done.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from gat_tui.runs.folder import RunPaths
 from gat_tui.runs.lock import lock_holder
 from gat_tui.runs.status import run_status
 from gat_tui.sweep.plan import Job, Sweep, jobs
+from gat_tui.sweep.tuning import choose, tuning_run_dir, write_choice
 
 
 @dataclass(frozen=True)
 class SweepProgress:
-    """Where the sweep stands: a job starts ('running') or ends (finished/skipped/stopped/failed)."""
+    """Where the sweep stands: a job starts ('running') or ends (finished/skipped/stopped/failed/waiting)."""
 
     job: str
     state: str
@@ -48,6 +54,8 @@ class SweepLayout:
 
 
 def job_name(job: Job) -> str:
+    if job.point is not None:
+        return f"tune {job.entry.label} {job.point.name} tuning seed {job.seed}"
     kind = f"eval {job.evaluation.name} of " if job.evaluation is not None else ""
     return f"{kind}{job.entry.label} seed {job.seed}"
 
@@ -74,25 +82,27 @@ class SweepRunner:
         self.subscribers_for = subscribers_for or (lambda job: ())
 
     def run(self) -> str:
-        """'finished' when every job of this shard is done, else 'stopped' or 'failed'."""
+        """'finished' when every job of this shard is done, else 'stopped', 'failed', or 'waiting'
+        (no failure, but repeat runs wait for tuning runs of another shard)."""
         self.layout.root.mkdir(parents=True, exist_ok=True)
         if self.sweep.path is not None and not (self.layout.root / "sweep.toml").exists():
             shutil.copyfile(self.sweep.path, self.layout.root / "sweep.toml")
-        failures = 0
+        failures = waits = 0
         for done, job in enumerate(self.jobs):
             if self.stop.is_set():
                 return "stopped"
             name = job_name(job)
             self.on_progress(SweepProgress(name, "running", done, len(self.jobs)))
             try:
-                state, message = self._train(job) if job.kind == "train" else self._evaluate(job)
+                state, message = self._train(job) if job.kind in ("train", "tune") else self._evaluate(job)
             except Exception as error:  # one broken job must not sink the whole sweep
                 state, message = "failed", f"{type(error).__name__}: {error}"
             failures += state == "failed"
+            waits += state == "waiting"
             self.on_progress(SweepProgress(name, state, done + 1, len(self.jobs), message))
             if state == "stopped":
                 return "stopped"
-        return "failed" if failures else "finished"
+        return "failed" if failures else "waiting" if waits else "finished"
 
     def _train(self, job: Job) -> tuple[str, str]:
         from gat_tui.presets import load_named_preset
@@ -100,14 +110,24 @@ class SweepRunner:
         from gat_tui.training.request import TrainingRequest
         from gat_tui.training.trainer import Trainer
 
-        run_dir = self.layout.run_dir(job.entry.label, job.seed)
+        if job.point is not None:  # a tuning run: seed is the tuning seed's index
+            run_dir = tuning_run_dir(self.layout.root, job.entry.label, job.point.name, job.seed)
+            seed, extra = job.entry.tuning_seed(job.seed), list(job.point.overrides)
+        else:
+            run_dir, seed, extra = self.layout.run_dir(job.entry.label, job.seed), job.seed + job.entry.seed_offset, []
         status = run_status(run_dir)
         if status == "finished":
             return "skipped", "already finished"
         if status == "running":
             holder = lock_holder(run_dir)
             return "failed", f"{run_dir} is being trained by {holder.describe() if holder else 'another process'} (a second shard?)"
-        overrides = list(job.entry.overrides) + [f"seed={job.seed + job.entry.seed_offset}"]
+        if job.point is None and job.entry.tuning:
+            tuning = choose(self.layout.root, job.entry)
+            if tuning.chosen is None:
+                return "waiting", f"no tuned setting yet: {tuning.waiting}; run this sweep (shard) again once they have"
+            write_choice(self.layout.root, tuning)
+            extra = list(tuning.chosen_overrides)
+        overrides = list(job.entry.overrides) + extra + [f"seed={seed}"]
         if job.entry.attack_target is not None:
             target = RunPaths(self.layout.run_dir(job.entry.attack_target, job.seed)).best_checkpoint
             if run_status(target.parent.parent) != "finished":

@@ -43,6 +43,7 @@ from gat_tui.runs.lock import RunLocked
 from gat_tui.training import checkpointing
 from gat_tui.training.checkpointing import TrainingDiverged, best_file_epoch, restore_from
 from gat_tui.training.control import TrainingControl
+from gat_tui.training.generator_watch import GeneratorWatch
 from gat_tui.training.request import TrainingRequest
 from gat_tui.training.setup import TrainingSetup, prepare
 from gat_tui.training.state import Progress, StateError
@@ -70,6 +71,7 @@ class Trainer:
         self.control = control or TrainingControl()
         self.progress = Progress()
         self._started = time.perf_counter()
+        self.generator_watch = GeneratorWatch(self.config.method, self.config.eval.fgm_l2_eps, self.config.train.epochs)
 
     def emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
@@ -278,6 +280,9 @@ class Trainer:
             raise TrainingDiverged(f"validation {method.selection_metric} became {value} in epoch {progress.epoch}")
         better = progress.record_epoch(value, method.selection_lower_is_better)
         self.emit(figures.epoch_summary(progress.epoch, progress.step, round(self.elapsed(), 3), better, train_seconds))
+        warning = self.generator_watch.observe(figures.pert_l2)
+        if warning is not None:
+            self.emit(LogMessage("warning", warning))
         if better:
             self._save(setup, self.paths.best_checkpoint, "best")
         if self.config.checkpoint.keep_epochs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import threading
 from collections.abc import Callable
@@ -115,3 +116,82 @@ def test_sweep_and_report_commands(tmp_path: Path, cli: Cli, tiny_sweep: Callabl
     (tmp_path / "empty").mkdir()
     missing = cli("report", str(tmp_path / "empty"))
     assert missing.returncode == 2 and "not a sweep folder" in missing.stderr
+
+
+def write_tuned_sweep(folder: Path, tiny_sweep: Callable[[Path], Path]) -> Path:
+    """The tiny preset: a baseline, and GAT tuned over 2 generator learning rates x 2 tuning seeds, 2 repeat seeds."""
+    tiny_sweep(folder)
+    path = folder / "tuned.toml"
+    path.write_text(f'''
+name = "tuned_sweep"
+seeds = 2
+[[runs]]
+preset = "{folder / 'tiny.toml'}"
+label = "baseline"
+set = ["method=baseline"]
+[[runs]]
+preset = "{folder / 'tiny.toml'}"
+label = "gat"
+tune = {{ "gat.lr_g" = [1e-6, 1e-2] }}
+tune_seeds = 2
+[paper]
+baseline = {{ mean = 0.7748, std = 0.0046, n = 50 }}
+gat = {{ mean = 0.8033, std = 0.0044, n = 50 }}
+''')
+    return path
+
+
+def test_two_stage_sweep_tunes_then_repeats_sharded(tmp_path: Path, tiny_sweep: Callable[[Path], Path], cli: Cli) -> None:
+    sweep = load_sweep(write_tuned_sweep(tmp_path, tiny_sweep))
+    gat = sweep.runs[1]
+    assert [point.name for point in gat.tuning] == ["lr_g=1e-06", "lr_g=0.01"] and gat.tune_seeds == 2
+    planned = jobs(sweep)
+    assert [job.kind for job in planned[:4]] == ["tune"] * 4 and len(planned) == 4 + 2 * 2
+    out = tmp_path / "out"
+    # shard 1 first: it trains tuning seed 1, but its repeat run needs tuning seed 0 (shard 0's)
+    progress: list[SweepProgress] = []
+    assert SweepRunner(sweep, out, 1, 2, on_progress=progress.append).run() == "waiting"
+    waiting = [p for p in progress if p.state == "waiting"]
+    assert len(waiting) == 1 and "gat seed 1" in waiting[0].job and "2 of 4 tuning runs of gat have not finished" in waiting[0].message
+    assert SweepRunner(sweep, out, 0, 2).run() == "finished"
+    assert SweepRunner(sweep, out, 1, 2).run() == "finished"
+    choice = json.loads((out / "tuning" / "gat.json").read_text())
+    assert "listed first" in choice["tie_break"] and "best_value" in choice["rule"]
+    values = {point["point"]: point["mean"] for point in choice["points"]}
+    best = "lr_g=0.01" if values["lr_g=0.01"] > values["lr_g=1e-06"] else "lr_g=1e-06"
+    assert choice["chosen"] == best and choice["seeds"] == [1_000_000, 1_000_001]
+    config = (out / "runs" / "gat" / "seed-0" / "config.toml").read_text()
+    assert f"lr_g = {0.01 if best == 'lr_g=0.01' else 1e-06}" in config
+    # re-running skips everything; the choice is recomputed from the finished tuning runs
+    again: list[SweepProgress] = []
+    assert SweepRunner(sweep, out, on_progress=again.append).run() == "finished"
+    assert {p.state for p in again if p.state != "running"} == {"skipped"}
+
+    report = build_report(out)
+    row = report.table[1]
+    assert row.tuned == best and row.test_acc_clean.n == 2
+    assert row.paper_z == pytest.approx((row.test_acc_clean.mean - 0.8033) / 0.0044)
+    assert report.order_paper == ["gat", "baseline"] and sorted(report.order_ours) == ["baseline", "gat"]
+    assert [p.finished for p in report.tuning[0].points] == [2, 2]
+    text = markdown(report)
+    assert "Tuning gat" in text and "chosen" in text and "paper std" in text
+    printed = cli("report", str(out), "--json", str(tmp_path / "r.json"), env={"COLUMNS": "200"})
+    assert printed.returncode == 0, printed.stderr
+    assert "tuning gat" in printed.stdout and "80.33 ± 0.44 (n=50)" in printed.stdout and "ordering" in printed.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["tuning"][0]["chosen"] == best
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[[runs]]\npreset = "x"\ntune = { "gat.c_g" = [1] }\ngrid = { "gat.k" = [1] }\n', "either a grid"),
+        ('[[runs]]\npreset = "x"\n[[runs]]\npreset = "y"\nattack_target = "x"\ntune = { "gat.c_g" = [1] }\n', "no tune with attack_target"),
+        ('[[runs]]\npreset = "x"\ntune = { "gat.c_g" = [0.01, 0.01] }\n', "they name folders"),
+        ('[[runs]]\npreset = "x"\ntune = { "gat.c_g" = [1] }\ntune_seeds = 0\n', "'runs[0].tune_seeds' = 0"),
+    ],
+)
+def test_bad_tuning_entries_are_refused(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_sweep(path)

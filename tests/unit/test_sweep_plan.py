@@ -14,7 +14,10 @@ def test_the_docstring_example_is_a_valid_sweep(tmp_path: Path) -> None:
     path = tmp_path / "example.toml"
     path.write_text(example, encoding="utf-8")
     sweep = plan.load_sweep(path)
-    assert [entry.label for entry in sweep.runs] == ["cifar10_baseline", "cifar10_gat", "attacker-c_g=0.001", "attacker-c_g=0.01"]
+    assert [entry.label for entry in sweep.runs] == ["cifar10_baseline", "cifar10_gat", "attacker-c_g=0.001", "attacker-c_g=0.01", "cifar10_dropout_gat"]
     assert sweep.runs[2].attack_target == "cifar10_baseline" and "gat.c_g=0.001" in sweep.runs[2].overrides
     assert sweep.evaluations[0].source == "cifar10_baseline" and sweep.paper == {"cifar10_gat": {"mean": 0.0, "std": 0.0, "n": 50}}
-    assert len(plan.jobs(sweep)) == 50 * (4 + 1)
+    tuned = sweep.runs[4]
+    assert [point.name for point in tuned.tuning] == ["lr_g=1e-06-c_g=0.01", "lr_g=1e-06-c_g=0.1", "lr_g=0.0001-c_g=0.01", "lr_g=0.0001-c_g=0.1"]
+    assert tuned.tune_seeds == 3 and tuned.tuning[2].overrides == ("gat.lr_g=0.0001", "gat.c_g=0.01")
+    assert len(plan.jobs(sweep)) == 4 * 3 + 50 * (5 + 1)
