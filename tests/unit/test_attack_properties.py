@@ -220,3 +220,50 @@ def test_gat_attacker_validation_loss_is_eq_9_summed_and_honours_clip(clip: bool
     torch.testing.assert_close(loss, eq9_summed_by_hand(classifier, Push(), images, labels, 0.1, clip))
     other = eq9_summed_by_hand(classifier, Push(), images, labels, 0.1, not clip)
     assert abs(loss.item() - other.item()) > 1e-3  # the case is one where clipping matters
+
+
+def test_random_perturbation_training_step_replays_eq_4_by_hand() -> None:
+    # one step of the random baseline: Eq. 4 with an L2-normed Gaussian direction, replayed by hand
+    images, labels = batch()
+    classifier, replay = linear(), linear()
+    with torch.no_grad():  # accuracies are of the minibatch before the step
+        clean_accuracy = replay(images).argmax(1).eq(labels).double().mean()
+    method = RandomPerturbationTraining(classifier, lr_f=0.05, alpha=0.3, eps=0.8, clip=True)
+    torch.manual_seed(11)
+    result = method.train_step(images, labels, draw_batch=lambda: (images, labels))
+    torch.manual_seed(11)
+    noise = torch.randn(images.shape, dtype=images.dtype)
+    adversarial = (images + 0.8 * noise / per_sample_l2(noise)).clamp(0, 1)  # clip=True
+    loss = 0.3 * functional.cross_entropy(replay(images), labels) + 0.7 * functional.cross_entropy(replay(adversarial), labels)
+    optimizer = torch.optim.Adam(replay.parameters(), lr=0.05)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    assert result.loss_f is not None and result.pert_l2 is not None and result.pert_linf is not None
+    torch.testing.assert_close(result.loss_f, loss.detach())
+    applied = adversarial - images
+    torch.testing.assert_close(result.pert_l2, applied.flatten(1).norm(dim=1).mean())
+    torch.testing.assert_close(result.pert_linf, applied.flatten(1).abs().amax(dim=1).mean())
+    assert result.train_acc_clean is not None and result.train_acc_adv is not None
+    torch.testing.assert_close(result.train_acc_clean, clean_accuracy.to(result.train_acc_clean.dtype))
+    for ours, theirs in zip(classifier.parameters(), replay.parameters()):
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_pgd_iterates_from_the_perturbed_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    # two L-inf steps with no random start, replayed by hand: the second gradient is taken at x + δ₁
+    model = linear()
+    images, labels = batch()
+    attack = PGDLinf(clip=False, steps=2, step_size=0.05)
+    monkeypatch.setattr(attack, "_random_start", lambda images, eps: torch.zeros_like(images))
+    result = attack.perturb(model, images, labels, eps=0.5)
+
+    def gradient_at(points: torch.Tensor) -> torch.Tensor:
+        points = points.detach().requires_grad_(True)
+        functional.cross_entropy(model(points), labels, reduction="sum").backward()
+        assert points.grad is not None
+        return points.grad
+
+    first = 0.05 * gradient_at(images).sign()
+    second = (first + 0.05 * gradient_at(images + first).sign()).clamp(-0.5, 0.5)
+    torch.testing.assert_close(result.perturbation, second)
