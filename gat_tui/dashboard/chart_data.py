@@ -143,7 +143,7 @@ def nice_ticks(bottom: float, top: float, count: int = 4) -> list[float]:
         return [bottom]
     raw = (top - bottom) / max(count, 1)
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    step = min((m * power for m in (1, 2, 2.5, 5, 10)), key=lambda candidate: abs(math.log(candidate / raw)))
     first = math.ceil(bottom / step - 1e-9) * step
     ticks = []
     value = first

@@ -74,12 +74,13 @@ def integer_width(source: int, available: int) -> int:
     """The width to draw a `source`-pixel-wide image in at most `available` cells, by a whole factor.
 
     Enlarged by the largest integer factor that fits (32 pixels in 70 cells: 64), or shrunk by the
-    smallest integer divisor that fits (32 in 20: 16), never resampled by an uneven ratio.
+    smallest divisor of `source` that fits (32 in 20: 16, one cell per 2×2 pixels), never
+    resampled by an uneven ratio.
     """
     available = max(1, available)
     if source <= available:
         return source * (available // source)
-    return max(1, source // -(-source // available))
+    return next(source // factor for factor in range(2, source + 1) if source % factor == 0 and source // factor <= available)
 
 
 def perturbation_heat(perturbation: np.ndarray) -> tuple[np.ndarray, float, float]:
