@@ -64,6 +64,7 @@ class GatTuiApp(App[int]):
         self.runs_dir = runs_dir
         self.created_run_dirs: set[Path] = set()  # made here for a new run: removed again if a failed start left them empty
         self.quitting = False
+        self.trained_runs: dict[Path, None] = {}  # the run folders trained in this window, in order, for `exit_lines`
 
     def on_mount(self) -> None:
         self._quit_on_signals()
@@ -122,9 +123,19 @@ class GatTuiApp(App[int]):
     def on_training_screen_ended(self, message: TrainingScreen.Ended) -> None:
         """A run that failed before its first step leaves no empty folder behind (only one this app made)."""
         finished = message.finished
+        self.trained_runs[message.run_dir] = None
         if finished is None or finished.status == "failed" and finished.step == 0:
             if message.run_dir in self.created_run_dirs and remove_if_empty(message.run_dir):
                 self.created_run_dirs.discard(message.run_dir)
+                self.trained_runs.pop(message.run_dir, None)
+
+    def exit_lines(self) -> list[str]:
+        """What to print once the app has left the terminal: each trained run's folder and the commands to go on."""
+        from gat_tui.console.headless import next_commands
+
+        for screen in self.training_screens():
+            self.trained_runs.setdefault(screen.request.run_dir, None)
+        return [line for run_dir in self.trained_runs if run_dir.is_dir() for line in next_commands(run_dir)]
 
     # -- keys and commands -------------------------------------------------------------------
 
@@ -167,6 +178,7 @@ class GatTuiApp(App[int]):
         self.quitting = True
         ended: list[RunFinished] = []
         for screen in self.training_screens():
+            self.trained_runs.setdefault(screen.request.run_dir, None)
             if screen.training and screen.worker is not None:
                 screen.request_stop()
                 await _wait_quietly(screen.worker)
