@@ -159,7 +159,8 @@ class GatTuiApp(App[int]):
             yield SystemCommand("Pause / resume", "Pause the training, or resume it (p)", screen.action_pause)
             yield SystemCommand("Save checkpoint", "Save checkpoints/last.safetensors now (s)", screen.action_save)
             yield SystemCommand("Evaluate", "Evaluate on the validation set now (e)", screen.action_evaluate)
-            yield SystemCommand("X axis", "Charts over steps or epochs (x)", screen.action_x_axis)
+            yield SystemCommand("X axis", "Charts over steps, epochs or wall-clock time (x)", screen.action_x_axis)
+            yield SystemCommand("Log y", "Log-scale y on the focused chart (l)", screen.action_log_y)
             yield SystemCommand("Smoothing", "Smoothing of step curves: off, 0.6, 0.9 (m)", screen.action_smoothing)
         yield SystemCommand("Runs", "Past and current runs (r)", self.action_runs)
 
