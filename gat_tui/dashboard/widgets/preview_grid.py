@@ -97,7 +97,7 @@ class PreviewGrid(Static):
             )
         position = len(self.panels) if self.index is None else self.index + 1
         where = "newest" if self.index is None else "[ ] earlier/later"
-        head = f"validation panel, epoch {panel.epoch} ({position}/{len(self.panels)}, {where}); heat |{delta}-mean|, x{k} in the third"
+        head = f"validation panel, epoch {panel.epoch} ({position}/{len(self.panels)}, {where}); perturbation: heat |{delta}-mean|, x{k} in the third"
         return Group(Text(head), table)
 
     def plain_text(self) -> str:
