@@ -152,8 +152,8 @@ class MetricChart(Vertical, can_focus=True):
         if right > left:
             width = self.plot.size.width or 40
             x_ticks = chart_data.nice_ticks(left, right, count=max(2, min(5, width // 12)))
-            if x_axis == "epoch":
-                x_ticks = [t for t in x_ticks if float(t).is_integer()] or x_ticks
+            if x_axis in ("step", "epoch"):  # whole steps and epochs only
+                x_ticks = [t for t in x_ticks if float(t).is_integer()] or [float(round(left)), float(round(right))]
             labels = [chart_data.format_x(t, x_axis) if x_axis == "time" else chart_data.tick_label(t, x_ticks) for t in x_ticks]
             plt.xticks(x_ticks, labels)
             plt.xlim(left, right)
