@@ -146,7 +146,11 @@ def _open_dashboard(request: TrainingRequest | None) -> int:
     """Run the Textual app (on a given run, or at its start screen); returns the exit code."""
     from gat_tui.dashboard.app import GatTuiApp
 
-    return GatTuiApp(request).run() or 0
+    app = GatTuiApp(request)
+    code = app.run() or 0
+    for line in app.exit_lines():  # after the app has given the terminal back
+        typer.echo(line)
+    return code
 
 
 def _train_headless(request: TrainingRequest) -> None:

@@ -1,10 +1,15 @@
 """The headless runner's view of a run: a Rich progress bar with live figures, and log lines.
 
 A subscriber of the engine's events; when the output is not a terminal (a log file, CI) it
-prints one plain line per step report instead of redrawing a bar.
+prints plain periodic lines (one per step report, at most one every `plain_every` seconds)
+instead of redrawing a bar. The bar's line fits 80 columns. At the end it prints a summary,
+the run folder and the commands to evaluate or resume it (`summary_lines`, the dashboard's too).
 """
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -53,14 +58,52 @@ def epoch_line(event: EpochSummary) -> str:
     return f"{text}  ({event.epoch_seconds:.1f}s){best}"
 
 
+def short_figures(event: StepMetrics) -> str:
+    """The step's figures in at most about 30 characters, for the progress line."""
+    parts = [f"L_F {_fmt(event.loss_f, 3)}"]
+    if event.loss_g is not None:
+        parts.append(f"L_G {_fmt(event.loss_g, 3)}")
+    if event.pert_l2 is not None:
+        parts.append(f"|d|2 {_fmt(event.pert_l2, 2)}")
+    return " ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def summary_lines(finished: RunFinished, run_dir: str | Path) -> list[str]:
+    """How the run ended, its test accuracies and best epoch, its folder and the commands to go on with it."""
+    lines = [f"run {finished.status}: {finished.epochs_done} epochs, {finished.step} steps, {_clock(finished.wall_seconds)}"]
+    if finished.test_acc_clean is not None:
+        lines.append(
+            f"test: clean {_pct(finished.test_acc_clean)}  own perturbation {_pct(finished.test_acc_adv)}"
+            f"  FGM-L2 {_pct(finished.test_acc_fgm_l2)}"
+        )
+    if finished.best_epoch is not None:
+        lines.append(f"best epoch {finished.best_epoch} (validation)")
+    lines.extend(next_commands(run_dir))
+    return lines
+
+
+def next_commands(run_dir: str | Path) -> list[str]:
+    """The run folder and the exact commands to evaluate it and to resume it."""
+    return [f"run folder: {run_dir}", f"evaluate:   gat-tui eval {run_dir}", f"resume:     gat-tui resume {run_dir}"]
+
+
 class HeadlessPrinter:
     """Draws the progress of one run on a Rich console."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, plain_every: float = 0.0) -> None:
         self.console = console or Console()
+        self.run_dir = ""
+        self.plain_every = plain_every
+        self.last_plain = float("-inf")
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=12),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -76,8 +119,9 @@ class HeadlessPrinter:
             self._started(event)
         elif isinstance(event, StepMetrics):
             if self.task is not None:
-                self.progress.update(self.task, completed=event.step, figures=step_line(event).split("  ", 1)[1])
-            if not self.console.is_terminal:
+                self.progress.update(self.task, completed=event.step, figures=short_figures(event))
+            if not self.console.is_terminal and time.monotonic() - self.last_plain >= self.plain_every:
+                self.last_plain = time.monotonic()
                 self.console.print(step_line(event), highlight=False, soft_wrap=True)
         elif isinstance(event, EpochSummary):
             self.console.print(epoch_line(event), highlight=False, soft_wrap=True)
@@ -94,6 +138,7 @@ class HeadlessPrinter:
 
     def _started(self, event: RunStarted) -> None:
         self.started = True
+        self.run_dir = event.run_dir
         self.console.print(
             f"[bold]{event.preset}[/]: method {event.method} on {event.dataset} "
             f"({event.train_images} training images, {event.num_classes} classes), device {event.device}"
@@ -102,7 +147,7 @@ class HeadlessPrinter:
         total = event.steps_per_epoch * event.epochs
         if self.console.is_terminal:
             self.progress.start()
-            self.task = self.progress.add_task("training", total=total, completed=event.start_step, figures="")
+            self.task = self.progress.add_task("train", total=total, completed=event.start_step, figures="")
 
     def _finished(self, event: RunFinished) -> None:
         if self.task is not None:
@@ -121,6 +166,8 @@ class HeadlessPrinter:
             table.add_row("test accuracy, own perturbation", _pct(event.test_acc_adv))
             table.add_row("test accuracy, FGM-L2", _pct(event.test_acc_fgm_l2))
         self.console.print(table)
+        for line in next_commands(self.run_dir):
+            self.console.print(line, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         if self.task is not None:

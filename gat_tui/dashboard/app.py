@@ -64,6 +64,7 @@ class GatTuiApp(App[int]):
         self.runs_dir = runs_dir
         self.created_run_dirs: set[Path] = set()  # made here for a new run: removed again if a failed start left them empty
         self.quitting = False
+        self.trained_runs: dict[Path, None] = {}  # the run folders trained in this window, in order, for `exit_lines`
 
     def on_mount(self) -> None:
         self._quit_on_signals()
@@ -122,9 +123,19 @@ class GatTuiApp(App[int]):
     def on_training_screen_ended(self, message: TrainingScreen.Ended) -> None:
         """A run that failed before its first step leaves no empty folder behind (only one this app made)."""
         finished = message.finished
+        self.trained_runs[message.run_dir] = None
         if finished is None or finished.status == "failed" and finished.step == 0:
             if message.run_dir in self.created_run_dirs and remove_if_empty(message.run_dir):
                 self.created_run_dirs.discard(message.run_dir)
+                self.trained_runs.pop(message.run_dir, None)
+
+    def exit_lines(self) -> list[str]:
+        """What to print once the app has left the terminal: each trained run's folder and the commands to go on."""
+        from gat_tui.console.headless import next_commands
+
+        for screen in self.training_screens():
+            self.trained_runs.setdefault(screen.request.run_dir, None)
+        return [line for run_dir in self.trained_runs if run_dir.is_dir() for line in next_commands(run_dir)]
 
     # -- keys and commands -------------------------------------------------------------------
 
@@ -148,7 +159,8 @@ class GatTuiApp(App[int]):
             yield SystemCommand("Pause / resume", "Pause the training, or resume it (p)", screen.action_pause)
             yield SystemCommand("Save checkpoint", "Save checkpoints/last.safetensors now (s)", screen.action_save)
             yield SystemCommand("Evaluate", "Evaluate on the validation set now (e)", screen.action_evaluate)
-            yield SystemCommand("X axis", "Charts over steps or epochs (x)", screen.action_x_axis)
+            yield SystemCommand("X axis", "Charts over steps, epochs or wall-clock time (x)", screen.action_x_axis)
+            yield SystemCommand("Log y", "Log-scale y on the focused chart (l)", screen.action_log_y)
             yield SystemCommand("Smoothing", "Smoothing of step curves: off, 0.6, 0.9 (m)", screen.action_smoothing)
         yield SystemCommand("Runs", "Past and current runs (r)", self.action_runs)
 
@@ -167,6 +179,7 @@ class GatTuiApp(App[int]):
         self.quitting = True
         ended: list[RunFinished] = []
         for screen in self.training_screens():
+            self.trained_runs.setdefault(screen.request.run_dir, None)
             if screen.training and screen.worker is not None:
                 screen.request_stop()
                 await _wait_quietly(screen.worker)

@@ -39,8 +39,10 @@ Training screen
   s   save a checkpoint (checkpoints/last.safetensors; at once while paused)
   e   evaluate on the validation set (result in the log; at once while paused)
   q   stop: saves a checkpoint, asks first
-  x   x-axis: steps or epochs
-  m   smoothing of step curves: off, 0.6, 0.9
+  x   x-axis: steps, epochs or wall-clock time
+  m   smoothing of step curves: off, 0.6, 0.9 (shown in the titles)
+  l   log-scale y on the focused chart (tab: next chart)
+  [ ] earlier / later validation panels
   c   previews in colour or plain ASCII
   r   runs screen
 
@@ -49,6 +51,7 @@ Runs screen
   space   mark runs, then  o  to overlay their curves
   u       resume the selected run (not one being trained)
   v       evaluate its best checkpoint (FGSM, FGM-L2, random)
+  /       filter the rows (escape clears)
 
 Anywhere:  ?  this help,  ctrl+p  commands,
   ctrl+q / ctrl+c  quit (a running training is stopped and saved first)

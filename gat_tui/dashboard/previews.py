@@ -68,3 +68,53 @@ def render_ascii(image: np.ndarray, width: int) -> Text:
 
 def render_image(image: np.ndarray, width: int, color: bool) -> Text:
     return render_color(image, width) if color else render_ascii(image, width)
+
+
+def integer_width(source: int, available: int) -> int:
+    """The width to draw a `source`-pixel-wide image in at most `available` cells, by a whole factor.
+
+    Enlarged by the largest integer factor that fits (32 pixels in 70 cells: 64), or shrunk by the
+    smallest divisor of `source` that fits (32 in 20: 16, one cell per 2×2 pixels), never
+    resampled by an uneven ratio.
+    """
+    available = max(1, available)
+    if source <= available:
+        return source * (available // source)
+    return next(source // factor for factor in range(2, source + 1) if source % factor == 0 and source // factor <= available)
+
+
+def perturbation_heat(perturbation: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """|δ − mean(δ)| averaged over channels, scaled to [0, 1]: ([1, H, W], its scale, the mean removed)."""
+    mean = float(perturbation.mean())
+    magnitude = np.abs(perturbation - mean).mean(axis=0, keepdims=True)
+    scale = float(magnitude.max())
+    if scale == 0.0:
+        return np.zeros_like(magnitude), 0.0, mean
+    return magnitude / scale, scale, mean
+
+
+def heat_colours(heat: np.ndarray) -> np.ndarray:
+    """[1, H, W] in [0, 1] -> [3, H, W]: black, red, yellow, white (a perceptually ordered 'hot' map)."""
+    value = np.clip(heat[0], 0.0, 1.0)
+    red = np.clip(3 * value, 0.0, 1.0)
+    green = np.clip(3 * value - 1, 0.0, 1.0)
+    blue = np.clip(3 * value - 2, 0.0, 1.0)
+    return np.stack([red, green, blue]).astype(np.float32)
+
+
+def amplification(perturbation: np.ndarray, target: float = 0.5) -> int:
+    """A round factor k (1, 2, 5, 10, 20, ...) so that k·max|δ| is at most about `target` (at least 1)."""
+    largest = float(np.abs(perturbation).max())
+    if largest == 0.0:
+        return 1
+    k = 1
+    for candidate in (m * 10**p for p in range(0, 7) for m in (1, 2, 5)):
+        if candidate * largest > target:
+            break
+        k = candidate
+    return k
+
+
+def amplified(image: np.ndarray, perturbation: np.ndarray, k: int) -> np.ndarray:
+    """x + k·δ clipped to [0, 1]: the perturbation's pattern, seen on the image."""
+    return np.clip(image + k * perturbation, 0.0, 1.0)

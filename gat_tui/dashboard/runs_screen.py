@@ -1,7 +1,10 @@
-"""Past and current runs: open one's recorded charts, overlay several, resume, evaluate."""
+"""Past and current runs: open one's recorded charts, overlay several, resume, evaluate; `/` filters."""
 
 from __future__ import annotations
 
+import re
+import time
+import tomllib
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -13,15 +16,73 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, RichLog, Static
+from textual.widgets import DataTable, Footer, Input, RichLog, Static
 from textual.worker import Worker
 
 from gat_tui.console.runs_table import RUN_COLUMNS, is_running, run_cells, shown_status
-from gat_tui.dashboard.series import RunSeries
+from gat_tui.dashboard.series import X_AXES, RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
 from gat_tui.dashboard.workers import WorkerScreen
-from gat_tui.runs.folder import RunPaths, default_runs_dir
+from gat_tui.runs.folder import RunPaths, default_runs_dir, read_json_lines
 from gat_tui.runs.index import RunRecord, list_runs, read_run
+
+# shown between the runs table's own columns and the folder: when, how long, and the key hyperparameters
+DETAIL_COLUMNS = ("started", "duration", "c_g", "α", "ε", "lr_g")
+_STAMP = re.compile(r"-(\d{8}-\d{6})(?:-\d+)?$")
+_details_cache: dict[Path, tuple[float, tuple[str, ...]]] = {}
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
+def run_details(folder: Path) -> tuple[str, ...]:
+    """(started, duration, c_g, α, ε, lr_g) of a run folder, from its name or config.toml and metrics.jsonl.
+
+    The start is the folder name's timestamp (`<preset>-YYYYmmdd-HHMMSS`) or else the config's
+    modification time; the duration is the training time of its last metrics line. Cached until
+    metrics.jsonl changes.
+    """
+    paths = RunPaths(folder)
+    try:
+        changed = paths.metrics.stat().st_mtime if paths.metrics.exists() else paths.config.stat().st_mtime
+    except OSError:
+        return ("-",) * len(DETAIL_COLUMNS)
+    cached = _details_cache.get(folder)
+    if cached is not None and cached[0] == changed:
+        return cached[1]
+    try:
+        config = tomllib.loads(paths.config.read_text(encoding="utf-8"))
+        lines = read_json_lines(paths.metrics) if paths.metrics.exists() else []
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return ("-",) * len(DETAIL_COLUMNS)
+    stamp = _STAMP.search(folder.name)
+    try:
+        started = time.strptime(stamp.group(1), "%Y%m%d-%H%M%S") if stamp else time.localtime(paths.config.stat().st_mtime)
+        started_text = time.strftime("%Y-%m-%d %H:%M", started)
+    except (ValueError, OSError):
+        started_text = "-"
+    times = [line["time"] for line in lines if isinstance(line, dict) and isinstance(line.get("time"), (int, float))]
+    duration = "-"
+    if times:
+        seconds = int(max(times))
+        hours, rest = divmod(seconds, 3600)
+        duration = f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+    def section(name: str) -> dict:
+        value = config.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+    details = (
+        started_text,
+        duration,
+        _number(section("gat").get("c_g")),
+        _number(section("train").get("alpha")),
+        _number(section("perturbation").get("eps")),
+        _number(section("gat").get("lr_g")),
+    )
+    _details_cache[folder] = (changed, details)
+    return details
 
 
 class RunsScreen(Screen[None]):
@@ -41,6 +102,7 @@ class RunsScreen(Screen[None]):
         Binding("u", "resume", "resume"),
         Binding("v", "evaluate", "evaluate"),
         Binding("f5", "refresh", "refresh"),
+        Binding("slash", "filter", "filter"),
         Binding("escape", "back", "back"),
     ]
 
@@ -57,16 +119,19 @@ class RunsScreen(Screen[None]):
         self.records: list[RunRecord] = []
         self.statuses: list[str] = []
         self.marked: set[Path] = set()
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         where = self.runs_dir / self.pattern if self.pattern else self.runs_dir
         yield Static(f"[b]runs[/b] in {escape(str(where))}", id="title")
+        yield Input(placeholder="filter: any text of a row (preset, method, status, folder, c_g…); escape clears", id="runs-filter")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("", *RUN_COLUMNS)
+        *columns, folder_column = RUN_COLUMNS
+        table.add_columns("", *columns, *DETAIL_COLUMNS, folder_column)
         self.action_refresh()
         self.set_interval(2.0, self.action_refresh)
         table.focus()
@@ -74,15 +139,34 @@ class RunsScreen(Screen[None]):
     def action_refresh(self) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        self.records = self.read_records()
         here = set(self.training_here())
-        self.statuses = [shown_status(record, here) for record in self.records]
+        rows = []
+        for record in self.read_records():
+            status = shown_status(record, here)
+            *cells, folder = run_cells(record, status)
+            row = (*cells, *run_details(record.folder), folder)
+            if self.filter_text.lower() in " ".join(row).lower():
+                rows.append((record, status, row))
+        self.records = [record for record, _, _ in rows]
+        self.statuses = [status for _, status, _ in rows]
         table.clear()
-        for record, status in zip(self.records, self.statuses, strict=True):
+        for record, _, row in rows:
             mark = "●" if record.folder in self.marked else ""
-            table.add_row(mark, *run_cells(record, status))
+            table.add_row(mark, *row)
         if self.records:
             table.move_cursor(row=min(cursor, len(self.records) - 1))
+
+    def action_filter(self) -> None:
+        field = self.query_one("#runs-filter", Input)
+        field.add_class("-shown")
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.action_refresh()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
 
     def read_records(self) -> list[RunRecord]:
         if self.pattern is None:
@@ -134,6 +218,12 @@ class RunsScreen(Screen[None]):
             self.app.push_screen(EvaluationScreen(RunPaths(record.folder).best_checkpoint))
 
     def action_back(self) -> None:
+        field = self.query_one("#runs-filter", Input)
+        if field.has_class("-shown"):  # escape clears the filter first
+            field.value = ""
+            field.remove_class("-shown")
+            self.query_one(DataTable).focus()
+            return
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
 
@@ -141,7 +231,7 @@ class RunsScreen(Screen[None]):
 class RunChartsScreen(Screen[None]):
     """Recorded curves of one run, or of several overlaid, from their metrics.jsonl."""
 
-    BINDINGS = [Binding("escape,q", "back", "back"), Binding("x", "x_axis", "x: step/epoch")]
+    BINDINGS = [Binding("escape,q", "back", "back"), Binding("x", "x_axis", "x: step/epoch/time"), Binding("l", "log_y", "log y")]
 
     def __init__(self, records: list[RunRecord]) -> None:
         super().__init__()
@@ -153,7 +243,8 @@ class RunChartsScreen(Screen[None]):
         yield Static(f"[b]{names}[/b]", id="title")
         with Horizontal(id="charts"):
             yield MetricChart("losses", ("loss_f", "loss_g"))
-            yield MetricChart("perturbation norm", ("pert_l2", "pert_linf"))
+            yield MetricChart("‖δ‖₂", ("pert_l2", "val_pert_l2"))
+            yield MetricChart("‖δ‖∞", ("pert_linf", "val_pert_linf"))
         with Horizontal(id="charts-lower"):
             yield MetricChart("validation accuracy", ("val_acc_clean", "val_acc_adv", "val_acc_fgm_l2"))
         yield Footer()
@@ -167,8 +258,12 @@ class RunChartsScreen(Screen[None]):
             chart.show(runs, self.x_axis)
 
     def action_x_axis(self) -> None:
-        self.x_axis = "epoch" if self.x_axis == "step" else "step"
+        self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
         self.redraw()
+
+    def action_log_y(self) -> None:
+        chart = self.focused if isinstance(self.focused, MetricChart) else self.query(MetricChart).first()
+        chart.toggle_log_y()
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,6 +1,7 @@
 """The curves of one run, fed live by engine events or read back from metrics.jsonl.
 
-Pure data, no widgets: charts ask for `points(name, x_axis, smoothing)`.
+Pure data, no widgets: charts ask for `points(name, x_axis, smoothing)`, where the x-axis is
+the step, the epoch or the wall-clock time (seconds of training, as the engine reports it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from gat_tui.runs.folder import read_json_lines
 
 STEP_SERIES = STEP_FIGURES
 EPOCH_SERIES = EPOCH_FIGURES
+X_AXES = ("step", "epoch", "time")
 
 
 def smooth(values: list[float], factor: float) -> list[float]:
@@ -28,32 +30,35 @@ def smooth(values: list[float], factor: float) -> list[float]:
 
 @dataclass
 class RunSeries:
-    """(epoch, step, value) triples per figure."""
+    """(epoch, step, time, value) per figure."""
 
-    points_by_name: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)
+    points_by_name: dict[str, list[tuple[int, int, float, float]]] = field(default_factory=dict)
 
-    def _add(self, name: str, epoch: int, step: int, value: float | None) -> None:
+    def _add(self, name: str, epoch: int, step: int, time: float, value: float | None) -> None:
         if value is not None:
-            self.points_by_name.setdefault(name, []).append((epoch, step, float(value)))
+            self.points_by_name.setdefault(name, []).append((epoch, step, float(time), float(value)))
 
     def add_step(self, event: StepMetrics) -> None:
         for name in STEP_SERIES:
-            self._add(name, event.epoch, event.step, getattr(event, name))
+            self._add(name, event.epoch, event.step, event.time, getattr(event, name))
 
     def add_epoch(self, event: EpochSummary) -> None:
         for name in EPOCH_SERIES:
-            self._add(name, event.epoch, event.step, getattr(event, name))
+            self._add(name, event.epoch, event.step, event.time, getattr(event, name))
 
     def add_record(self, record: dict) -> None:
         """One metrics.jsonl line."""
         names = STEP_SERIES if record.get("event") == "step" else EPOCH_SERIES if record.get("event") == "epoch" else ()
+        time = record.get("time", 0.0)
+        time = float(time) if isinstance(time, (int, float)) else 0.0
         for name in names:
             value = record.get(name)
             if isinstance(value, (int, float)):
-                self._add(name, int(record.get("epoch", 0)), int(record.get("step", 0)), value)
+                self._add(name, int(record.get("epoch", 0)), int(record.get("step", 0)), time, value)
 
     @classmethod
-    def from_metrics_file(cls, path: Path) -> RunSeries:
+    def from_metrics_file(cls, path: Path, up_to_step: int | None = None) -> RunSeries:
+        """The curves recorded in a metrics.jsonl; `up_to_step` leaves out later lines (a resumed run's own)."""
         series = cls()
         try:
             records = read_json_lines(path)
@@ -61,8 +66,19 @@ class RunSeries:
             records = []  # the runs screen lists such a run as unreadable
         for record in records:
             if isinstance(record, dict) and isinstance(record.get("epoch", 0), int) and isinstance(record.get("step", 0), int):
-                series.add_record(record)
+                if up_to_step is None or record.get("step", 0) <= up_to_step:
+                    series.add_record(record)
         return series
+
+    def extend(self, other: RunSeries) -> None:
+        """Append `other`'s points (a resumed run's history goes first, then its new events)."""
+        for name, points in other.points_by_name.items():
+            self.points_by_name.setdefault(name, []).extend(points)
+
+    def prepend(self, earlier: RunSeries) -> None:
+        """Put `earlier`'s points before this series' own."""
+        for name, points in earlier.points_by_name.items():
+            self.points_by_name[name] = list(points) + self.points_by_name.get(name, [])
 
     def has(self, name: str) -> bool:
         return bool(self.points_by_name.get(name))
@@ -72,11 +88,12 @@ class RunSeries:
         triples = self.points_by_name.get(name, [])
         if x_axis == "epoch" and name in STEP_SERIES:
             by_epoch: dict[int, list[float]] = {}
-            for epoch, _, value in triples:
+            for epoch, _, _, value in triples:
                 by_epoch.setdefault(epoch, []).append(value)
             xs = [float(epoch) for epoch in sorted(by_epoch)]
             ys = [sum(by_epoch[int(x)]) / len(by_epoch[int(x)]) for x in xs]
         else:
-            xs = [float(epoch if x_axis == "epoch" else step) for epoch, step, _ in triples]
-            ys = [value for _, _, value in triples]
+            column = {"epoch": 0, "step": 1, "time": 2}.get(x_axis, 1)
+            xs = [float(point[column]) for point in triples]
+            ys = [point[3] for point in triples]
         return xs, smooth(ys, smoothing) if name in STEP_SERIES else ys

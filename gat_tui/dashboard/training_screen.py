@@ -7,6 +7,7 @@ second, however often events arrive, so drawing never slows training down much.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,15 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, RichLog
+from textual.widgets import Footer, RichLog, Static
 from textual.worker import Worker, WorkerState
 
+from gat_tui.console.headless import summary_lines
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.modals import ConfirmScreen
-from gat_tui.dashboard.series import RunSeries
+from gat_tui.dashboard.series import X_AXES, RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
 from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
 from gat_tui.dashboard.widgets.run_header import RunHeader
@@ -40,10 +42,18 @@ from gat_tui.events import (
     RunStarted,
     StepMetrics,
 )
+from gat_tui.runs.folder import RunPaths
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
 
 SMOOTHING_STEPS = (0.0, 0.6, 0.9)
+# the charts of a training run: (id, title, figures); each norm has its own y-axis
+CHARTS = (
+    ("chart-losses", "losses", ("loss_f", "loss_g")),
+    ("chart-l2", "‖δ‖₂", ("pert_l2", "val_pert_l2")),
+    ("chart-linf", "‖δ‖∞", ("pert_linf", "val_pert_linf")),
+    ("chart-accuracy", "accuracy", ("train_acc_clean", "train_acc_adv", "val_acc_clean", "val_acc_adv", "val_acc_fgm_l2")),
+)
 
 
 def _pct(value: float | None) -> str:
@@ -65,8 +75,11 @@ class TrainingScreen(WorkerScreen):
         Binding("s", "save", "save now"),
         Binding("e", "evaluate", "evaluate now"),
         Binding("q", "stop", "stop"),
-        Binding("x", "x_axis", "x: step/epoch"),
+        Binding("x", "x_axis", "x: step/epoch/time"),
         Binding("m", "smoothing", "smoothing"),
+        Binding("l", "log_y", "log y"),
+        Binding("left_square_bracket", "preview(-1)", "earlier panel", show=False),
+        Binding("right_square_bracket", "preview(1)", "later panel", show=False),
         Binding("c", "colour", "colour/ASCII", show=False),
     ]
 
@@ -85,18 +98,15 @@ class TrainingScreen(WorkerScreen):
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
-        with Horizontal(id="charts"):
-            yield MetricChart("losses", ("loss_f", "loss_g"), id="chart-losses")
-            yield MetricChart("perturbation norm", ("pert_l2", "pert_linf"), id="chart-norms")
-            yield MetricChart(
-                "accuracy",
-                ("train_acc_clean", "train_acc_adv", "val_acc_clean", "val_acc_adv", "val_acc_fgm_l2"),
-                id="chart-accuracy",
-            )
+        with Grid(id="charts"):
+            for chart_id, title, names in CHARTS:
+                yield MetricChart(title, names, id=chart_id, color=self.color)
         with Horizontal(id="lower"):
             with Vertical(id="preview-box"):
                 yield PreviewGrid(self.color, id="previews")
-            yield RichLog(id="log", wrap=True, markup=True, max_lines=500, min_width=20)
+            with Vertical(id="side"):
+                yield Static(id="summary-card")
+                yield RichLog(id="log", wrap=True, markup=True, max_lines=500, min_width=20)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -150,12 +160,15 @@ class TrainingScreen(WorkerScreen):
             state.step = state.start_step = event.start_step
             state.epoch, state.state, state.started_at = event.start_epoch, "running", time.monotonic()
             self.log_line(f"run folder: {escape(event.run_dir)}")
+            if event.start_step > 0:
+                self.load_history(event.start_step)
         elif isinstance(event, StepMetrics):
             self.series.add_step(event)
             state.step, state.epoch, state.images_per_second = event.step, event.epoch, event.images_per_second
             self.dirty = True
         elif isinstance(event, EpochSummary):
             self.series.add_epoch(event)
+            state.note_validation(event.epoch, event.val_acc_clean)
             self.dirty = True
             best = " [b]best[/b]" if event.is_best else ""
             self.log_line(
@@ -187,8 +200,31 @@ class TrainingScreen(WorkerScreen):
             if event.test_acc_clean is not None:
                 summary += f"; test clean {_pct(event.test_acc_clean)}, own perturbation {_pct(event.test_acc_adv)}, FGM-L2 {_pct(event.test_acc_fgm_l2)}"
             self.log_line(summary)
+            self.dirty = True
             self._redraw_if_dirty()
+            self.show_summary(event)
         header.redraw()
+
+    def load_history(self, start_step: int) -> None:
+        """A resumed run: its curves up to the checkpoint, read from metrics.jsonl, go before the new events."""
+        history = RunSeries.from_metrics_file(RunPaths(self.request.run_dir).metrics, up_to_step=start_step)
+        self.series.prepend(history)
+        state = self.query_one(RunHeader).state
+        for epoch, _, _, value in history.points_by_name.get("val_acc_clean", []):
+            state.note_validation(epoch, value)
+        count = sum(len(points) for points in history.points_by_name.values())
+        self.log_line(f"resumed at step {start_step}: {count} earlier points from metrics.jsonl in the charts")
+        self.dirty = True
+
+    def show_summary(self, finished: RunFinished) -> None:
+        """The run is over: a toast, the bell if asked for (GAT_TUI_BELL=1), and a summary card."""
+        severity = {"finished": "information", "stopped": "warning"}.get(finished.status, "error")
+        self.notify(f"run {finished.status}: {self.request.run_dir.name}", severity=severity, timeout=10)  # type: ignore[arg-type]
+        if os.environ.get("GAT_TUI_BELL"):
+            self.app.bell()
+        card = self.query_one("#summary-card", Static)
+        card.update("\n".join(summary_lines(finished, self.request.run_dir)))
+        card.add_class("-shown")
 
     def log_line(self, text: str) -> None:
         self.log_lines.append(Text.from_markup(text).plain)
@@ -253,15 +289,24 @@ class TrainingScreen(WorkerScreen):
         header.redraw()
 
     def action_x_axis(self) -> None:
-        self.x_axis = "epoch" if self.x_axis == "step" else "step"
+        self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)] if self.x_axis in X_AXES else "step"
         self.dirty = True
         self._redraw_if_dirty()
 
     def action_smoothing(self) -> None:
         self.smoothing_index = (self.smoothing_index + 1) % len(SMOOTHING_STEPS)
-        self.log_line(f"smoothing {SMOOTHING_STEPS[self.smoothing_index]}")
+        self.log_line(f"smoothing {SMOOTHING_STEPS[self.smoothing_index]} (shown in the chart titles)")
         self.dirty = True
         self._redraw_if_dirty()
+
+    def action_log_y(self) -> None:
+        """Log-scale y on the focused chart (tab moves the focus between charts); the losses chart if none has it."""
+        chart = self.focused if isinstance(self.focused, MetricChart) else self.query_one("#chart-losses", MetricChart)
+        chart.toggle_log_y()
+
+    def action_preview(self, delta: int) -> None:
+        """Step through the validation panels of earlier epochs kept in memory."""
+        self.query_one(PreviewGrid).step(delta)
 
     def action_colour(self) -> None:
         grid = self.query_one(PreviewGrid)

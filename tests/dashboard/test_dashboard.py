@@ -68,7 +68,7 @@ async def test_start_watch_pause_resume_stop_and_find_the_run(tmp_path: Path) ->
         table = app.screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count >= 1)
         row = table.get_row_at(0)
-        assert row[1] == "synthetic_smoke" and row[3] == "stopped" and row[6] == str(run_dir)
+        assert row[1] == "synthetic_smoke" and row[3] == "stopped" and row[-1] == str(run_dir)
 
 
 @pytest.mark.asyncio
@@ -140,3 +140,48 @@ async def test_a_training_error_shows_in_the_dashboard(tmp_path: Path) -> None:
         assert "cifar-10-python.tar.gz" in log_text and "error" in log_text
         assert screen.query_one(RunHeader).state.state == "failed"
         assert app.is_running  # no traceback over the screen: the app carries on
+
+
+@pytest.mark.asyncio
+async def test_chart_keys_readouts_previews_and_the_summary_card(tmp_path: Path) -> None:
+    """A two-epoch run: readouts in the legends, l / x / m / [ ] keys, and the summary card at the end."""
+    from gat_tui.presets import load_named_preset
+    from gat_tui.training.request import TrainingRequest
+
+    _, config = load_named_preset(
+        "synthetic_smoke", ["data.train_size=256", "data.image_size=8", "train.log_every=2", "data.batch_size=32", "train.epochs=2", "device='cpu'"]
+    )
+    app = GatTuiApp(TrainingRequest(config, tmp_path / "runs" / "keys"), color=False, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen.finished is not None)
+        screen = app.screen
+        assert isinstance(screen, TrainingScreen)
+        losses = screen.query_one("#chart-losses", MetricChart)
+        accuracy = screen.query_one("#chart-accuracy", MetricChart)
+        await wait_for(pilot, lambda: accuracy.points_drawn >= 2)
+        assert "L_F" in losses.legend_plain and " min " in losses.legend_plain and "@" in losses.legend_plain
+        assert "val clean" in accuracy.legend_plain
+        assert screen.query_one(RunHeader).state.best_val_acc is not None
+        # the norms have their own charts
+        assert screen.query_one("#chart-linf", MetricChart).points_drawn >= 1
+        # x cycles step, epoch, time; m shows its smoothing in the titles; l toggles log y on the focused chart
+        await pilot.press("x")
+        assert screen.x_axis == "epoch" and "(epoch" in losses.legend_plain
+        await pilot.press("x")
+        assert screen.x_axis == "time" and "(time" in losses.legend_plain
+        await pilot.press("m")
+        assert "smooth 0.6" in losses.legend_plain
+        accuracy.focus()
+        await pilot.press("l")
+        assert accuracy.log_y and not losses.log_y and "log" in accuracy.legend_plain
+        # two panels kept: [ shows the first, ] goes back to the newest
+        grid = screen.query_one(PreviewGrid)
+        assert len(grid.panels) == 2 and grid.panel is grid.panels[-1]
+        await pilot.press("left_square_bracket")
+        assert grid.panel is grid.panels[0] and "epoch 1 (1/2" in grid.plain_text()
+        await pilot.press("right_square_bracket")
+        assert grid.index is None
+        # the summary card and the commands printed on exit
+        card = str(screen.query_one("#summary-card").render())
+        assert "run finished" in card and "gat-tui resume" in card
+        assert any("gat-tui eval" in line for line in app.exit_lines())

@@ -86,7 +86,7 @@ async def test_a_locked_run_shows_running_refuses_resume_and_enter_opens_a_run(t
             assert isinstance(runs_screen, RunsScreen)
             table = runs_screen.query_one(DataTable)
             await wait_for(pilot, lambda: table.row_count == 2)
-            rows = {Path(table.get_row_at(i)[6]).name: i for i in range(2)}
+            rows = {Path(table.get_row_at(i)[-1]).name: i for i in range(2)}
             assert table.get_row_at(rows["locked"])[3] == "running"
 
             table.move_cursor(row=rows["locked"])

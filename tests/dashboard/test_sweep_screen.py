@@ -38,7 +38,7 @@ async def test_the_dashboard_shows_a_sweep_filling_in(tmp_path: Path, tiny_sweep
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
         runs = app.screen.query_one(DataTable)
         await wait_for(pilot, lambda: runs.row_count == 2)
-        folders = sorted(str(runs.get_row_at(index)[6]) for index in range(2))
+        folders = sorted(str(runs.get_row_at(index)[-1]) for index in range(2))
         assert folders == [str(tmp_path / "out" / "runs" / label / "seed-0") for label in ("baseline", "gat")]
 
         # all done: q quits at once, nothing to confirm

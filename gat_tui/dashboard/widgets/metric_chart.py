@@ -1,39 +1,187 @@
-"""A line chart of some figures of one or more runs (textual-plotext)."""
+"""A line chart of some figures of one or more runs: a legend row with live readouts over a plotext plot.
+
+The legend sits above the plot, never over the data; each entry reads `L_F 0.62 min 0.25 @ 1200`
+(the last value, the best and where). The y-range ignores outliers (2nd to 98th percentile,
+padded; points beyond are drawn on the edge as ▲/▼), ticks are round numbers, and series are
+down-sampled to about two points per column before drawing. Validation figures (one point per
+epoch) are drawn with markers, so a single point, or two equal series, stay visible. Without
+colour every series has its own marker character. The chart takes the focus (tab), and
+`log_y` draws its y-axis in log scale.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from gat_tui.dashboard.series import RunSeries
+from gat_tui.dashboard import chart_data
+from gat_tui.dashboard.series import EPOCH_SERIES, RunSeries
 from gat_tui.events import FIGURE_LABELS
 
 LABELS = FIGURE_LABELS
+# (plotext colour, Rich colour) per series, in order
+PALETTE = (("cyan", "cyan"), ("orange", "dark_orange"), ("green", "green"), ("magenta", "magenta"), ("yellow", "yellow"), ("blue", "blue"))
+# without colour: one marker per series (ASCII, so NO_COLOR terminals need no special font)
+MARKERS = ("*", "+", "o", "x", "#", "%")
 
 
-class MetricChart(PlotextPlot):
-    """Draws `names` from each (label, series); redraw with `show`."""
+class MetricChart(Vertical, can_focus=True):
+    """Draws `names` from each (label, series); redraw with `show`, `redraw` repeats the last one."""
 
-    def __init__(self, title: str, names: Sequence[str], *, id: str | None = None) -> None:
+    DEFAULT_CSS = """
+    MetricChart { height: 1fr; width: 1fr; }
+    MetricChart > .chart-legend { height: auto; max-height: 2; padding: 0 1; }
+    MetricChart > PlotextPlot { height: 1fr; }
+    MetricChart:focus > .chart-legend { background: $boost; text-style: bold; }
+    """
+
+    def __init__(self, title: str, names: Sequence[str], *, id: str | None = None, color: bool = True) -> None:
         super().__init__(id=id)
         self.chart_title = title
         self.names = tuple(names)
-        self.points_drawn = 0  # how many data points the last draw had (tests and status read it)
+        self.color = color
+        self.log_y = False
+        self.points_drawn = 0  # how many data points the last draw had, after down-sampling (tests read it)
+        self.points_given = 0  # and before
+        self.clipped_points = 0  # outside the robust y-range, drawn on its edge
+        self.legend_plain = ""  # the legend row's text, without styles
+        self._last: tuple[Sequence[tuple[str, RunSeries]], str, float] = ((), "step", 0.0)
+
+    def compose(self) -> ComposeResult:
+        yield Static(escape(self.chart_title), classes="chart-legend")
+        yield PlotextPlot()
+
+    @property
+    def plot(self) -> PlotextPlot:
+        return self.query_one(PlotextPlot)
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        runs, x_axis, smoothing = self._last
+        if runs:
+            self.show(runs, x_axis, smoothing)
+
+    def toggle_log_y(self) -> None:
+        self.log_y = not self.log_y
+        self.redraw()
 
     def show(self, runs: Sequence[tuple[str, RunSeries]], x_axis: str = "step", smoothing: float = 0.0) -> None:
-        plt = self.plt
+        self._last = (runs, x_axis, smoothing)
+        if not self.is_mounted:
+            return
+        plot = self.plot
+        plt = plot.plt
         plt.clear_data()
-        plt.title(self.chart_title)
-        plt.xlabel(x_axis)
-        drawn = 0
+        plt.clear_figure()
+        plt.title("")
+        width = plot.size.width or 40
+        buckets = max(8, width - 8)  # the data area's columns, about: two points (min, max) per column
+        curves: list[tuple[int, str, list[float], list[float]]] = []  # (style index, name, xs, ys)
+        readouts: list[tuple[int, str, str, chart_data.Readout]] = []  # (style index, name, label, readout)
+        given = 0
         for run_label, series in runs:
             for name in self.names:
                 xs, ys = series.points(name, x_axis, smoothing)
                 if not xs:
                     continue
+                given += len(xs)
                 label = LABELS.get(name, name) if len(runs) == 1 else f"{run_label}: {LABELS.get(name, name)}"
-                plt.plot(xs, ys, label=label, marker="braille")
-                drawn += len(xs)
-        self.points_drawn = drawn
-        self.refresh()
+                index = len(readouts)
+                found = chart_data.readout(name, xs, ys)
+                if found is not None:
+                    readouts.append((index, name, label, found))
+                if self.log_y:
+                    pairs = [(x, math.log10(y)) for x, y in zip(xs, ys) if y > 0]
+                    xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+                xs, ys = chart_data.downsample(xs, ys, buckets)
+                if xs:
+                    curves.append((index, name, xs, ys))
+        self.points_given = given
+        self._draw(curves, x_axis)
+        self._legend(readouts, x_axis, smoothing)
+        plot.refresh()
+
+    def _style(self, index: int) -> tuple[str, str, str]:
+        """(plotext colour, Rich colour, marker) of the index-th series."""
+        plot_colour, rich_colour = PALETTE[index % len(PALETTE)]
+        return plot_colour, rich_colour, MARKERS[index % len(MARKERS)]
+
+    def _draw(self, curves: list[tuple[int, str, list[float], list[float]]], x_axis: str) -> None:
+        plt = self.plot.plt
+        all_y = [y for _, _, _, ys in curves for y in ys]
+        all_x = [x for _, _, xs, _ in curves for x in xs]
+        drawn = clipped_count = 0
+        if not curves:
+            self.points_drawn = self.clipped_points = 0
+            return
+        bottom, top = chart_data.robust_range(all_y)
+        percent = all(chart_data.is_fraction(name) for _, name, _, _ in curves) and not self.log_y
+        if percent:  # accuracies: never beyond [0, 1]
+            bottom, top = max(bottom, 0.0), min(top, 1.0)
+            if top <= bottom:
+                bottom, top = max(0.0, bottom - 0.05), min(1.0, top + 0.05)
+        for index, name, xs, ys in curves:
+            plot_colour, _, char = self._style(index)
+            colour = plot_colour if self.color else "default"
+            shown = [min(max(y, bottom), top) for y in ys]
+            line_marker = "braille" if self.color else char
+            if len(xs) > 1:
+                plt.plot(xs, shown, marker=line_marker, color=colour)
+            if name in EPOCH_SERIES or len(xs) == 1:
+                plt.scatter(xs, shown, marker="●" if self.color else char, color=colour)
+            above, below = chart_data.clipped(xs, ys, bottom, top)
+            if above:
+                plt.scatter([p[0] for p in above], [p[1] for p in above], marker="▲" if self.color else "^", color=colour)
+            if below:
+                plt.scatter([p[0] for p in below], [p[1] for p in below], marker="▼" if self.color else "v", color=colour)
+            clipped_count += len(above) + len(below)
+            drawn += len(xs)
+        plt.ylim(bottom, top)
+        height = self.plot.size.height or 10
+        y_ticks = chart_data.nice_ticks(bottom, top, count=max(2, min(5, height // 3)))
+        plt.yticks(y_ticks, [chart_data.tick_label(t, y_ticks, percent=percent, log=self.log_y) for t in y_ticks])
+        left, right = min(all_x), max(all_x)
+        if right > left:
+            width = self.plot.size.width or 40
+            x_ticks = chart_data.nice_ticks(left, right, count=max(2, min(5, width // 12)))
+            if x_axis in ("step", "epoch"):  # whole steps and epochs only
+                x_ticks = [t for t in x_ticks if float(t).is_integer()] or [float(round(left)), float(round(right))]
+            labels = [chart_data.format_x(t, x_axis) if x_axis == "time" else chart_data.tick_label(t, x_ticks) for t in x_ticks]
+            plt.xticks(x_ticks, labels)
+            plt.xlim(left, right)
+        else:
+            plt.xticks([left], [chart_data.format_x(left, x_axis)])
+            plt.xlim(left - 1, left + 1)
+        self.points_drawn, self.clipped_points = drawn, clipped_count
+
+    def _legend(self, readouts: list[tuple[int, str, str, chart_data.Readout]], x_axis: str, smoothing: float) -> None:
+        """The title with the x-axis, log and smoothing, then an entry per series: `━ L_F 0.62 min 0.25 @ 1200`."""
+        modes = [x_axis]
+        if self.log_y:
+            modes.append("log")
+        if smoothing:
+            modes.append(f"smooth {smoothing:g}")
+        if self.clipped_points:
+            modes.append(f"{self.clipped_points} clipped")
+        head = f"{self.chart_title} ({', '.join(modes)})"
+        width = max(20, (self.size.width or 40) - 2)
+        entries = [(index, found.text(name, label, x_axis)) for index, name, label, found in readouts]
+        if len(head) + sum(len(text) + 4 for _, text in entries) > width * 2:  # two rows at most: else the last values only
+            entries = [(index, f"{label} {chart_data.format_value(name, found.last)}") for index, name, label, found in readouts]
+        markup_parts = [f"[b]{escape(head)}[/b]"]
+        plain_parts = [head]
+        for index, text in entries:
+            _, rich_colour, char = self._style(index)
+            swatch = "━" if self.color else char
+            markup_parts.append(f"[{rich_colour}]{swatch}[/] {escape(text)}" if self.color else f"{swatch} {escape(text)}")
+            plain_parts.append(f"{swatch} {text}")
+        self.legend_plain = "  ".join(plain_parts)
+        self.query_one(".chart-legend", Static).update("  ".join(markup_parts))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from rich.markup import escape
 from textual.widgets import Static
 
 
@@ -31,6 +32,12 @@ class HeaderState:
     state: str = "starting"
     started_at: float = 0.0
     ended_at: float | None = None  # set when the run finished, stopped or failed: the clock stops there
+    best_val_acc: float | None = None  # the best validation accuracy (clean) so far, and its epoch
+    best_epoch: int | None = None
+
+    def note_validation(self, epoch: int, val_acc: float | None) -> None:
+        if val_acc is not None and (self.best_val_acc is None or val_acc > self.best_val_acc):
+            self.best_val_acc, self.best_epoch = val_acc, epoch
 
     def end(self) -> None:
         if self.ended_at is None:
@@ -57,8 +64,9 @@ class RunHeader(Static):
     def redraw(self) -> None:
         s = self.state
         elapsed = s.elapsed_seconds()
+        best = "" if s.best_val_acc is None else f"  best val {100 * s.best_val_acc:.2f}% @ epoch {s.best_epoch}"
         self.update(
-            f"[b]{s.run_name}[/b]  {s.method} on {s.device}\n"
+            f"[b]{escape(s.run_name)}[/b]  {s.method} on {s.device}{best}\n"
             f"epoch {s.epoch}/{s.epochs}  step {s.step}/{s.total_steps}  {s.images_per_second:,.0f} img/s  "
             f"elapsed {_clock(elapsed)}  ETA {_clock(s.eta_seconds())}  [b]{s.state}[/b]"
         )

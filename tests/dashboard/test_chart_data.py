@@ -1,0 +1,161 @@
+"""What the charts, previews and printers compute, without an App: readouts, ranges, down-sampling, scaling."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from gat_tui.console.headless import HeadlessPrinter, summary_lines
+from gat_tui.dashboard.chart_data import (
+    clipped,
+    downsample,
+    format_value,
+    nice_ticks,
+    readout,
+    robust_range,
+    tick_label,
+)
+from gat_tui.dashboard.previews import amplification, integer_width, perturbation_heat
+from gat_tui.dashboard.series import RunSeries
+from gat_tui.events import RunFinished, RunStarted, StepMetrics
+
+
+def test_readout_is_the_last_value_and_the_best_with_its_step() -> None:
+    found = readout("loss_f", [100, 200, 300], [0.9, 0.25, 0.62])
+    assert found is not None and (found.last, found.best, found.best_x) == (0.62, 0.25, 200)
+    assert found.text("loss_f", "L_F", "step") == "L_F 0.62 min 0.25 @ 200"
+    accuracy = readout("val_acc_clean", [1, 2, 3], [0.5, 0.8, 0.7])
+    assert accuracy is not None and accuracy.best == 0.8 and accuracy.best_x == 2
+    assert accuracy.text("val_acc_clean", "val clean", "epoch") == "val clean 70.0% max 80.0% @ 2"
+    assert readout("loss_f", [], []) is None
+    assert readout("loss_f", [1, 2], [float("nan"), 1.0]) == readout("loss_f", [2], [1.0])
+
+
+def test_an_outlier_does_not_squash_the_range_and_is_clipped() -> None:
+    ys = [1.0 + 0.01 * (i % 7) for i in range(100)]
+    ys[3] = 1000.0
+    bottom, top = robust_range(ys)
+    assert bottom < 1.0 and 1.06 < top < 2.0
+    above, below = clipped(list(range(100)), ys, bottom, top)
+    assert above == [(3, top)] and below == []
+
+
+def test_few_points_keep_their_extremes_and_a_flat_series_is_mid_range() -> None:
+    bottom, top = robust_range([0.0, 10.0, 5.0])
+    assert bottom < 0.0 and top > 10.0
+    bottom, top = robust_range([0.3, 0.3])
+    assert bottom < 0.3 < top
+    assert robust_range([]) == (0.0, 1.0)
+
+
+def test_downsampling_keeps_two_points_per_bucket_and_every_spike() -> None:
+    xs = list(range(10_000))
+    ys = [0.0] * 10_000
+    ys[5_123] = 9.0
+    ys[7_000] = -4.0
+    small_x, small_y = downsample(xs, ys, buckets=50)
+    assert len(small_x) <= 100
+    assert 9.0 in small_y and -4.0 in small_y
+    assert small_x == sorted(small_x)
+    assert downsample([1, 2, 3], [4, 5, 6], buckets=50) == ([1, 2, 3], [4, 5, 6])
+
+
+def test_ticks_are_round() -> None:
+    assert nice_ticks(0.0, 1.0, 4) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert nice_ticks(3.0, 1217.0, 4) == [250.0, 500.0, 750.0, 1000.0]
+    ticks = nice_ticks(0.2, 0.9, 3)
+    assert [tick_label(t, ticks, percent=True) for t in ticks] == ["25%", "50%", "75%"]
+    ticks = nice_ticks(0.0, 1.0, 4)
+    assert [tick_label(t, ticks) for t in ticks] == ["0.00", "0.25", "0.50", "0.75", "1.00"]
+    assert format_value("loss_f", 0.0001234) == "1.23e-04"
+
+
+def test_images_scale_by_whole_factors() -> None:
+    assert integer_width(32, 70) == 64
+    assert integer_width(32, 32) == 32
+    assert integer_width(32, 31) == 16
+    assert integer_width(32, 13) == 8
+    assert integer_width(12, 5) == 4
+
+
+def test_the_heat_map_removes_the_mean_and_prints_its_scale() -> None:
+    perturbation = np.full((3, 4, 4), 0.1, dtype=np.float32)
+    perturbation[:, 0, 0] = 0.3
+    heat, scale, mean = perturbation_heat(perturbation)
+    assert heat.shape == (1, 4, 4) and heat.max() == pytest.approx(1.0)
+    assert mean == pytest.approx(0.1125) and scale == pytest.approx(0.1875)
+    assert heat[0, 1, 1] < 0.1  # the constant part is gone
+    assert amplification(perturbation) == 1
+    assert amplification(np.array([0.01])) == 50
+    assert amplification(np.zeros(3)) == 1
+
+
+def test_series_over_wall_clock_time_and_a_resumed_runs_history(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    lines = [
+        {"event": "step", "epoch": 1, "step": 10, "time": 5.0, "loss_f": 1.0},
+        {"event": "epoch", "epoch": 1, "step": 20, "time": 9.0, "val_acc_clean": 0.5},
+        {"event": "step", "epoch": 2, "step": 30, "time": 14.0, "loss_f": 0.5},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    history = RunSeries.from_metrics_file(path, up_to_step=20)
+    assert history.points("loss_f", "time") == ([5.0], [1.0])
+    assert history.points("val_acc_clean", "time") == ([9.0], [0.5])
+    live = RunSeries()
+    live.add_step(StepMetrics(epoch=2, step=30, time=15.0, loss_f=0.4, loss_g=None, pert_l2=None, pert_linf=None, images_per_second=1.0))
+    live.prepend(history)
+    assert live.points("loss_f", "step") == ([10.0, 30.0], [1.0, 0.4])
+
+
+def finished(status: str = "finished") -> RunFinished:
+    return RunFinished(status=status, epochs_done=3, step=120, wall_seconds=75.0, best_epoch=2, best_value=0.8,
+                       test_acc_clean=0.9, test_acc_adv=0.7, test_acc_fgm_l2=0.6)
+
+
+def test_the_summary_names_the_folder_and_the_next_commands() -> None:
+    lines = summary_lines(finished(), "runs/x")
+    assert lines[0] == "run finished: 3 epochs, 120 steps, 1:15"
+    assert "clean 90.00%" in lines[1] and "best epoch 2 (validation)" in lines
+    assert "gat-tui eval runs/x" in lines[-2] and "gat-tui resume runs/x" in lines[-1]
+
+
+def started() -> RunStarted:
+    return RunStarted(run_dir="runs/x", preset="p", method="gat", device="cpu", dataset="synthetic", num_classes=10,
+                      train_images=100, steps_per_epoch=1000, epochs=100)
+
+
+def step(number: int) -> StepMetrics:
+    return StepMetrics(epoch=1, step=number, time=1.0, loss_f=1.2345, loss_g=0.5432, pert_l2=1.234, pert_linf=0.1,
+                       images_per_second=12345.0)
+
+
+def test_the_headless_progress_line_fits_80_columns_and_ends_with_the_commands() -> None:
+    out = io.StringIO()
+    printer = HeadlessPrinter(Console(file=out, force_terminal=True, width=80))
+    printer(started())
+    printer(step(50_000))
+    rendered = Console(width=80, file=io.StringIO(), record=True)
+    rendered.print(printer.progress.get_renderable())
+    lines = rendered.export_text().splitlines()
+    assert len([line for line in lines if line.strip()]) == 1 and all(len(line) <= 80 for line in lines), lines
+    assert "L_F 1.234" in lines[0] or "L_F 1.23" in lines[0]
+    printer(finished())
+    assert "gat-tui resume runs/x" in out.getvalue()
+
+
+def test_the_headless_printer_writes_plain_periodic_lines_off_a_terminal() -> None:
+    out = io.StringIO()
+    printer = HeadlessPrinter(Console(file=out, force_terminal=False, width=200), plain_every=3600.0)
+    printer(started())
+    printer(step(10))
+    printer(step(20))  # within the period: not printed
+    printer(finished())
+    text = out.getvalue()
+    assert "step 10" in text and "step 20" not in text
+    assert "\x1b[" not in text
+    assert "gat-tui eval runs/x" in text
