@@ -252,10 +252,34 @@ def test_random_perturbation_training_step_replays_eq_4_by_hand() -> None:
 
 def test_pgd_iterates_from_the_perturbed_point(monkeypatch: pytest.MonkeyPatch) -> None:
     # two L-inf steps with no random start, replayed by hand: the second gradient is taken at x + δ₁
+    # (a non-linear model and large steps, so that the gradient's sign depends on where it is taken)
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(18, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    images, labels = batch()
+    attack = PGDLinf(clip=False, steps=2, step_size=0.6)
+    monkeypatch.setattr(attack, "_random_start", lambda images, eps: torch.zeros_like(images))
+    result = attack.perturb(model, images, labels, eps=1.0)
+
+    def gradient_at(points: torch.Tensor) -> torch.Tensor:
+        points = points.detach().requires_grad_(True)
+        functional.cross_entropy(model(points), labels, reduction="sum").backward()
+        assert points.grad is not None
+        return points.grad
+
+    first = 0.6 * gradient_at(images).sign()
+    second = (first + 0.6 * gradient_at(images + first).sign()).clamp(-1.0, 1.0)
+    assert not torch.equal(gradient_at(images + first).sign(), gradient_at(images - first).sign())
+    torch.testing.assert_close(result.perturbation, second)
+
+
+def test_pgd_with_clipping_takes_every_gradient_inside_the_pixel_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    # near-white images: each iterate is clipped to [0, 1] before the next gradient is taken
     model = linear()
     images, labels = batch()
-    attack = PGDLinf(clip=False, steps=2, step_size=0.05)
-    monkeypatch.setattr(attack, "_random_start", lambda images, eps: torch.zeros_like(images))
+    images = 0.9 + 0.1 * images
+    attack = PGDLinf(clip=True, steps=2, step_size=0.2)
+    start = torch.full_like(images, 0.3)
+    monkeypatch.setattr(attack, "_random_start", lambda images, eps: start)
     result = attack.perturb(model, images, labels, eps=0.5)
 
     def gradient_at(points: torch.Tensor) -> torch.Tensor:
@@ -264,6 +288,29 @@ def test_pgd_iterates_from_the_perturbed_point(monkeypatch: pytest.MonkeyPatch) 
         assert points.grad is not None
         return points.grad
 
-    first = 0.05 * gradient_at(images).sign()
-    second = (first + 0.05 * gradient_at(images + first).sign()).clamp(-0.5, 0.5)
-    torch.testing.assert_close(result.perturbation, second)
+    def inside(delta: torch.Tensor) -> torch.Tensor:
+        return (images + delta.clamp(-0.5, 0.5)).clamp(0, 1) - images
+
+    delta = inside(start)
+    for _ in range(2):
+        delta = inside(delta + 0.2 * gradient_at(images + delta).sign())
+    torch.testing.assert_close(result.perturbation, delta)
+    torch.testing.assert_close(result.adversarial, images + delta)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_fast_gradient_training_step_uses_its_learning_rate_and_clipping(norm: str) -> None:
+    images, labels = batch()
+    classifier, replay = linear(), linear()
+    method = FastGradientTraining(classifier, lr_f=0.05, alpha=0.5, eps=3.0, clip=True, norm=norm)
+    method.train_step(images, labels, draw_batch=lambda: (images, labels))
+    attack = FGSM(clip=True) if norm == "linf" else FGML2(clip=True)
+    adversarial = attack.perturb(replay, images, labels, 3.0).adversarial.detach()
+    assert adversarial.min() >= 0 and adversarial.max() <= 1  # ε = 3 would leave [0, 1] unclipped
+    loss = 0.5 * functional.cross_entropy(replay(images), labels) + 0.5 * functional.cross_entropy(replay(adversarial), labels)
+    optimizer = torch.optim.Adam(replay.parameters(), lr=0.05)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    for ours, theirs in zip(classifier.parameters(), replay.parameters()):
+        torch.testing.assert_close(ours, theirs)
