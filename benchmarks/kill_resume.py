@@ -46,9 +46,9 @@ def preset(folder: Path) -> Path:
         name="killed",
         method="dropout_gat",
         device="cpu",
-        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=160, val_size=32, test_size=32, batch_size=16),
+        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=320, val_size=32, test_size=32, batch_size=16),
         model=ModelConfig(dropout=0.3),
-        train=TrainConfig(epochs=4, log_every=2),
+        train=TrainConfig(epochs=6, log_every=2),
         gat=GatConfig(lr_g=1e-3, k=2),
         eval=EvalConfig(panel_size=0),
         checkpoint=CheckpointConfig(every_steps=3, keep_epochs=True),
@@ -87,7 +87,7 @@ def main() -> None:
         while True:
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if kills < args.kills:
-                time.sleep(chance.uniform(2.0, max(2.5, straight_seconds * 0.8)))  # after start-up, before the end
+                time.sleep(chance.uniform(3.0, max(3.5, straight_seconds * 0.9)))  # after start-up (~3 s), before the end
             if process.poll() is None and kills < args.kills:
                 writing = any(killed.glob("checkpoints/.*.tmp"))
                 process.send_signal(signal.SIGKILL)
