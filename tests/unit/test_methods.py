@@ -135,7 +135,7 @@ def test_fast_gradient_training_uses_its_eps() -> None:
     training = build_method(
         replace(RunConfig(method="fg_linf"), perturbation=replace(RunConfig().perturbation, eps=0.05, clip=False)),
         num_classes=4,
-        channels=3,
+        image_shape=(3, 16, 16),
         device=torch.device("cpu"),
     )
     result = training.train_step(torch.rand(8, 3, 16, 16), torch.randint(0, 4, (8,)), lambda: None)  # type: ignore[arg-type,return-value]
