@@ -266,7 +266,7 @@ class EngineLoop:
         channels_last = prefers_channels_last(device)
         images, labels = images.to(device), labels.to(device)  # uint8, resident on the device
         torch.manual_seed(config.seed)
-        self.method: TrainingMethod = build_method(config, NUM_CLASSES, IMAGE_SHAPE[0], device)
+        self.method: TrainingMethod = build_method(config, NUM_CLASSES, IMAGE_SHAPE, device)
         if channels_last:
             for network in self.method.networks().values():
                 network.to(memory_format=torch.channels_last)

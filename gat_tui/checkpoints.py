@@ -2,8 +2,10 @@
 
 Tensors are named `<network>.<parameter>` (e.g. `classifier.features.0.weight`). The metadata
 records what is needed to rebuild the networks without the preset: the format, the package
-version, each architecture, the class count, the image shape, the classifier's dropout, the
-resolved config as TOML, and the epoch/step it was written at.
+version, each architecture (`architecture`: the specs of `gat_tui.architectures`, besides the
+older `classifier_architecture` / `generator_architecture` names), the class count, the image
+shape, the classifier's dropout, the resolved config as TOML, and the epoch/step it was written
+at. Checkpoints without `architecture` (Table 1's networks, gat-tui 0.1) still load.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
 from gat_tui import __version__
+from gat_tui.architectures import Architecture, ArchitectureError, build_classifier, build_generator
 from gat_tui.atomic import write_bytes_atomically
 from gat_tui.config import RunConfig, config_from_toml
-from gat_tui.models import CLASSIFIER_ARCHITECTURE, GENERATOR_ARCHITECTURE, AllConvClassifier, PerturbationGenerator
+from gat_tui.models import CLASSIFIER_ARCHITECTURE, GENERATOR_ARCHITECTURE
 
 FORMAT = "gat-tui-checkpoint-v1"
 
@@ -52,8 +55,9 @@ def save_checkpoint(
     step: int,
     extra_tensors: Mapping[str, torch.Tensor] | None = None,
     extra_metadata: Mapping[str, str] | None = None,
+    architecture: Architecture = Architecture(),  # noqa: B008 (frozen, never mutated)
 ) -> None:
-    """Weights of `networks` (plus e.g. training state in `extra_*`) to `path`, atomically."""
+    """Weights of `networks` built as `architecture` (plus e.g. training state in `extra_*`) to `path`, atomically."""
     tensors = {
         f"{network_name}.{key}": value.detach().to("cpu").contiguous()
         for network_name, network in networks.items()
@@ -65,8 +69,9 @@ def save_checkpoint(
         "format": FORMAT,
         "gat_tui_version": __version__,
         "networks": ",".join(networks),
-        "classifier_architecture": CLASSIFIER_ARCHITECTURE,
-        "generator_architecture": GENERATOR_ARCHITECTURE,
+        "classifier_architecture": _classifier_name(architecture),
+        "generator_architecture": _generator_name(architecture),
+        "architecture": architecture.to_json(),
         "shape": json.dumps(shape.__dict__),
         "config_toml": config_toml,
         "epoch": str(epoch),
@@ -74,6 +79,37 @@ def save_checkpoint(
         **(extra_metadata or {}),
     }
     write_bytes_atomically(path, save_safetensors_bytes(tensors, metadata=metadata))
+
+
+def _classifier_name(architecture: Architecture) -> str:
+    # Table 1's classifier keeps its old name, so older gat-tui versions still read these checkpoints
+    if architecture.classifier == "allconv" and architecture.normalize_mean is None:
+        return CLASSIFIER_ARCHITECTURE
+    return architecture.classifier
+
+
+def _generator_name(architecture: Architecture) -> str:
+    if architecture.generator != "table1":
+        return architecture.generator
+    if (architecture.generator_width, architecture.generator_depth) == (Architecture.generator_width, Architecture.generator_depth):
+        return GENERATOR_ARCHITECTURE
+    return f"table1-width{architecture.generator_width}-depth{architecture.generator_depth}"
+
+
+def network_architecture(path: Path, metadata: Mapping[str, str]) -> Architecture:
+    """The networks' specs recorded in `metadata` (Table 1's for a checkpoint of gat-tui 0.1), or CheckpointError."""
+    text = metadata.get("architecture")
+    if text is None:
+        if metadata.get("classifier_architecture") != CLASSIFIER_ARCHITECTURE:
+            raise CheckpointError(
+                f"{path}: classifier architecture {metadata.get('classifier_architecture')!r} is not "
+                f"{CLASSIFIER_ARCHITECTURE!r}, and the metadata has no 'architecture' spec to rebuild it from"
+            )
+        return Architecture()
+    try:
+        return Architecture.from_json(text)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: metadata 'architecture' is malformed ({error})") from None
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -107,11 +143,7 @@ def _read_metadata(data: bytes) -> dict[str, str]:
 
 def network_shape(path: Path, metadata: Mapping[str, str]) -> NetworkShape:
     """The classifier's shape recorded in `metadata`, checked, or CheckpointError naming the key."""
-    if metadata.get("classifier_architecture") != CLASSIFIER_ARCHITECTURE:
-        raise CheckpointError(
-            f"{path}: classifier architecture {metadata.get('classifier_architecture')!r} is not "
-            f"{CLASSIFIER_ARCHITECTURE!r}, the one this version builds"
-        )
+    network_architecture(path, metadata)
     try:
         shape = NetworkShape(**json.loads(metadata["shape"]))
     except (KeyError, TypeError, json.JSONDecodeError) as error:
@@ -199,18 +231,36 @@ class Checkpoint:
     def load_into(self, network_name: str, network: nn.Module) -> None:
         load_network_weights(self.path, network_name, network, self.tensors)
 
-    def classifier(self, device: torch.device) -> AllConvClassifier:
-        """The classifier rebuilt on `device`, in eval mode."""
+    @property
+    def architecture(self) -> Architecture:
+        return network_architecture(self.path, self.metadata)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
         shape = self.shape
-        classifier = AllConvClassifier(shape.num_classes, shape.channels, shape.dropout)
+        return shape.channels, shape.height, shape.width
+
+    def classifier(self, device: torch.device) -> nn.Module:
+        """The classifier rebuilt from the recorded architecture on `device`, in eval mode.
+
+        A spec that cannot be rebuilt here (a module that does not import, a factory that fails,
+        an output of another shape) is a CheckpointError naming the spec and the cause.
+        """
+        shape, architecture = self.shape, self.architecture
+        try:
+            classifier = build_classifier(architecture, shape.num_classes, self.image_shape, shape.dropout)
+        except ArchitectureError as error:
+            raise CheckpointError(f"{self.path}: cannot rebuild its classifier: {error}") from None
         self.load_into("classifier", classifier)
         return classifier.to(device).eval()
 
-    def generator(self, device: torch.device) -> PerturbationGenerator:
+    def generator(self, device: torch.device) -> nn.Module:
         """The generator (of a GAT or GAT-attacker run) rebuilt on `device`, in eval mode."""
-        shape = self.shape
         if not self.has_generator:
             raise CheckpointError(f"{self.path}: holds no generator (networks: {self.metadata.get('networks')})")
-        generator = PerturbationGenerator(shape.channels)
+        try:
+            generator = build_generator(self.architecture, self.image_shape)
+        except ArchitectureError as error:
+            raise CheckpointError(f"{self.path}: cannot rebuild its generator: {error}") from None
         self.load_into("generator", generator)
         return generator.to(device).eval()

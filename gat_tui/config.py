@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gat_tui.toml_schema import SchemaError, build, parse_override, parse_toml, read_text, set_dotted, setting, to_toml
+from gat_tui.toml_schema import REQUIRED, SchemaError, build, parse_override, parse_toml, read_text, set_dotted, setting, to_toml
 
 __all__ = [
-    "ConfigError", "RunConfig", "DataConfig", "ModelConfig", "TrainConfig", "PerturbationConfig", "GatConfig",
+    "ConfigError", "RunConfig", "DataConfig", "ModelConfig", "NormalizeConfig", "TrainConfig", "PerturbationConfig", "GatConfig",
     "AttackConfig", "CheckpointConfig", "EvalConfig", "LoggingConfig", "METHODS", "DATASETS", "DEVICES", "FOLDER_NAME", "SEED_MAX",
     "config_from_mapping", "config_from_toml", "config_to_toml", "load_preset", "parse_override",
 ]
@@ -55,11 +55,44 @@ class DataConfig:
     test_size: int = setting(500, "synthetic only: test images", min=1, max=IMAGES_MAX)
 
 
+# `model.classifier` / `model.generator`: a built-in name, a library's network, or a user's factory
+CLASSIFIER_SPEC = (
+    r"allconv|(torchvision|timm):[A-Za-z0-9_.-]+|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*",
+    "'allconv', 'torchvision:NAME', 'timm:NAME' or 'package.module:factory'",
+)
+GENERATOR_SPEC = (r"table1|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*", "'table1' or 'package.module:factory'")
+
+
+@dataclass(frozen=True)
+class NormalizeConfig:
+    mean: tuple[float, ...] = setting(REQUIRED, "per-channel mean subtracted from the pixels inside the classifier", min_items=1)
+    std: tuple[float, ...] = setting(
+        REQUIRED, "per-channel standard deviation the pixels are divided by inside the classifier",
+        min=0.0, min_exclusive=True, min_items=1,
+    )
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    dropout: float = setting(
-        0.0, "dropout rate after each stride-2 convolution of the classifier (0 = none)", min=0.0, max=0.95
+    classifier: str = setting(
+        "allconv",
+        "classifier F: 'allconv' (Table 1), 'torchvision:NAME' (weights=None), 'timm:NAME' (extra [timm]) "
+        "or 'package.module:factory' (imports and runs that module)",
+        pattern=CLASSIFIER_SPEC,
     )
+    normalize: NormalizeConfig | None = setting(
+        None, "optional { mean = [...], std = [...] }: a normalisation layer inside the classifier (attacks stay in pixels)"
+    )
+    dropout: float = setting(
+        0.0, "dropout rate after each stride-2 convolution of the classifier (0 = none); allconv or a factory taking dropout=",
+        min=0.0, max=0.95,
+    )
+    generator: str = setting(
+        "table1", "generator G: 'table1' (Table 1) or 'package.module:factory' (imports and runs that module)",
+        pattern=GENERATOR_SPEC,
+    )
+    generator_width: int = setting(48, "table1 generator: channels of its hidden convolutions (Table 1: 48)", min=1, max=4096)
+    generator_depth: int = setting(6, "table1 generator: number of its 3x3 convolutions (Table 1: 6)", min=0, max=64)
 
 
 @dataclass(frozen=True)
@@ -152,6 +185,19 @@ def _check_consistency(config: RunConfig, where: str) -> None:
         raise ConfigError(f"{where}: key 'attack.classifier' is empty; gat_attack needs a classifier checkpoint")
     if config.method in ("dropout", "dropout_gat") and config.model.dropout == 0.0:
         raise ConfigError(f"{where}: key 'model.dropout' = 0.0 but method '{config.method}' needs a rate > 0")
+    model = config.model
+    if model.dropout > 0 and model.classifier.split(":", 1)[0] in ("torchvision", "timm"):
+        raise ConfigError(
+            f"{where}: key 'model.dropout' = {model.dropout} applies to 'allconv' (or a factory that takes dropout=), "
+            f"not to model.classifier = {model.classifier!r}"
+        )
+    if model.normalize is not None and len(model.normalize.mean) != len(model.normalize.std):
+        raise ConfigError(
+            f"{where}: key 'model.normalize' has {len(model.normalize.mean)} means and {len(model.normalize.std)} stds; "
+            "expected one of each per channel"
+        )
+    if model.generator != "table1" and (model.generator_width, model.generator_depth) != (48, 6):
+        raise ConfigError(f"{where}: keys 'model.generator_width' and 'model.generator_depth' apply to the 'table1' generator only")
 
 
 def config_from_mapping(table: Mapping[str, Any], where: str) -> RunConfig:

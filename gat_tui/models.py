@@ -65,16 +65,20 @@ class AllConvClassifier(nn.Module):
 class PerturbationGenerator(nn.Module):
     """G of Table 1: maps the input gradient Δ to a perturbation of the same shape, in (-1, 1)."""
 
-    def __init__(self, channels: int = 3) -> None:
+    def __init__(self, channels: int = 3, width: int = 48, depth: int = 6) -> None:
         super().__init__()
+        # `width` and `depth` (the number of 3x3 convolutions) open the paper's question of the
+        # generator's capacity; the defaults are Table 1 with its parameter names, so old checkpoints load
         layers: list[nn.Module] = []
         width_in = channels
-        for _ in range(6):
-            layers += [nn.Conv2d(width_in, 48, 3, padding=1), nn.ReLU(inplace=True)]
-            width_in = 48
-        layers += [nn.Conv2d(48, 48, 1), nn.ReLU(inplace=True), nn.Conv2d(48, channels, 1), nn.Tanh()]
+        for _ in range(depth):
+            layers += [nn.Conv2d(width_in, width, 3, padding=1), nn.ReLU(inplace=True)]
+            width_in = width
+        layers += [nn.Conv2d(width_in, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, channels, 1), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
         self.channels = channels
+        self.width = width
+        self.depth = depth
         _xavier_init(self)
 
     def forward(self, gradient: torch.Tensor) -> torch.Tensor:

@@ -5,10 +5,12 @@ A new method is one new module with a `TrainingMethod` subclass and one entry be
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from gat_tui.architectures import Architecture, ArchitectureError, build_classifier, build_generator
 from gat_tui.config import RunConfig
 from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod
 from gat_tui.methods.fast_gradient import FastGradientTraining
@@ -16,7 +18,6 @@ from gat_tui.methods.gat import GenerativeAdversarialTraining
 from gat_tui.methods.gat_attack import GatAttackerTraining
 from gat_tui.methods.random_noise import RandomPerturbationTraining
 from gat_tui.methods.standard import StandardTraining
-from gat_tui.models import AllConvClassifier, PerturbationGenerator
 
 __all__ = ["DrawBatch", "StepResult", "TrainingMethod", "build_method", "MethodSetupError"]
 
@@ -25,8 +26,22 @@ class MethodSetupError(ValueError):
     """The method cannot start with this data, e.g. an attacked classifier of another class count."""
 
 
-def build_method(config: RunConfig, num_classes: int, channels: int, device: torch.device) -> TrainingMethod:
-    """Create the networks (Xavier init from the current torch seed) and the method on `device`."""
+def build_method(config: RunConfig, num_classes: int, image_shape: tuple[int, int, int], device: torch.device) -> TrainingMethod:
+    """Create the networks (fresh weights from the current torch seed) and the method on `device`.
+
+    The networks are those of `config.model` (see `gat_tui.architectures`); a spec that cannot be
+    built is a MethodSetupError naming it and the cause.
+    """
+    try:
+        method = _build_method(config, num_classes, image_shape, device)
+    except ArchitectureError as error:
+        raise MethodSetupError(str(error)) from None
+    return method
+
+
+def _build_method(config: RunConfig, num_classes: int, image_shape: tuple[int, int, int], device: torch.device) -> TrainingMethod:
+    channels = image_shape[0]
+    architecture = Architecture.from_config(config.model)
     train, perturbation, gat = config.train, config.perturbation, config.gat
     if config.method == "gat_attack":
         from gat_tui.checkpoints import Checkpoint
@@ -38,20 +53,32 @@ def build_method(config: RunConfig, num_classes: int, channels: int, device: tor
                 f"attack.classifier {config.attack.classifier}: trained for {shape.num_classes} classes of "
                 f"{shape.channels}-channel images, but data '{config.data.dataset}' has {num_classes} of {channels}"
             )
-        generator = PerturbationGenerator(channels).to(device)
-        return GatAttackerTraining(classifier, generator, gat.lr_g, gat.c_g, perturbation.clip, config.attack.patience)
+        generator = build_generator(architecture, image_shape).to(device)
+        attacker = GatAttackerTraining(classifier, generator, gat.lr_g, gat.c_g, perturbation.clip, config.attack.patience)
+        # the frozen classifier is the checkpoint's; the generator is this run's
+        attacker.architecture = replace(
+            attacked.architecture, generator=architecture.generator,
+            generator_width=architecture.generator_width, generator_depth=architecture.generator_depth,
+        )
+        attacker.dropout = shape.dropout
+        return attacker
 
-    classifier = AllConvClassifier(num_classes, channels, config.model.dropout).to(device)
+    classifier = build_classifier(architecture, num_classes, image_shape, config.model.dropout).to(device)
+    method: TrainingMethod
     if config.method in ("baseline", "dropout"):
-        return StandardTraining(classifier, train.lr_f)
-    if config.method == "random":
-        return RandomPerturbationTraining(classifier, train.lr_f, train.alpha, perturbation.eps, perturbation.clip)
-    if config.method in ("fg_linf", "fg_l2"):
+        method = StandardTraining(classifier, train.lr_f)
+    elif config.method == "random":
+        method = RandomPerturbationTraining(classifier, train.lr_f, train.alpha, perturbation.eps, perturbation.clip)
+    elif config.method in ("fg_linf", "fg_l2"):
         norm = "linf" if config.method == "fg_linf" else "l2"
-        return FastGradientTraining(classifier, train.lr_f, train.alpha, perturbation.eps, perturbation.clip, norm)
-    if config.method in ("gat", "dropout_gat"):
-        generator = PerturbationGenerator(channels).to(device)
-        return GenerativeAdversarialTraining(
+        method = FastGradientTraining(classifier, train.lr_f, train.alpha, perturbation.eps, perturbation.clip, norm)
+    elif config.method in ("gat", "dropout_gat"):
+        generator = build_generator(architecture, image_shape).to(device)
+        method = GenerativeAdversarialTraining(
             classifier, generator, train.lr_f, gat.lr_g, train.alpha, gat.c_g, gat.k, perturbation.clip
         )
-    raise MethodSetupError(f"unknown method {config.method!r}")
+    else:
+        raise MethodSetupError(f"unknown method {config.method!r}")
+    method.architecture = architecture
+    method.dropout = config.model.dropout
+    return method

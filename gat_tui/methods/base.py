@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
+from gat_tui.architectures import Architecture
 from gat_tui.attacks import Perturbed
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -44,6 +45,9 @@ class TrainingMethod(ABC):
     selection_lower_is_better: ClassVar[bool] = False
     # stop after this many epochs without a better selection figure (None: train every epoch)
     patience: int | None = None
+    # what the networks are, for the checkpoints (set by `build_method`): their specs and the classifier's dropout
+    architecture: Architecture = Architecture()
+    dropout: float = 0.0
 
     def __init__(self, classifier: nn.Module, generator: nn.Module | None) -> None:
         self.classifier = classifier

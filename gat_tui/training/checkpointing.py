@@ -52,12 +52,17 @@ def save(path: Path, setup: TrainingSetup, progress: Progress, config_toml: str)
         progress.step,
         extra_tensors=state_tensors,
         extra_metadata=state_metadata,
+        architecture=setup.method.architecture,
     )
 
 
 def restore_from(path: Path, setup: TrainingSetup) -> tuple[Checkpoint, Progress]:
     """Load the checkpoint at `path` into `setup`; its counters; CheckpointError naming the file otherwise."""
     checkpoint = Checkpoint.open(path)
+    if checkpoint.architecture != setup.method.architecture:
+        raise CheckpointError(
+            f"{path}: its networks are {checkpoint.architecture}; this run builds {setup.method.architecture}"
+        )
     for name, network in setup.method.networks().items():
         checkpoint.load_into(name, network)
     try:

@@ -41,7 +41,7 @@ def prepare(config: RunConfig, data_dir: Path | None) -> TrainingSetup:
     torch.manual_seed(config.seed)
     splits = load_splits(config.data, data_dir).to(device)
     channels_last = prefers_channels_last(device)
-    method = build_method(config, splits.num_classes, splits.image_shape[0], device)
+    method = build_method(config, splits.num_classes, splits.image_shape, device)
     if channels_last:
         for network in method.networks().values():
             network.to(memory_format=torch.channels_last)
@@ -55,12 +55,11 @@ def prepare(config: RunConfig, data_dir: Path | None) -> TrainingSetup:
     steps_per_epoch = cursors["train"].batches_per_epoch
     if config.train.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.train.max_steps_per_epoch)
-    dropout = float(getattr(method.classifier, "dropout_rate", 0.0))
     return TrainingSetup(
         device=device,
         splits=splits,
         method=method,
-        shape=NetworkShape(splits.num_classes, *splits.image_shape, dropout=dropout),
+        shape=NetworkShape(splits.num_classes, *splits.image_shape, dropout=method.dropout),
         channels_last=channels_last,
         cursors=cursors,
         steps_per_epoch=steps_per_epoch,

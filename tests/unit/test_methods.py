@@ -116,7 +116,7 @@ def _config(method: str, **model: float) -> RunConfig:
 )
 def test_one_training_step_of_every_method(method: str, dropout: float, has_generator: bool, has_perturbation: bool) -> None:
     torch.manual_seed(0)
-    training = build_method(_config(method, dropout=dropout), num_classes=4, channels=3, device=torch.device("cpu"))
+    training = build_method(_config(method, dropout=dropout), num_classes=4, image_shape=(3, 16, 16), device=torch.device("cpu"))
     before = {name: copy.deepcopy(net.state_dict()) for name, net in training.networks().items()}
     images, labels = torch.rand(8, 3, 16, 16), torch.randint(0, 4, (8,))
     result = training.train_step(images, labels, lambda: (torch.rand(8, 3, 16, 16), torch.randint(0, 4, (8,))))
@@ -135,7 +135,7 @@ def test_fast_gradient_training_uses_its_eps() -> None:
     training = build_method(
         replace(RunConfig(method="fg_linf"), perturbation=replace(RunConfig().perturbation, eps=0.05, clip=False)),
         num_classes=4,
-        channels=3,
+        image_shape=(3, 16, 16),
         device=torch.device("cpu"),
     )
     result = training.train_step(torch.rand(8, 3, 16, 16), torch.randint(0, 4, (8,)), lambda: None)  # type: ignore[arg-type,return-value]
@@ -144,11 +144,11 @@ def test_fast_gradient_training_uses_its_eps() -> None:
 
 def test_gat_attack_trains_only_the_generator(tmp_path) -> None:
     torch.manual_seed(0)
-    victim = build_method(RunConfig(method="baseline"), num_classes=4, channels=3, device=torch.device("cpu"))
+    victim = build_method(RunConfig(method="baseline"), num_classes=4, image_shape=(3, 16, 16), device=torch.device("cpu"))
     path = tmp_path / "victim.safetensors"
     save_checkpoint(path, victim.networks(), NetworkShape(4, 3, 16, 16, 0.0), "", epoch=1, step=1)
     config = replace(RunConfig(method="gat_attack"), attack=AttackConfig(classifier=str(path)))
-    attack = build_method(config, num_classes=4, channels=3, device=torch.device("cpu"))
+    attack = build_method(config, num_classes=4, image_shape=(3, 16, 16), device=torch.device("cpu"))
     frozen = copy.deepcopy(attack.classifier.state_dict())
     generator_before = copy.deepcopy(attack.generator.state_dict())
     attack.train()
@@ -159,4 +159,4 @@ def test_gat_attack_trains_only_the_generator(tmp_path) -> None:
         assert torch.equal(frozen[key], value)
     assert any(not torch.equal(generator_before[k], v) for k, v in attack.generator.state_dict().items())
     with pytest.raises(ValueError, match="trained for 4 classes"):
-        build_method(config, num_classes=10, channels=3, device=torch.device("cpu"))
+        build_method(config, num_classes=10, image_shape=(3, 16, 16), device=torch.device("cpu"))
