@@ -7,7 +7,10 @@ Pure functions of lists of floats, so they are unit-tested without an App:
   2nd to 98th percentile, padded; the points outside are drawn on the edge with a marker;
 - `downsample`: about two points per terminal column, the min and max of each bucket, so an
   overlay of 50 seeds draws as fast as one run and no spike is lost;
-- `nice_ticks`: round tick values (1, 2 or 5 times a power of ten).
+- `nice_ticks`: round tick values (1, 2 or 5 times a power of ten);
+- `legend_rows`: a chart's legend packed into a few rows of its width, in the longest readout
+  form that fits (`L_F 0.62 min 0.25 @ 1200`, then `L_F .62 ↓.25@1.2k`, then `L_F .62 ↓.25`,
+  then the last value only).
 """
 
 from __future__ import annotations
@@ -50,6 +53,45 @@ def clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+# shorter labels for the compact readouts (the chart's title says what the figure is)
+COMPACT_LABELS = {
+    "train_acc_clean": "tr",
+    "train_acc_adv": "tr adv",
+    "val_acc_clean": "val",
+    "val_acc_adv": "val adv",
+    "val_acc_fgm_l2": "FGM",
+    "val_pert_l2": "val",
+    "val_pert_linf": "val",
+}
+
+
+def compact_value(name: str, value: float) -> str:
+    """As `format_value`, shorter: no leading zero (`.62`), accuracies in percent without the sign (`87.5`)."""
+    if not math.isfinite(value):
+        return str(value)
+    if is_fraction(name):
+        return f"{100 * value:.1f}"
+    if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    text = f"{value:.3g}"
+    if text.startswith("0."):
+        return text[1:]
+    if text.startswith("-0."):
+        return "-" + text[2:]
+    return text
+
+
+def compact_x(x: float, x_axis: str) -> str:
+    """A step as `950`, `1.2k`, `12k`, `3.4M`; epochs and times as `format_x`."""
+    if x_axis != "step" or abs(x) < 1000:
+        return format_x(x, x_axis)
+    for divisor, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(x) >= divisor:
+            return f"{x / divisor:.3g}{suffix}"
+    return format_x(x, x_axis)  # pragma: no cover
+
+
 @dataclass(frozen=True)
 class Readout:
     last: float
@@ -61,6 +103,51 @@ class Readout:
         """e.g. `L_F 0.62 min 0.25 @ 1200`."""
         word = "max" if self.best_is_max else "min"
         return f"{label} {format_value(name, self.last)} {word} {format_value(name, self.best)} @ {format_x(self.best_x, x_axis)}"
+
+    def compact(self, name: str, label: str, x_axis: str, where: bool = True) -> str:
+        """e.g. `L_F .62 ↓.25@1.2k` (↓ the minimum, ↑ the maximum), or `L_F .62 ↓.25` without `where`."""
+        arrow = "↑" if self.best_is_max else "↓"
+        text = f"{label} {compact_value(name, self.last)} {arrow}{compact_value(name, self.best)}"
+        return f"{text}@{compact_x(self.best_x, x_axis)}" if where else text
+
+    def forms(self, name: str, label: str, short_label: str, x_axis: str) -> tuple[str, str, str, str]:
+        """The readout from the longest form to the shortest: full, compact, compact without the step, last value only."""
+        return (
+            self.text(name, label, x_axis),
+            self.compact(name, short_label, x_axis),
+            self.compact(name, short_label, x_axis, where=False),
+            f"{short_label} {compact_value(name, self.last)}",
+        )
+
+
+def pack_rows(head: str, entries: Sequence[str], width: int, gap: int = 2) -> list[list[int]]:
+    """Entries flowed into rows of `width` after `head` (index -1 stands for the head), `gap` columns apart."""
+    rows: list[list[int]] = [[-1]]
+    used = len(head)
+    for index, entry in enumerate(entries):
+        if used and used + gap + len(entry) > width:
+            rows.append([index])
+            used = len(entry)
+        else:
+            rows[-1].append(index)
+            used += (gap if used else 0) + len(entry)
+    return rows
+
+
+def legend_rows(head: str, forms: Sequence[Sequence[str]], width: int, max_rows: int) -> tuple[int, list[list[int]]]:
+    """The longest form (index into each entry's `forms`) whose entries fit `max_rows` rows of `width` after `head`.
+
+    Returns (form, rows), rows holding entry indices (-1 for the head); when even the shortest form
+    does not fit, it is returned with its rows cut to `max_rows`. Every entry uses the same form, so
+    the legend reads evenly.
+    """
+    count = min((len(f) for f in forms), default=1)
+    for form in range(count):
+        rows = pack_rows(head, [f[form] for f in forms], width)
+        if len(rows) <= max_rows:
+            return form, rows
+    form = count - 1
+    return form, pack_rows(head, [f[form] for f in forms], width)[:max_rows]
 
 
 def readout(name: str, xs: Sequence[float], ys: Sequence[float]) -> Readout | None:

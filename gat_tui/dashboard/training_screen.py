@@ -69,7 +69,7 @@ class TrainingScreen(WorkerScreen):
             self.run_dir = run_dir
             self.finished = finished
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]  # four charts in a row only where each gets ~40 columns
     BINDINGS = [
         Binding("p", "pause", "pause/resume"),
         Binding("s", "save", "save now"),

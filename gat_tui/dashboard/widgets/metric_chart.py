@@ -1,7 +1,8 @@
-"""A line chart of some figures of one or more runs: a legend row with live readouts over a plotext plot.
+"""A line chart of some figures of one or more runs: a legend with live readouts over a plotext plot.
 
-The legend sits above the plot, never over the data; each entry reads `L_F 0.62 min 0.25 @ 1200`
-(the last value, the best and where). The y-range ignores outliers (2nd to 98th percentile,
+The legend sits above the plot, never over the data, in up to 3 to 5 rows; each entry reads
+`L_F 0.62 min 0.25 @ 1200` (the last value, the best and where) where the chart is wide enough,
+else `L_F .62 ↓.25@1.2k`, `L_F .62 ↓.25` or the last value only. The y-range ignores outliers (2nd to 98th percentile,
 padded; points beyond are drawn on the edge as ▲/▼), ticks are round numbers, and series are
 down-sampled to about two points per column before drawing. Validation figures (one point per
 epoch) are drawn with markers, so a single point, or two equal series, stay visible. Without
@@ -36,7 +37,7 @@ class MetricChart(Vertical, can_focus=True):
 
     DEFAULT_CSS = """
     MetricChart { height: 1fr; width: 1fr; }
-    MetricChart > .chart-legend { height: auto; max-height: 2; padding: 0 1; }
+    MetricChart > .chart-legend { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     MetricChart > PlotextPlot { height: 1fr; }
     MetricChart:focus > .chart-legend { background: $boost; text-style: bold; }
     """
@@ -50,7 +51,8 @@ class MetricChart(Vertical, can_focus=True):
         self.points_drawn = 0  # how many data points the last draw had, after down-sampling (tests read it)
         self.points_given = 0  # and before
         self.clipped_points = 0  # outside the robust y-range, drawn on its edge
-        self.legend_plain = ""  # the legend row's text, without styles
+        self.legend_plain = ""  # the legend's text, without styles, a line per row
+        self.legend_form = 0  # the readout form shown: 0 full, 1 compact, 2 compact without the step, 3 last only
         self._last: tuple[Sequence[tuple[str, RunSeries]], str, float] = ((), "step", 0.0)
 
     def compose(self) -> ComposeResult:
@@ -162,8 +164,16 @@ class MetricChart(Vertical, can_focus=True):
             plt.xlim(left - 1, left + 1)
         self.points_drawn, self.clipped_points = drawn, clipped_count
 
+    def legend_max_rows(self) -> int:
+        """Rows the legend may take: 3 on a short chart (80×24), up to 5 on a tall one; the plot keeps the rest."""
+        return min(5, max(3, (self.size.height or 9) // 3))
+
     def _legend(self, readouts: list[tuple[int, str, str, chart_data.Readout]], x_axis: str, smoothing: float) -> None:
-        """The title with the x-axis, log and smoothing, then an entry per series: `━ L_F 0.62 min 0.25 @ 1200`."""
+        """The title with the x-axis, log and smoothing, then an entry per series, in the longest form that fits.
+
+        `━ L_F 0.62 min 0.25 @ 1200` where there is room, else `━ L_F .62 ↓.25@1.2k`, `━ L_F .62 ↓.25`
+        or the last value only (`chart_data.legend_rows`), flowed over at most `legend_max_rows` rows.
+        """
         modes = [x_axis]
         if self.log_y:
             modes.append("log")
@@ -172,16 +182,33 @@ class MetricChart(Vertical, can_focus=True):
         if self.clipped_points:
             modes.append(f"{self.clipped_points} clipped")
         head = f"{self.chart_title} ({', '.join(modes)})"
-        width = max(20, (self.size.width or 40) - 2)
-        entries = [(index, found.text(name, label, x_axis)) for index, name, label, found in readouts]
-        if len(head) + sum(len(text) + 4 for _, text in entries) > width * 2:  # two rows at most: else the last values only
-            entries = [(index, f"{label} {chart_data.format_value(name, found.last)}") for index, name, label, found in readouts]
-        markup_parts = [f"[b]{escape(head)}[/b]"]
-        plain_parts = [head]
-        for index, text in entries:
-            _, rich_colour, char = self._style(index)
-            swatch = "━" if self.color else char
-            markup_parts.append(f"[{rich_colour}]{swatch}[/] {escape(text)}" if self.color else f"{swatch} {escape(text)}")
-            plain_parts.append(f"{swatch} {text}")
-        self.legend_plain = "  ".join(plain_parts)
-        self.query_one(".chart-legend", Static).update("  ".join(markup_parts))
+        width = max(16, (self.size.width or 40) - 2)
+        swatches = [("━" if self.color else self._style(index)[2]) for index, _, _, _ in readouts]
+        forms = []
+        for (_, name, label, found), swatch in zip(readouts, swatches):
+            run_prefix = label[: label.index(": ") + 2] if ": " in label else ""
+            short = run_prefix + chart_data.COMPACT_LABELS.get(name, LABELS.get(name, name))
+            forms.append([f"{swatch} {text}" for text in found.forms(name, label, short, x_axis)])
+        form, rows = chart_data.legend_rows(head, forms, width, self.legend_max_rows())
+        self.legend_form = form
+        plain_rows: list[str] = []
+        markup_rows: list[str] = []
+        for row in rows:
+            plain_parts: list[str] = []
+            markup_parts: list[str] = []
+            for entry in row:
+                if entry < 0:
+                    plain_parts.append(head)
+                    markup_parts.append(f"[b]{escape(head)}[/b]")
+                    continue
+                text = forms[entry][form]
+                plain_parts.append(text)
+                index = readouts[entry][0]
+                swatch, rest = text[:1], text[1:]
+                markup_parts.append(f"[{self._style(index)[1]}]{escape(swatch)}[/]{escape(rest)}" if self.color else escape(text))
+            plain_rows.append("  ".join(plain_parts))
+            markup_rows.append("  ".join(markup_parts))
+        self.legend_plain = "\n".join(plain_rows)
+        legend = self.query_one(".chart-legend", Static)
+        legend.styles.height = len(rows)
+        legend.update("\n".join(markup_rows))
