@@ -10,7 +10,7 @@ Pure functions of lists of floats, so they are unit-tested without an App:
 - `nice_ticks`: round tick values (1, 2 or 5 times a power of ten);
 - `legend_rows`: a chart's legend packed into a few rows of its width, in the longest readout
   form that fits (`L_F 0.62 min 0.25 @ 1200`, then `L_F .62 ↓.25@1.2k`, then `L_F .62 ↓.25`,
-  then the last value only).
+  accuracies in whole percent, then the last value only).
 """
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ COMPACT_LABELS = {
 }
 
 
-def compact_value(name: str, value: float) -> str:
-    """As `format_value`, shorter: no leading zero (`.62`), accuracies in percent without the sign (`87.5`)."""
+def compact_value(name: str, value: float, whole_percent: bool = False) -> str:
+    """As `format_value`, shorter: no leading zero (`.62`), accuracies in percent without the sign (`87.5`, or `88`)."""
     if not math.isfinite(value):
         return str(value)
     if is_fraction(name):
-        return f"{100 * value:.1f}"
+        return f"{100 * value:.0f}" if whole_percent else f"{100 * value:.1f}"
     if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
         mantissa, exponent = f"{value:.1e}".split("e")
         return f"{mantissa}e{int(exponent)}"
@@ -104,19 +104,20 @@ class Readout:
         word = "max" if self.best_is_max else "min"
         return f"{label} {format_value(name, self.last)} {word} {format_value(name, self.best)} @ {format_x(self.best_x, x_axis)}"
 
-    def compact(self, name: str, label: str, x_axis: str, where: bool = True) -> str:
+    def compact(self, name: str, label: str, x_axis: str, where: bool = True, whole_percent: bool = False) -> str:
         """e.g. `L_F .62 ↓.25@1.2k` (↓ the minimum, ↑ the maximum), or `L_F .62 ↓.25` without `where`."""
         arrow = "↑" if self.best_is_max else "↓"
-        text = f"{label} {compact_value(name, self.last)} {arrow}{compact_value(name, self.best)}"
+        text = f"{label} {compact_value(name, self.last, whole_percent)} {arrow}{compact_value(name, self.best, whole_percent)}"
         return f"{text}@{compact_x(self.best_x, x_axis)}" if where else text
 
-    def forms(self, name: str, label: str, short_label: str, x_axis: str) -> tuple[str, str, str, str]:
-        """The readout from the longest form to the shortest: full, compact, compact without the step, last value only."""
+    def forms(self, name: str, label: str, short_label: str, x_axis: str) -> tuple[str, str, str, str, str]:
+        """The readout from the longest form to the shortest: full, compact, without the step, in whole percent, last only."""
         return (
             self.text(name, label, x_axis),
             self.compact(name, short_label, x_axis),
             self.compact(name, short_label, x_axis, where=False),
-            f"{short_label} {compact_value(name, self.last)}",
+            self.compact(name, short_label, x_axis, where=False, whole_percent=True),
+            f"{short_label} {compact_value(name, self.last, whole_percent=True)}",
         )
 
 
@@ -134,20 +135,33 @@ def pack_rows(head: str, entries: Sequence[str], width: int, gap: int = 2) -> li
     return rows
 
 
-def legend_rows(head: str, forms: Sequence[Sequence[str]], width: int, max_rows: int) -> tuple[int, list[list[int]]]:
-    """The longest form (index into each entry's `forms`) whose entries fit `max_rows` rows of `width` after `head`.
+def legend_rows(
+    heads: Sequence[str], forms: Sequence[Sequence[str]], width: int, max_rows: int, hard_max: int | None = None
+) -> tuple[int, int, list[list[int]]]:
+    """Which readout form and head to show, and the rows: (form, head, rows), rows of entry indices (-1 the head).
 
-    Returns (form, rows), rows holding entry indices (-1 for the head); when even the shortest form
-    does not fit, it is returned with its rows cut to `max_rows`. Every entry uses the same form, so
-    the legend reads evenly.
+    `heads` go from the fullest to the shortest (e.g. `accuracy (step, 1 clipped)`, `accuracy (1 clip)`),
+    each entry's `forms` from the longest to the shortest, its last one the last value only. The
+    fullest head with the longest form with the best value that fits `max_rows` rows of
+    `width` wins; if none fits, the one that takes the fewest rows, as long as that is within
+    `hard_max` (a short chart's legend may take a row more rather than lose the best values); else
+    the last values, cut to `hard_max` rows. Every entry uses the same form, so the legend reads evenly.
     """
+    hard_max = max_rows if hard_max is None else max(hard_max, max_rows)
     count = min((len(f) for f in forms), default=1)
-    for form in range(count):
-        rows = pack_rows(head, [f[form] for f in forms], width)
-        if len(rows) <= max_rows:
-            return form, rows
-    form = count - 1
-    return form, pack_rows(head, [f[form] for f in forms], width)[:max_rows]
+    candidates = [(form, head) for head in range(len(heads)) for form in range(max(count - 1, 1))]
+    packed = {(form, head): pack_rows(heads[head], [f[form] for f in forms], width) for form, head in candidates}
+    too_wide = {c for c in candidates if len(heads[c[1]]) > width or any(len(f[c[0]]) > width for f in forms)}
+    for candidate in too_wide:  # an entry wider than the chart would be cut: never a fit
+        packed[candidate] = packed[candidate] + [[]] * (hard_max + 1)
+    for candidate in candidates:
+        if len(packed[candidate]) <= max_rows:
+            return candidate[0], candidate[1], packed[candidate]
+    fewest = min(candidates, key=lambda candidate: (len(packed[candidate]), candidate[1], candidate[0]))
+    if len(packed[fewest]) <= hard_max:
+        return fewest[0], fewest[1], packed[fewest]
+    last = len(heads) - 1
+    return count - 1, last, pack_rows(heads[last], [f[count - 1] for f in forms], width)[:hard_max]
 
 
 def readout(name: str, xs: Sequence[float], ys: Sequence[float]) -> Readout | None:
