@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import wait_for
 from textual.app import App, ComposeResult
 
+from gat_tui.config import RunConfig
+from gat_tui.dashboard.app import GatTuiApp
+from gat_tui.dashboard.training_screen import TrainingScreen
 from gat_tui.dashboard.widgets.resource_strip import (
     GIB,
     GpuSample,
@@ -14,6 +19,7 @@ from gat_tui.dashboard.widgets.resource_strip import (
     ResourceStrip,
     format_resources,
 )
+from gat_tui.training.request import TrainingRequest
 
 
 def test_the_strip_text() -> None:
@@ -34,6 +40,16 @@ def test_the_sampler_without_psutil_and_on_the_cpu() -> None:
     assert sample.gpu is None
 
 
+def test_no_gpu_figures_without_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        sample = ResourceSampler("cuda").sample()
+        assert sample.gpu is not None and 0 <= sample.gpu.allocated <= sample.gpu.reserved <= sample.gpu.total
+    else:
+        assert ResourceSampler("cuda").sample().gpu is None
+
+
 class StripApp(App[None]):
     def compose(self) -> ComposeResult:
         yield ResourceStrip(interval=0.05)
@@ -46,3 +62,16 @@ async def test_the_strip_shows_cpu_and_memory() -> None:
         strip = app.query_one(ResourceStrip)
         await wait_for(pilot, lambda: strip.text.startswith("CPU ") and " mem " in strip.text, timeout=10)
         assert "CPU" in str(strip.render())
+
+
+@pytest.mark.asyncio
+async def test_the_training_screen_shows_the_strip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the training screen, under the header (the training itself left out: only the strip matters here)."""
+    monkeypatch.setattr(TrainingScreen, "train", lambda self: None)
+    request = TrainingRequest(RunConfig(name="strip", device="cpu"), tmp_path / "runs" / "strip")
+    app = GatTuiApp(request, color=False, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen), timeout=10)
+        strip = app.screen.query_one(ResourceStrip)
+        await wait_for(pilot, lambda: strip.text.startswith("CPU ") and " mem " in strip.text, timeout=10)
+        assert strip.region.y == 2 and strip.region.height == 1  # the row under the two-line header

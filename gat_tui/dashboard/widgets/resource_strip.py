@@ -127,6 +127,8 @@ class ResourceSampler:
         return sample
 
     def _utilisation(self, index: int) -> float | None:
+        if self._nvml is False:  # tried once: no NVML here
+            return None
         try:
             if self._nvml is None:
                 import pynvml
