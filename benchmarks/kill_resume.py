@@ -38,6 +38,8 @@ from gat_tui.config import (
 )
 
 SCRIPT = Path(sys.executable).parent / "gat-tui"
+# seconds from starting `gat-tui` to its first training step on a small machine (imports, data)
+STARTUP_SECONDS = 3.0
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "gat_tui"]
 
 
@@ -81,41 +83,60 @@ def main() -> None:
         subprocess.run(COMMAND + ["run", str(path), "--headless", "--out", str(root / "straight")], env=env, check=True, capture_output=True)
         straight_seconds = time.perf_counter() - started
         print(f"uninterrupted run: {straight_seconds:.1f} s")
-        killed = root / "killed"
-        command = COMMAND + ["run", str(path), "--headless", "--out", str(killed)]
-        kills = 0
-        while True:
-            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if kills < args.kills:
-                time.sleep(chance.uniform(3.0, max(3.5, straight_seconds * 0.9)))  # after start-up (~3 s), before the end
-            if process.poll() is None and kills < args.kills:
-                writing = any(killed.glob("checkpoints/.*.tmp"))
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                kills += 1
-                last = killed / "checkpoints/last.safetensors"
-                step = json.loads(load_meta(last)).get("step") if last.exists() else None
-                print(f"kill {kills}: last checkpoint at step {step}{' (a write was under way)' if writing else ''}")
-                command = COMMAND + ["resume", str(killed), "--headless"] if last.exists() else COMMAND + ["run", str(path), "--headless", "--out", str(killed)]
-                continue
-            if process.wait() != 0:
-                raise SystemExit(f"the resumed run failed with exit code {process.returncode}")
-            break
-        summaries = [json.loads((folder / "summary.json").read_text()) for folder in (root / "straight", killed)]
-        same = {
-            name: identical(root / "straight/checkpoints" / name, killed / "checkpoints" / name)
-            for name in ("last.safetensors", "best.safetensors")
-        }
-        same_tests = all(summaries[0][key] == summaries[1][key] for key in ("best_epoch", "test_acc_clean", "test_acc_adv", "test_acc_fgm_l2"))
-        print(f"kills: {kills}, resumed to the end: yes, last identical: {same['last.safetensors']}, "
-              f"best identical: {same['best.safetensors']}, test figures identical: {same_tests}")
+        total_steps = json.loads((root / "straight/summary.json").read_text())["step"]
+        kills, trials, all_same = 0, 0, True
+        while kills < args.kills:
+            trials += 1
+            killed = root / f"killed-{trials}"
+            kills += kill_until_done(path, killed, args.kills - kills, straight_seconds, total_steps, chance, env)
+            same = compare(root / "straight", killed)
+            all_same = all_same and all(same.values())
+            print(f"trial {trials}: " + ", ".join(f"{name} identical: {value}" for name, value in same.items()))
+        print(f"kills: {kills} in {trials} runs, every run resumed to the end, all identical to the uninterrupted run: {all_same}")
 
 
-def load_meta(path: Path) -> str:
+def kill_until_done(
+    path: Path, killed: Path, budget: int, straight_seconds: float, total_steps: int, chance: random.Random, env: dict[str, str]
+) -> int:
+    """Start the run, kill it at random moments (at most `budget` times), resume until it finishes."""
+    command = COMMAND + ["run", str(path), "--headless", "--out", str(killed)]
+    last = killed / "checkpoints/last.safetensors"
+    kills = 0
+    while True:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done_steps = step_of(last) or 0
+        remaining = (straight_seconds - STARTUP_SECONDS) * (1 - done_steps / total_steps)
+        if done_steps >= total_steps:
+            budget = kills  # only the test evaluation is left: let it finish
+        if kills < budget:
+            time.sleep(STARTUP_SECONDS + chance.uniform(0.0, max(0.5, remaining)))
+        if process.poll() is None and kills < budget:
+            writing = any(killed.glob("checkpoints/.*.tmp"))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+            print(f"  kill: last checkpoint at step {step_of(last)} of {total_steps}{' (a write was under way)' if writing else ''}")
+            command = COMMAND + ["resume", str(killed), "--headless"] if last.exists() else COMMAND + ["run", str(path), "--headless", "--out", str(killed)]
+            continue
+        if process.wait() != 0:
+            raise SystemExit(f"{killed}: the resumed run failed with exit code {process.returncode}")
+        return kills
+
+
+def compare(straight: Path, killed: Path) -> dict[str, bool]:
+    summaries = [json.loads((folder / "summary.json").read_text()) for folder in (straight, killed)]
+    same = {name: identical(straight / "checkpoints" / name, killed / "checkpoints" / name) for name in ("last.safetensors", "best.safetensors")}
+    same["test figures"] = all(summaries[0][key] == summaries[1][key] for key in ("best_epoch", "test_acc_clean", "test_acc_adv", "test_acc_fgm_l2"))
+    return same
+
+
+def step_of(path: Path) -> int | None:
+    if not path.exists():
+        return None
     from gat_tui.checkpoints import read_checkpoint
 
     _, metadata = read_checkpoint(path)
-    return json.dumps({"step": int(metadata["step"])})
+    return int(metadata["step"])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ Pure functions of lists of floats, so they are unit-tested without an App:
   2nd to 98th percentile, padded; the points outside are drawn on the edge with a marker;
 - `downsample`: about two points per terminal column, the min and max of each bucket, so an
   overlay of 50 seeds draws as fast as one run and no spike is lost;
-- `nice_ticks`: round tick values (1, 2 or 5 times a power of ten).
+- `nice_ticks`: round tick values (1, 2 or 5 times a power of ten);
+- `legend_rows`: a chart's legend packed into a few rows of its width, in the longest readout
+  form that fits (`L_F 0.62 min 0.25 @ 1200`, then `L_F .62 ↓.25@1.2k`, then `L_F .62 ↓.25`,
+  accuracies in whole percent, then the last value only).
 """
 
 from __future__ import annotations
@@ -50,6 +53,45 @@ def clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+# shorter labels for the compact readouts (the chart's title says what the figure is)
+COMPACT_LABELS = {
+    "train_acc_clean": "tr",
+    "train_acc_adv": "tr adv",
+    "val_acc_clean": "val",
+    "val_acc_adv": "val adv",
+    "val_acc_fgm_l2": "FGM",
+    "val_pert_l2": "val",
+    "val_pert_linf": "val",
+}
+
+
+def compact_value(name: str, value: float, whole_percent: bool = False) -> str:
+    """As `format_value`, shorter: no leading zero (`.62`), accuracies in percent without the sign (`87.5`, or `88`)."""
+    if not math.isfinite(value):
+        return str(value)
+    if is_fraction(name):
+        return f"{100 * value:.0f}" if whole_percent else f"{100 * value:.1f}"
+    if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    text = f"{value:.3g}"
+    if text.startswith("0."):
+        return text[1:]
+    if text.startswith("-0."):
+        return "-" + text[2:]
+    return text
+
+
+def compact_x(x: float, x_axis: str) -> str:
+    """A step as `950`, `1.2k`, `12k`, `3.4M`; epochs and times as `format_x`."""
+    if x_axis != "step" or abs(x) < 1000:
+        return format_x(x, x_axis)
+    for divisor, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(x) >= divisor:
+            return f"{x / divisor:.3g}{suffix}"
+    return format_x(x, x_axis)  # pragma: no cover
+
+
 @dataclass(frozen=True)
 class Readout:
     last: float
@@ -61,6 +103,65 @@ class Readout:
         """e.g. `L_F 0.62 min 0.25 @ 1200`."""
         word = "max" if self.best_is_max else "min"
         return f"{label} {format_value(name, self.last)} {word} {format_value(name, self.best)} @ {format_x(self.best_x, x_axis)}"
+
+    def compact(self, name: str, label: str, x_axis: str, where: bool = True, whole_percent: bool = False) -> str:
+        """e.g. `L_F .62 ↓.25@1.2k` (↓ the minimum, ↑ the maximum), or `L_F .62 ↓.25` without `where`."""
+        arrow = "↑" if self.best_is_max else "↓"
+        text = f"{label} {compact_value(name, self.last, whole_percent)} {arrow}{compact_value(name, self.best, whole_percent)}"
+        return f"{text}@{compact_x(self.best_x, x_axis)}" if where else text
+
+    def forms(self, name: str, label: str, short_label: str, x_axis: str) -> tuple[str, str, str, str, str]:
+        """The readout from the longest form to the shortest: full, compact, without the step, in whole percent, last only."""
+        return (
+            self.text(name, label, x_axis),
+            self.compact(name, short_label, x_axis),
+            self.compact(name, short_label, x_axis, where=False),
+            self.compact(name, short_label, x_axis, where=False, whole_percent=True),
+            f"{short_label} {compact_value(name, self.last, whole_percent=True)}",
+        )
+
+
+def pack_rows(head: str, entries: Sequence[str], width: int, gap: int = 2) -> list[list[int]]:
+    """Entries flowed into rows of `width` after `head` (index -1 stands for the head), `gap` columns apart."""
+    rows: list[list[int]] = [[-1]]
+    used = len(head)
+    for index, entry in enumerate(entries):
+        if used and used + gap + len(entry) > width:
+            rows.append([index])
+            used = len(entry)
+        else:
+            rows[-1].append(index)
+            used += (gap if used else 0) + len(entry)
+    return rows
+
+
+def legend_rows(
+    heads: Sequence[str], forms: Sequence[Sequence[str]], width: int, max_rows: int, hard_max: int | None = None
+) -> tuple[int, int, list[list[int]]]:
+    """Which readout form and head to show, and the rows: (form, head, rows), rows of entry indices (-1 the head).
+
+    `heads` go from the fullest to the shortest (e.g. `accuracy (step, 1 clipped)`, `accuracy (1 clip)`),
+    each entry's `forms` from the longest to the shortest, its last one the last value only. The
+    fullest head with the longest form with the best value that fits `max_rows` rows of
+    `width` wins; if none fits, the one that takes the fewest rows, as long as that is within
+    `hard_max` (a short chart's legend may take a row more rather than lose the best values); else
+    the last values, cut to `hard_max` rows. Every entry uses the same form, so the legend reads evenly.
+    """
+    hard_max = max_rows if hard_max is None else max(hard_max, max_rows)
+    count = min((len(f) for f in forms), default=1)
+    candidates = [(form, head) for head in range(len(heads)) for form in range(max(count - 1, 1))]
+    packed = {(form, head): pack_rows(heads[head], [f[form] for f in forms], width) for form, head in candidates}
+    too_wide = {c for c in candidates if len(heads[c[1]]) > width or any(len(f[c[0]]) > width for f in forms)}
+    for candidate in too_wide:  # an entry wider than the chart would be cut: never a fit
+        packed[candidate] = packed[candidate] + [[]] * (hard_max + 1)
+    for candidate in candidates:
+        if len(packed[candidate]) <= max_rows:
+            return candidate[0], candidate[1], packed[candidate]
+    fewest = min(candidates, key=lambda candidate: (len(packed[candidate]), candidate[1], candidate[0]))
+    if len(packed[fewest]) <= hard_max:
+        return fewest[0], fewest[1], packed[fewest]
+    last = len(heads) - 1
+    return count - 1, last, pack_rows(heads[last], [f[count - 1] for f in forms], width)[:hard_max]
 
 
 def readout(name: str, xs: Sequence[float], ys: Sequence[float]) -> Readout | None:

@@ -1,4 +1,4 @@
-"""The live view of one training run: header, charts, previews, log; keys steer the engine.
+"""The live view of one training run: header, resources, charts, previews, log; keys steer the engine.
 
 The trainer runs in a thread worker and only talks to this screen through events posted as
 messages; the screen steers it through a `TrainingControl`. Charts are redrawn at most twice a
@@ -28,6 +28,7 @@ from gat_tui.dashboard.modals import ConfirmScreen
 from gat_tui.dashboard.series import X_AXES, RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
 from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
+from gat_tui.dashboard.widgets.resource_strip import ResourceStrip
 from gat_tui.dashboard.widgets.run_header import RunHeader
 from gat_tui.dashboard.workers import WorkerScreen
 from gat_tui.events import (
@@ -69,7 +70,7 @@ class TrainingScreen(WorkerScreen):
             self.run_dir = run_dir
             self.finished = finished
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]  # four charts in a row only where each gets ~40 columns
     BINDINGS = [
         Binding("p", "pause", "pause/resume"),
         Binding("s", "save", "save now"),
@@ -98,6 +99,7 @@ class TrainingScreen(WorkerScreen):
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
+        yield ResourceStrip(id="resources")
         with Grid(id="charts"):
             for chart_id, title, names in CHARTS:
                 yield MetricChart(title, names, id=chart_id, color=self.color)
@@ -159,6 +161,7 @@ class TrainingScreen(WorkerScreen):
             state.device, state.total_steps = event.device, event.steps_per_epoch * event.epochs
             state.step = state.start_step = event.start_step
             state.epoch, state.state, state.started_at = event.start_epoch, "running", time.monotonic()
+            self.query_one(ResourceStrip).set_device(event.device)
             self.log_line(f"run folder: {escape(event.run_dir)}")
             if event.start_step > 0:
                 self.load_history(event.start_step)

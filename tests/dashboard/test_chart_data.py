@@ -13,8 +13,11 @@ from rich.console import Console
 from gat_tui.console.headless import HeadlessPrinter, summary_lines
 from gat_tui.dashboard.chart_data import (
     clipped,
+    compact_value,
+    compact_x,
     downsample,
     format_value,
+    legend_rows,
     nice_ticks,
     readout,
     robust_range,
@@ -34,6 +37,39 @@ def test_readout_is_the_last_value_and_the_best_with_its_step() -> None:
     assert accuracy.text("val_acc_clean", "val clean", "epoch") == "val clean 70.0% max 80.0% @ 2"
     assert readout("loss_f", [], []) is None
     assert readout("loss_f", [1, 2], [float("nan"), 1.0]) == readout("loss_f", [2], [1.0])
+
+
+def test_compact_readouts_keep_last_and_best_with_its_step() -> None:
+    found = readout("loss_f", [100, 1200, 2400], [0.9, 0.25, 0.62])
+    assert found is not None
+    assert found.compact("loss_f", "L_F", "step") == "L_F .62 ↓.25@1.2k"
+    assert found.compact("loss_f", "L_F", "step", where=False) == "L_F .62 ↓.25"
+    accuracy = readout("val_acc_fgm_l2", [1, 2, 3], [0.5, 0.881, 0.875])
+    assert accuracy is not None and accuracy.compact("val_acc_fgm_l2", "FGM", "epoch") == "FGM 87.5 ↑88.1@2"
+    assert accuracy.forms("val_acc_fgm_l2", "val FGM-L2", "FGM", "epoch") == (
+        "val FGM-L2 87.5% max 88.1% @ 2", "FGM 87.5 ↑88.1@2", "FGM 87.5 ↑88.1", "FGM 88 ↑88", "FGM 88"
+    )
+    assert [compact_value("loss_g", v) for v in (0.625, 1.5, 12.34, -0.5, 2e-5, 0.0)] == [".625", "1.5", "12.3", "-.5", "2.0e-5", "0"]
+    assert [compact_x(x, "step") for x in (950, 1000, 12_000, 125_400, 3_400_000)] == ["950", "1k", "12k", "125k", "3.4M"]
+    assert compact_x(3, "epoch") == "3" and compact_x(75, "time") == "1:15"
+
+
+def test_the_legend_takes_the_longest_form_that_fits_its_rows() -> None:
+    forms = [("━ L_F 0.62 min 0.25 @ 1200", "━ L_F .62 ↓.25@1.2k", "━ L_F .62 ↓.25", "━ L_F .62 ↓.25", "━ L_F .62")] * 2
+    heads = ["losses (step)", "losses"]
+    # wide: the full form, the head and both entries on one row
+    assert legend_rows(heads, forms, width=80, max_rows=3) == (0, 0, [[-1, 0, 1]])
+    # ~30 columns: the head, then one full entry per row
+    assert legend_rows(heads, forms, width=27, max_rows=3) == (0, 0, [[-1], [0], [1]])
+    # two rows only: compact entries, two per row
+    assert legend_rows(heads, forms, width=40, max_rows=2) == (1, 0, [[-1, 0], [1]])
+    # five accuracies at 80×24: whole percent and the short head, in a row more than asked, rather than the last values only
+    accuracy = [("━ val adv 60.0% max 60.0% @ 80", "━ tr adv 60.0 ↑60.0@80", "━ tr adv 60.0 ↑60.0", "━ tr adv 60 ↑60", "━ tr adv 60")] * 5
+    found = legend_rows(["accuracy (step, 1 clipped)", "accuracy (1 clip)"], accuracy, width=37, max_rows=2, hard_max=3)
+    assert found == (3, 1, [[-1, 0], [1, 2], [3, 4]])
+    # nothing with the best fits: the last values, cut to the rows there are
+    form, head, rows = legend_rows(heads, forms * 5, width=16, max_rows=2)
+    assert (form, head, len(rows)) == (4, 1, 2)
 
 
 def test_an_outlier_does_not_squash_the_range_and_is_clipped() -> None:

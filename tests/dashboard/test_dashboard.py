@@ -159,8 +159,9 @@ async def test_chart_keys_readouts_previews_and_the_summary_card(tmp_path: Path)
         losses = screen.query_one("#chart-losses", MetricChart)
         accuracy = screen.query_one("#chart-accuracy", MetricChart)
         await wait_for(pilot, lambda: accuracy.points_drawn >= 2)
-        assert "L_F" in losses.legend_plain and " min " in losses.legend_plain and "@" in losses.legend_plain
-        assert "val clean" in accuracy.legend_plain
+        # at 80×24 the readouts are compact, `L_F .62 ↓.25@12`, but keep the last value, the best and its step
+        assert "L_F" in losses.legend_plain and "↓" in losses.legend_plain and "@" in losses.legend_plain
+        assert " val " in accuracy.legend_plain and "↑" in accuracy.legend_plain  # compact: `val 64.8 ↑64.8`
         assert screen.query_one(RunHeader).state.best_val_acc is not None
         # the norms have their own charts
         assert screen.query_one("#chart-linf", MetricChart).points_drawn >= 1

@@ -1,7 +1,8 @@
-"""A line chart of some figures of one or more runs: a legend row with live readouts over a plotext plot.
+"""A line chart of some figures of one or more runs: a legend with live readouts over a plotext plot.
 
-The legend sits above the plot, never over the data; each entry reads `L_F 0.62 min 0.25 @ 1200`
-(the last value, the best and where). The y-range ignores outliers (2nd to 98th percentile,
+The legend sits above the plot, never over the data, in 2 to 5 rows (by the chart's height); each entry reads
+`L_F 0.62 min 0.25 @ 1200` (the last value, the best and where) where the chart is wide enough,
+else `L_F .62 ↓.25@1.2k`, `L_F .62 ↓.25` or the last value only. The y-range ignores outliers (2nd to 98th percentile,
 padded; points beyond are drawn on the edge as ▲/▼), ticks are round numbers, and series are
 down-sampled to about two points per column before drawing. Validation figures (one point per
 epoch) are drawn with markers, so a single point, or two equal series, stay visible. Without
@@ -36,7 +37,7 @@ class MetricChart(Vertical, can_focus=True):
 
     DEFAULT_CSS = """
     MetricChart { height: 1fr; width: 1fr; }
-    MetricChart > .chart-legend { height: auto; max-height: 2; padding: 0 1; }
+    MetricChart > .chart-legend { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     MetricChart > PlotextPlot { height: 1fr; }
     MetricChart:focus > .chart-legend { background: $boost; text-style: bold; }
     """
@@ -50,7 +51,8 @@ class MetricChart(Vertical, can_focus=True):
         self.points_drawn = 0  # how many data points the last draw had, after down-sampling (tests read it)
         self.points_given = 0  # and before
         self.clipped_points = 0  # outside the robust y-range, drawn on its edge
-        self.legend_plain = ""  # the legend row's text, without styles
+        self.legend_plain = ""  # the legend's text, without styles, a line per row
+        self.legend_form = 0  # the readout form shown: 0 full, 1 compact, 2 without the step, 3 whole percent, 4 last only
         self._last: tuple[Sequence[tuple[str, RunSeries]], str, float] = ((), "step", 0.0)
 
     def compose(self) -> ComposeResult:
@@ -145,6 +147,8 @@ class MetricChart(Vertical, can_focus=True):
             clipped_count += len(above) + len(below)
             drawn += len(xs)
         plt.ylim(bottom, top)
+        plt.xaxes(True, False)  # no top or right frame: a row more for the data
+        plt.yaxes(True, False)
         height = self.plot.size.height or 10
         y_ticks = chart_data.nice_ticks(bottom, top, count=max(2, min(5, height // 3)))
         plt.yticks(y_ticks, [chart_data.tick_label(t, y_ticks, percent=percent, log=self.log_y) for t in y_ticks])
@@ -162,26 +166,60 @@ class MetricChart(Vertical, can_focus=True):
             plt.xlim(left - 1, left + 1)
         self.points_drawn, self.clipped_points = drawn, clipped_count
 
+    def legend_max_rows(self) -> int:
+        """Rows the legend should take: 2 on a short chart (80×24), up to 5 on a tall one; the plot keeps the rest."""
+        return min(5, max(2, (self.size.height or 8) // 4))
+
     def _legend(self, readouts: list[tuple[int, str, str, chart_data.Readout]], x_axis: str, smoothing: float) -> None:
-        """The title with the x-axis, log and smoothing, then an entry per series: `━ L_F 0.62 min 0.25 @ 1200`."""
+        """The title with the x-axis, log and smoothing, then an entry per series, in the longest form that fits.
+
+        `━ L_F 0.62 min 0.25 @ 1200` where there is room, else `━ L_F .62 ↓.25@1.2k`, `━ L_F .62 ↓.25`
+        (accuracies in whole percent if need be) or the last value only (`chart_data.legend_rows`),
+        flowed over `legend_max_rows` rows, or one more rather than lose the best values.
+        """
         modes = [x_axis]
         if self.log_y:
             modes.append("log")
         if smoothing:
             modes.append(f"smooth {smoothing:g}")
+        short_modes = modes[1:] if x_axis == "step" else list(modes)  # steps are the default
         if self.clipped_points:
             modes.append(f"{self.clipped_points} clipped")
-        head = f"{self.chart_title} ({', '.join(modes)})"
-        width = max(20, (self.size.width or 40) - 2)
-        entries = [(index, found.text(name, label, x_axis)) for index, name, label, found in readouts]
-        if len(head) + sum(len(text) + 4 for _, text in entries) > width * 2:  # two rows at most: else the last values only
-            entries = [(index, f"{label} {chart_data.format_value(name, found.last)}") for index, name, label, found in readouts]
-        markup_parts = [f"[b]{escape(head)}[/b]"]
-        plain_parts = [head]
-        for index, text in entries:
-            _, rich_colour, char = self._style(index)
-            swatch = "━" if self.color else char
-            markup_parts.append(f"[{rich_colour}]{swatch}[/] {escape(text)}" if self.color else f"{swatch} {escape(text)}")
-            plain_parts.append(f"{swatch} {text}")
-        self.legend_plain = "  ".join(plain_parts)
-        self.query_one(".chart-legend", Static).update("  ".join(markup_parts))
+            short_modes.append(f"{self.clipped_points} clip")
+        heads = [f"{self.chart_title} ({', '.join(modes)})"]
+        heads.append(f"{self.chart_title} ({', '.join(short_modes)})" if short_modes else self.chart_title)
+        width = max(16, (self.size.width or 40) - 2)
+        swatches = [("━" if self.color else self._style(index)[2]) for index, _, _, _ in readouts]
+        forms = []
+        for (_, name, label, found), swatch in zip(readouts, swatches):
+            run_prefix = label[: label.index(": ") + 2] if ": " in label else ""
+            short = run_prefix + chart_data.COMPACT_LABELS.get(name, LABELS.get(name, name))
+            forms.append([f"{swatch} {text}" for text in found.forms(name, label, short, x_axis)])
+        max_rows = self.legend_max_rows()
+        form, head_index, rows = chart_data.legend_rows(heads, forms, width, max_rows, hard_max=max_rows + 1)
+        head = heads[head_index]
+        self.legend_form = form
+        plain_rows: list[str] = []
+        markup_rows: list[str] = []
+        for row in rows:
+            plain_parts: list[str] = []
+            markup_parts: list[str] = []
+            for entry in row:
+                if entry < 0:
+                    plain_parts.append(head)
+                    markup_parts.append(f"[b]{escape(head)}[/b]")
+                    continue
+                text = forms[entry][form]
+                plain_parts.append(text)
+                index = readouts[entry][0]
+                swatch, rest = text[:1], text[1:]
+                markup_parts.append(f"[{self._style(index)[1]}]{escape(swatch)}[/]{escape(rest)}" if self.color else escape(text))
+            plain_rows.append("  ".join(plain_parts))
+            markup_rows.append("  ".join(markup_parts))
+        self.legend_plain = "\n".join(plain_rows)
+        legend = self.query_one(".chart-legend", Static)
+        if legend.styles.height is None or legend.styles.height.value != len(rows):
+            # the plot gets taller or shorter: draw again once it has, so its ticks suit its new height
+            legend.styles.height = len(rows)
+            self.call_after_refresh(self.redraw)
+        legend.update("\n".join(markup_rows))
