@@ -1,0 +1,96 @@
+"""The `gat-tui` Typer app and what its commands share: errors, stop signals, output paths, the dashboard.
+
+torch and the engine are imported inside commands, so that `gat-tui --help` and `gat-tui
+presets` answer at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from gat_tui.training.request import TrainingRequest
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="Generative Adversarial Trainer (Lee, Han, Lee 2017): train and attack robust classifiers.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `error: message` to stderr and exit with `code` (2: bad arguments or input; 1: it failed)."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from gat_tui import __version__
+
+        typer.echo(f"gat-tui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    context: typer.Context,
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+) -> None:
+    if context.invoked_subcommand is None:
+        raise typer.Exit(open_dashboard(None))
+
+
+def open_dashboard(request: TrainingRequest | None) -> int:
+    """Run the Textual app (on a given run, or at its start screen); returns the exit code."""
+    from gat_tui.dashboard.app import GatTuiApp
+
+    app = GatTuiApp(request)
+    code = app.run() or 0
+    for line in app.exit_lines():  # after the app has given the terminal back
+        typer.echo(line)
+    return code
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """First Ctrl-C (or SIGTERM) asks the engine to save and stop; a second Ctrl-C aborts."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        typer.secho("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", err=True)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def check_output_file(path: Path | None, option: str) -> None:
+    """Refuse an output path that cannot take a file, before any work whose results it would hold."""
+    if path is None:
+        return
+    if path.is_dir():
+        fail(f"{option} {path}: is a folder; expected a file path")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        fail(f"{option} {path}: {ancestor} is a file, so no file can be written below it")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        fail(f"{option} {path}: {ancestor} is not writable")
+
+
+def check_output_folder(path: Path | None, option: str) -> None:
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        fail(f"{option} {path}: is a file; expected a folder for the figures")
+    check_output_file(path / "figure.png", option)

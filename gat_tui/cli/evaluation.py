@@ -1,0 +1,157 @@
+"""Commands that read saved runs: `eval` (attacks on a checkpoint) and `runs` (the list of runs)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from gat_tui.cli.app import app, check_output_file, fail
+
+
+def _parse_eps(text: str | None) -> list[float]:
+    from gat_tui.robustness.plan import EvalError, parse_sizes
+
+    if not text:
+        return []
+    try:
+        return list(parse_sizes(text, "--eps"))
+    except EvalError as error:
+        fail(str(error))
+
+
+@app.command(name="eval")
+def eval_command(
+    checkpoint: Path = typer.Argument(..., help="The checkpoint whose classifier is attacked (a .safetensors file or a run folder)."),
+    attack: list[str] = typer.Option(
+        [], "--attack", metavar="NAME[:EPS,...]",
+        help="fgsm, fgm-l2, random, pgd-linf, pgd-l2, gat, autoattack, apgd-ce or apgd-dlr, with its own ε values after "
+        "a colon if wanted (fgsm:2/255,8/255). Repeatable. Default: fgsm, fgm-l2, random (+ gat with a generator).",
+    ),
+    eps: str | None = typer.Option(
+        None, "--eps", help="Comma-separated sizes (8/255 allowed) for attacks without their own (default: a sweep per norm)."
+    ),
+    source: Path | None = typer.Option(None, "--source", help="Indirect attack: perturbations from this checkpoint's gradients."),
+    generator: Path | None = typer.Option(
+        None, "--generator", help="GAT attacker generator checkpoint (default: CHECKPOINT's own, if it has one)."
+    ),
+    split: str = typer.Option("test", "--split", help="val or test."),
+    limit: int = typer.Option(0, "--limit", help="Evaluate the first N images only (0 = all)."),
+    match_power: bool = typer.Option(False, "--match-power", help="Add FGM-L2 and FGSM at the GAT attacker's mean L2 power (Fig. 2)."),
+    pgd_steps: int = typer.Option(10, "--pgd-steps", help="PGD iterations."),
+    pgd_step_size: float | None = typer.Option(None, "--pgd-step-size", help="PGD step size (default 2.5·ε/steps)."),
+    clip: bool | None = typer.Option(
+        None, "--clip/--no-clip", help="Keep adversarial images in [0, 1] (default: as the checkpoint was trained, perturbation.clip)."
+    ),
+    norm: str = typer.Option("linf", "--norm", help="linf or l2: the norm of autoattack, apgd-ce and apgd-dlr."),
+    version: str = typer.Option("standard", "--version", help="AutoAttack version: standard, plus, rand or custom."),
+    aa_attacks: str | None = typer.Option(
+        None, "--aa-attacks", help="With --version custom: AutoAttack's stages, e.g. apgd-ce,apgd-t,fab-t,square."
+    ),
+    batch_size: int = typer.Option(500, "--batch-size", help="Images per batch on the device."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write every figure to this JSON file."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+) -> None:
+    """Attack a saved model: accuracy and perturbation norms per attack and ε, direct or indirect."""
+    from gat_tui.robustness.plan import AttackSpec, AutoAttackOptions, EvalError, parse_attack_spec
+    from gat_tui.runs.folder import RunPaths
+
+    if checkpoint.is_dir():
+        checkpoint = RunPaths(checkpoint).best_checkpoint
+    if source is not None and source.is_dir():
+        source = RunPaths(source).best_checkpoint
+    eps_values = _parse_eps(eps)
+    try:
+        specs: list[AttackSpec] = [parse_attack_spec(text) for text in attack]
+    except EvalError as error:
+        fail(str(error))
+    if split not in ("val", "test"):
+        fail(f"--split {split!r}: expected val or test")
+    if limit < 0 or batch_size < 1 or pgd_steps < 1:
+        fail("--limit must be >= 0, --batch-size and --pgd-steps >= 1")
+    if pgd_step_size is not None and not (math.isfinite(pgd_step_size) and pgd_step_size > 0):
+        fail(f"--pgd-step-size {pgd_step_size}: expected a finite number > 0")
+    if norm not in ("linf", "l2"):
+        fail(f"--norm {norm!r}: expected linf or l2")
+    if version not in ("standard", "plus", "rand", "custom"):
+        fail(f"--version {version!r}: expected standard, plus, rand or custom")
+    stages = tuple(part.strip() for part in aa_attacks.split(",") if part.strip()) if aa_attacks else ()
+    check_output_file(json_path, "--json")
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gat_tui.atomic import describe_os_error
+    from gat_tui.checkpoints import CheckpointError
+    from gat_tui.config import ConfigError
+    from gat_tui.console.eval_tables import accuracy_charts, results_table, write_json
+    from gat_tui.data import DataError
+    from gat_tui.device import DeviceError
+    from gat_tui.robustness.evaluate import evaluate_checkpoint
+
+    console = Console()
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+    task = progress.add_task("loading", total=None)
+
+    def on_progress(what: str, done: int, total: int) -> None:
+        progress.update(task, description=what, completed=done, total=total)
+
+    try:
+        with progress:
+            evaluation = evaluate_checkpoint(
+                checkpoint, specs, eps_values, source, generator, split, limit, data_dir, device,
+                match_power, pgd_steps, pgd_step_size, batch_size, on_progress,
+                clip=clip, autoattack=AutoAttackOptions(norm, version, stages),
+            )
+    except (CheckpointError, ConfigError, EvalError, DataError, DeviceError) as error:
+        fail(str(error))
+    results, torch_device = evaluation.results, evaluation.device
+    count = evaluation.count
+    kind = f"indirect, perturbations from {source}" if source else "direct"
+    origin = "from the checkpoint's training config; --clip/--no-clip to choose" if evaluation.clip_from_checkpoint else "as asked"
+    console.print(f"clipping adversarial images to [0, 1]: {'on' if evaluation.clip else 'off'} ({origin})", highlight=False)
+    if not evaluation.clip and any(row.norm is not None for row in results):
+        console.print("autoattack, apgd-ce and apgd-dlr always keep images in [0, 1]", highlight=False)
+    for note in evaluation.notes:
+        typer.secho(f"note (AutoAttack's checks): {note}", fg=typer.colors.YELLOW, err=True)
+    console.print(results_table(results, f"{checkpoint} — {split} split, {count} images, {kind}"))
+    for chart in accuracy_charts(results, color=console.is_terminal and not console.no_color):
+        console.print(chart)
+    if json_path is not None:
+        try:
+            extra: dict[str, object] = {"device": str(torch_device), "clip": evaluation.clip}
+            write_json(json_path, checkpoint, split, count, results, extra)
+        except OSError as error:
+            fail(describe_os_error(error, "cannot write"), 1)
+        console.print(f"wrote {json_path}", highlight=False)
+
+
+@app.command()
+def runs(
+    runs_dir: Path | None = typer.Option(None, "--dir", help="Folder of runs (default: $GAT_TUI_RUNS_DIR or the user data dir)."),
+) -> None:
+    """List the runs: preset, status, epochs done, best validation accuracy, folder."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gat_tui.console.runs_table import RUN_COLUMNS, STATUS_COLOURS, run_cells, shown_status
+    from gat_tui.runs.folder import default_runs_dir
+    from gat_tui.runs.index import scan_runs
+
+    folder = runs_dir or default_runs_dir()
+    scan = scan_runs(folder)
+    for problem in scan.skipped:
+        typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
+    records = scan.records
+    if not records:
+        typer.echo(f"no runs in {folder}")
+        return
+    table = Table(title=f"runs in {folder}")
+    for column in RUN_COLUMNS:
+        table.add_column(column)
+    for record in records:
+        preset, method, status, epochs, accuracy, where = run_cells(record, shown_status(record))
+        table.add_row(preset, method, f"[{STATUS_COLOURS.get(status, '')}]{status}[/]", epochs, accuracy, where)
+    Console().print(table)

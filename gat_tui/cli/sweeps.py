@@ -1,0 +1,143 @@
+"""Commands over many runs: `sweep`, `report` (Table 2 and the curves) and `export` (TensorBoard files)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import typer
+
+from gat_tui.cli.app import app, check_output_file, check_output_folder, fail, install_stop_handlers
+
+
+@app.command()
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="A sweep TOML (see presets/paper/)."),
+    seeds: int | None = typer.Option(None, "--seeds", help="Number of seeds (default: the sweep file's)."),
+    headless: bool = typer.Option(False, "--headless", help="Progress bars and log lines instead of the dashboard."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: <runs dir>/sweeps/<sweep name>)."),
+    shard: str = typer.Option("0/1", "--shard", help="Run only share I of N (by seed), e.g. one Slurm array task each."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+) -> None:
+    """Run presets × seeds (× override grids; tuning stages first), then evaluations; re-run to resume, --shard to split.
+
+    Exit status: 0 finished, 1 a job failed, 3 repeat runs wait for another shard's tuning runs, 130 stopped.
+    """
+    from gat_tui.config import ConfigError
+    from gat_tui.runs.folder import default_runs_dir
+    from gat_tui.sweep.plan import load_sweep, parse_shard
+
+    try:
+        plan = load_sweep(sweep_file, seeds)
+        shard_index, shard_count = parse_shard(shard)
+    except ConfigError as error:
+        fail(str(error))
+    folder = out or default_runs_dir() / "sweeps" / plan.name
+    if not headless:
+        from gat_tui.dashboard.app import GatTuiApp
+        from gat_tui.dashboard.sweep_screen import SweepRequest
+
+        request = SweepRequest(plan, folder, shard_index, shard_count, data_dir)
+        raise typer.Exit(GatTuiApp(sweep=request).run() or 0)
+
+    from rich.console import Console
+
+    from gat_tui.console.headless import HeadlessPrinter
+    from gat_tui.sweep.runner import SweepProgress, SweepRunner
+
+    console = Console()
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    printers: list[HeadlessPrinter] = []
+
+    def subscribers_for(job: object) -> list:
+        printers[:] = [HeadlessPrinter(console)]
+        return printers
+
+    def on_progress(progress: SweepProgress) -> None:
+        colour = {"finished": "green", "skipped": "dim", "failed": "red", "stopped": "yellow", "waiting": "yellow"}.get(progress.state, "cyan")
+        line = f"[{colour}]sweep {progress.done}/{progress.total} {progress.state}[/]: {progress.job}"
+        console.print(line + (f" ({progress.message})" if progress.message and progress.state in ("failed", "waiting") else ""))
+
+    console.print(f"sweep {plan.name}: {plan.seeds} seeds, shard {shard_index}/{shard_count}, into {folder}", highlight=False)
+    runner = SweepRunner(plan, folder, shard_index, shard_count, stop, data_dir, on_progress, subscribers_for)
+    try:
+        status = runner.run()
+    finally:
+        for printer in printers:
+            printer.close()
+    console.print(f"sweep {status}; the table: gat-tui report {folder}", highlight=False)
+    raise typer.Exit({"finished": 0, "stopped": 130, "waiting": 3}.get(status, 1))
+
+
+@app.command()
+def report(
+    sweep_dir: Path = typer.Argument(..., help="A sweep's output folder (merges every shard's results found there)."),
+    markdown_path: Path | None = typer.Option(None, "--markdown", help="Also write the tables as Markdown."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write every figure as JSON."),
+    png_dir: Path | None = typer.Option(None, "--png", help="Also draw PNG figures here (needs the plot extra)."),
+) -> None:
+    """Table 2 as mean ± std over seeds beside the paper's figures, and the evaluation curves."""
+    import json
+
+    from rich.console import Console
+
+    from gat_tui.atomic import describe_os_error, write_text_atomically
+    from gat_tui.config import ConfigError
+    from gat_tui.console.sweep_report import markdown, report_tables, terminal_charts, write_pngs
+    from gat_tui.sweep.report import build_report
+
+    if not (sweep_dir / "sweep.toml").exists():
+        fail(f"{sweep_dir}: not a sweep folder (no sweep.toml); run gat-tui sweep first")
+    check_output_file(markdown_path, "--markdown")
+    check_output_file(json_path, "--json")
+    check_output_folder(png_dir, "--png")
+    try:
+        result = build_report(sweep_dir)
+    except ConfigError as error:
+        fail(str(error))
+    console = Console()
+    for problem in result.skipped:
+        typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
+    for table in report_tables(result):
+        console.print(table)
+    for chart in terminal_charts(result, color=console.is_terminal and not console.no_color):
+        console.print(chart)
+    try:
+        if markdown_path is not None:
+            write_text_atomically(markdown_path, markdown(result))
+            console.print(f"wrote {markdown_path}", highlight=False)
+        if json_path is not None:
+            write_text_atomically(json_path, json.dumps(result.to_json(), indent=2) + "\n")
+            console.print(f"wrote {json_path}", highlight=False)
+        if png_dir is not None:
+            for path in write_pngs(result, png_dir):
+                console.print(f"wrote {path}", highlight=False)
+    except OSError as error:
+        fail(describe_os_error(error, "cannot write"), 1)
+    except RuntimeError as error:  # no matplotlib: the message says how to install it
+        fail(str(error))
+
+
+@app.command()
+def export(
+    source: Path = typer.Argument(..., help="A run folder, a sweep folder or a folder of runs."),
+    tensorboard: Path = typer.Option(
+        ..., "--tensorboard", help="Write TensorBoard event files here, one subfolder per run of a sweep (label/seed-k)."
+    ),
+) -> None:
+    """Rebuild TensorBoard event files from runs' metrics.jsonl (runs made before them, or with them off)."""
+    from gat_tui.atomic import describe_os_error
+    from gat_tui.runs.tensorboard import ExportError, export_tensorboard
+
+    check_output_folder(tensorboard, "--tensorboard")
+    try:
+        exported = export_tensorboard(source, tensorboard)
+    except ExportError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(describe_os_error(error, "cannot write"), 1)
+    for run in exported:
+        results = ", hyperparameters and test figures" if run.with_results else ""
+        typer.echo(f"{run.run_dir}: {run.records} metrics lines{results} -> {run.out_dir}")
+    typer.echo(f"view with: tensorboard --logdir {tensorboard}")
