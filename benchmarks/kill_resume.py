@@ -133,10 +133,9 @@ def compare(straight: Path, killed: Path) -> dict[str, bool]:
 def step_of(path: Path) -> int | None:
     if not path.exists():
         return None
-    from gat_tui.checkpoints import read_checkpoint
+    from gat_tui.checkpoints import read_checkpoint_metadata
 
-    _, metadata = read_checkpoint(path)
-    return int(metadata["step"])
+    return int(read_checkpoint_metadata(path)["step"])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
@@ -130,6 +130,22 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
             f"{path}: metadata 'format' is {metadata.get('format')!r}; expected {FORMAT!r} (a gat-tui checkpoint)"
         )
     return tensors, metadata
+
+
+def read_checkpoint_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a gat-tui checkpoint, read from its header without loading any tensor."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: metadata 'format' is {metadata.get('format')!r}; expected {FORMAT!r} (a gat-tui checkpoint)"
+        )
+    return metadata
 
 
 def _read_metadata(data: bytes) -> dict[str, str]:

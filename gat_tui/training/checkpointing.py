@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from gat_tui.checkpoints import Checkpoint, CheckpointError, save_checkpoint
+from gat_tui.checkpoints import Checkpoint, CheckpointError, read_checkpoint_metadata, save_checkpoint
 from gat_tui.training.setup import TrainingSetup
 from gat_tui.training.state import Progress, StateError, capture, restore
 
@@ -77,7 +77,7 @@ def restore_from(path: Path, setup: TrainingSetup) -> tuple[Checkpoint, Progress
 def best_file_epoch(path: Path) -> int | None:
     """The epoch the `best` checkpoint at `path` was written at, or None if it is missing or unreadable."""
     try:
-        return int(Checkpoint.open(path).metadata.get("epoch", "-1"))
+        return int(read_checkpoint_metadata(path).get("epoch", "-1"))  # the header only: no weights loaded
     except (CheckpointError, ValueError):
         return None
 
