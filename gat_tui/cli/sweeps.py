@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from gat_tui.cli.app import app, check_output_file, check_output_folder, fail, install_stop_handlers
+
+if TYPE_CHECKING:
+    from gat_tui.sweep.plan import Sweep
 
 
 @app.command()
@@ -32,6 +36,7 @@ def sweep(
         shard_index, shard_count = parse_shard(shard)
     except ConfigError as error:
         fail(str(error))
+    _require_extras(sweep_file, plan)
     folder = out or default_runs_dir() / "sweeps" / plan.name
     if not headless:
         from gat_tui.dashboard.app import GatTuiApp
@@ -68,6 +73,19 @@ def sweep(
             printer.close()
     console.print(f"sweep {status}; the table: gat-tui report {folder}", highlight=False)
     raise typer.Exit({"finished": 0, "stopped": 130, "waiting": 3}.get(status, 1))
+
+
+def _require_extras(sweep_file: Path, plan: Sweep) -> None:
+    """Refuse before any training a sweep whose evaluations need pyautoattack when it is missing."""
+    from gat_tui.attacks import AUTOATTACKS
+    from gat_tui.attacks.autoattack import MissingExtraError, require_pyautoattack
+
+    for index, evaluation in enumerate(plan.evaluations):
+        if evaluation.attack in AUTOATTACKS:
+            try:
+                require_pyautoattack(evaluation.attack)
+            except MissingExtraError as error:
+                fail(f"{sweep_file}: evaluations[{index}] ({evaluation.name}): {error}")
 
 
 @app.command()

@@ -68,9 +68,8 @@ def report_tables(report: SweepReport) -> list[Table]:
         for column in ("evaluation", "run", "attack", "ε", "accuracy", "mean ‖δ‖₂"):
             curves.add_column(column)
         for point in report.curves:
-            attack = point.attack + (f" (matched to {point.matched_to})" if point.matched_to else "")
             eps = "-" if point.eps is None else f"{point.eps:g}"
-            curves.add_row(point.evaluation, point.label, attack, eps, point.accuracy.text(), point.pert_l2.text(percent=False))
+            curves.add_row(point.evaluation, point.label, point.attack_text, eps, point.accuracy.text(), point.pert_l2.text(percent=False))
         tables.append(curves)
     return tables
 
@@ -100,9 +99,8 @@ def markdown(report: SweepReport) -> str:
         lines += ["", "Evaluations: accuracy (%) under attack, mean ± std over seeds.", "",
                   "| evaluation | run | attack | ε | accuracy | mean ‖δ‖₂ |", "| --- | --- | --- | --- | --- | --- |"]
         for point in report.curves:
-            attack = point.attack + (f" (matched to {point.matched_to})" if point.matched_to else "")
             eps = "-" if point.eps is None else f"{point.eps:g}"
-            lines.append(f"| {point.evaluation} | {point.label} | {attack} | {eps} | {point.accuracy.text()} | {point.pert_l2.text(percent=False)} |")
+            lines.append(f"| {point.evaluation} | {point.label} | {point.attack_text} | {eps} | {point.accuracy.text()} | {point.pert_l2.text(percent=False)} |")
     return "\n".join(lines) + "\n"
 
 

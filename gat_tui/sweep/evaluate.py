@@ -1,4 +1,8 @@
-"""One sweep evaluation: the `gat-tui eval` figures of one run's best checkpoint, as JSON."""
+"""One sweep evaluation: the `gat-tui eval` figures of one run's best checkpoint, as JSON.
+
+The same code as `gat-tui eval` (`evaluate_checkpoint`), AutoAttack's options included, so a
+sweep's figures and a command line's are the same figures.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 
 from gat_tui.atomic import write_text_atomically
 from gat_tui.robustness.evaluate import evaluate_checkpoint
+from gat_tui.robustness.plan import AutoAttackOptions
 from gat_tui.sweep.plan import Evaluation
 
 
@@ -20,11 +25,14 @@ def evaluate_run(checkpoint: Path, source: Path | None, evaluation: Evaluation, 
         limit=evaluation.limit,
         data_dir=data_dir,
         match_power=evaluation.match_power,
+        autoattack=AutoAttackOptions(evaluation.norm, evaluation.version, evaluation.aa_attacks),
     )
     record = {
         "checkpoint": str(checkpoint),
         "split": evaluation.split,
         "n": done.count,
         "results": [row.to_json() for row in done.results],
+        "clip": done.clip,
+        "device": str(done.device),
     }
     write_text_atomically(out, json.dumps(record, indent=2) + "\n")

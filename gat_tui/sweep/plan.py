@@ -29,6 +29,13 @@
     match_power = false
     split = "test"
     limit = 0                       # images; 0 = the whole split
+    [[evaluations]]
+    name = "autoattack-linf"
+    attack = "autoattack"           # also apgd-ce, apgd-dlr (pyautoattack, the autoattack extra)
+    norm = "linf"                   # linf or l2 (these three attacks only)
+    eps = [0.03137254901960784]     # 8/255; default RobustBench's 8/255 (linf) or 0.5 (l2)
+    version = "standard"            # standard, plus, rand, or custom with aa_attacks = ["apgd-ce", ...]
+    limit = 1000
 
     [paper]                         # published figures to print beside ours, by run label
     cifar10_gat = { mean = 0.0, std = 0.0, n = 50 }   # fractions in [0, 1]
@@ -58,7 +65,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gat_tui.attacks import ATTACKS
+from gat_tui.attacks import ATTACKS, AUTOATTACKS
+from gat_tui.attacks.autoattack import STAGES, VERSIONS
 from gat_tui.config import FOLDER_NAME, IMAGES_MAX, ConfigError
 from gat_tui.toml_schema import REQUIRED, build, parse_toml, read_text, setting
 
@@ -104,13 +112,19 @@ class EvaluationTable:
     """One [[evaluations]] entry as written: an attack on each listed run's best checkpoint."""
 
     name: str | None = setting(None, "names the evaluation and its output folder (default: ATTACK-INDEX)", pattern=FOLDER_NAME)
-    attack: str = setting(REQUIRED, "the attack, as `gat-tui eval` names it", choices=tuple(ATTACKS))
+    attack: str = setting(REQUIRED, "the attack, as `gat-tui eval` names it", choices=(*ATTACKS, *AUTOATTACKS))
     eps: tuple[float, ...] = setting((), "perturbation sizes, each an L2 norm or an L-inf bound (empty: the attack's own)", min=0.0)
     runs: tuple[str, ...] | None = setting(None, "labels of the runs to attack (default: all)")
     source: str | None = setting(None, "an indirect attack's source: label of the run whose gradients make the perturbation (same seed); default direct")
     match_power: bool = setting(False, "scale each perturbation to the GAT attacker's mean L2 norm (Fig. 2)")
     split: str = setting("test", "which images to attack", choices=("val", "test"))
     limit: int = setting(0, "images of the split to attack (0 = all)", min=0, max=IMAGES_MAX)
+    # AutoAttack's options, as `gat-tui eval --norm/--version/--aa-attacks` (checked in `_evaluation`)
+    norm: str | None = setting(None, "autoattack, apgd-ce and apgd-dlr only: the threat model's norm (default linf)", choices=("linf", "l2"))
+    version: str | None = setting(
+        None, "autoattack only: its version (default standard; custom needs aa_attacks)", choices=(*VERSIONS, "custom")
+    )
+    aa_attacks: tuple[str, ...] = setting((), "autoattack with version custom only: its stages, in order", choices=STAGES, min_items=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +184,9 @@ class Evaluation:
     match_power: bool
     split: str
     limit: int
+    norm: str = "linf"  # the AutoAttack family's options; unused by other attacks
+    version: str = "standard"
+    aa_attacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,6 +270,7 @@ def _evaluation(where: str, table: EvaluationTable, index: int, labels: list[str
     for label in runs + ((table.source,) if table.source is not None else ()):
         if label not in labels:
             raise _refuse(where, prefix + "runs/source", label, "labels of this sweep's runs: " + ", ".join(labels))
+    _check_autoattack_keys(where, prefix, table)
     return Evaluation(
         name=table.name if table.name is not None else f"{table.attack}-{index}",
         attack=table.attack,
@@ -262,7 +280,28 @@ def _evaluation(where: str, table: EvaluationTable, index: int, labels: list[str
         match_power=table.match_power,
         split=table.split,
         limit=table.limit,
+        norm=table.norm or "linf",
+        version=table.version or "standard",
+        aa_attacks=table.aa_attacks,
     )
+
+
+def _check_autoattack_keys(where: str, prefix: str, table: EvaluationTable) -> None:
+    """norm, version and aa_attacks belong to the AutoAttack family, and fit together as `gat-tui eval` asks."""
+    family = table.attack in AUTOATTACKS
+    if table.norm is not None and not family:
+        raise _refuse(where, prefix + "norm", table.norm, f"no norm with attack {table.attack!r} (only autoattack, apgd-ce, apgd-dlr)")
+    if table.version is not None and table.attack != "autoattack":
+        raise _refuse(where, prefix + "version", table.version, f"no version with attack {table.attack!r} (only autoattack)")
+    custom = table.version == "custom"
+    if table.aa_attacks and not custom:
+        raise _refuse(
+            where, prefix + "aa_attacks", list(table.aa_attacks), 'only with attack = "autoattack" and version = "custom"'
+        )
+    if custom and not table.aa_attacks:
+        raise _refuse(where, prefix + "version", table.version, 'with aa_attacks, e.g. aa_attacks = ["apgd-ce", "apgd-t"]')
+    if family and table.match_power:
+        raise _refuse(where, prefix + "match_power", True, f"false with attack {table.attack!r} (it matches the GAT attacker's power)")
 
 
 def _check_labels(where: str, entries: list[RunEntry]) -> None:

@@ -66,6 +66,16 @@ class CurvePoint:
     matched_to: str | None
     accuracy: Cell
     pert_l2: Cell
+    norm: str | None = None  # AutoAttack and APGD rows: their norm, images per seed and version
+    n: int | None = None
+    version: str | None = None
+
+    @property
+    def attack_text(self) -> str:
+        """The attack as the report's tables name it: `autoattack (linf, standard, 1000 images)`."""
+        details = [part for part in (self.norm, self.version, None if self.n is None else f"{self.n} images") if part]
+        text = self.attack + (f" ({', '.join(details)})" if details else "")
+        return text + (f" (matched to {self.matched_to})" if self.matched_to else "")
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ def build_report(folder: Path) -> SweepReport:
     curves = []
     for evaluation in sweep.evaluations:
         for label in evaluation.runs:
-            rows_by_point: dict[tuple[str, float | None, str | None], list[dict]] = {}
+            rows_by_point: dict[tuple[str, float | None, str | None, str | None, int | None, str | None], list[dict]] = {}
             for seed in seed_range:
                 path = layout.eval_file(evaluation.name, label, seed)
                 if not path.exists():
@@ -127,13 +137,13 @@ def build_report(folder: Path) -> SweepReport:
                     skipped.append(f"{path}: {error}")
                     continue
                 for row in rows:
-                    key = (row["attack"], row["eps"], row.get("matched_to"))
+                    key = (row["attack"], row["eps"], row.get("matched_to"), row.get("norm"), row.get("n"), row.get("version"))
                     rows_by_point.setdefault(key, []).append(row)
-            for (attack, eps, matched_to), rows in rows_by_point.items():
+            for (attack, eps, matched_to, norm, n, version), rows in rows_by_point.items():
                 curves.append(
                     CurvePoint(
                         evaluation.name, label, attack, eps, matched_to,
-                        Cell.of([r["accuracy"] for r in rows]), Cell.of([r["pert_l2"] for r in rows]),
+                        Cell.of([r["accuracy"] for r in rows]), Cell.of([r["pert_l2"] for r in rows]), norm, n, version,
                     )
                 )
     both = [row for row in table if row.test_acc_clean.mean is not None and row.paper is not None and row.paper.mean is not None]
@@ -166,6 +176,8 @@ def _evaluation_rows(path: Path) -> list[dict[str, Any]]:
             and _is_number(row.get("accuracy"))
             and _is_number(row.get("pert_l2"))
             and (row.get("matched_to") is None or isinstance(row.get("matched_to"), str))
+            and all(row.get(key) is None or isinstance(row.get(key), str) for key in ("norm", "version"))
+            and (row.get("n") is None or (isinstance(row.get("n"), int) and not isinstance(row.get("n"), bool)))
         )
         if not fits:
             raise ValueError(f"results[{index}] = {row!r} is not an evaluation row (attack, eps, accuracy, pert_l2)")

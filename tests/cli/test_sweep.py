@@ -48,6 +48,13 @@ def test_shipped_sweeps_load_and_plan(presets_dir: Path) -> None:
         ('[[runs]]\npreset = "x"\n[[evaluations]]\nattack = "fgsm"\nruns = ["y"]\n', "labels of this sweep's runs: x"),
         ('[[runs]]\npreset = "x"\nattack_target = "x"\n', "a run listed before it"),
         ('name = "n"\n', "at least one [[runs]]"),
+        ('[[runs]]\npreset = "x"\n[[evaluations]]\nattack = "fgsm"\nnorm = "l2"\n', "'evaluations[0].norm' = 'l2' is not allowed; expected no norm with attack 'fgsm'"),
+        ('[[runs]]\npreset = "x"\n[[evaluations]]\nattack = "autoattack"\nnorm = "l1"\n', "'evaluations[0].norm' = 'l1' is not allowed; expected one of linf, l2"),
+        ('[[runs]]\npreset = "x"\n[[evaluations]]\nattack = "apgd-ce"\nversion = "plus"\n', "'evaluations[0].version' = 'plus' is not allowed; expected no version with attack 'apgd-ce'"),
+        ('[[runs]]\npreset = "x"\n[[evaluations]]\nattack = "autoattack"\nversion = "custom"\n', "'evaluations[0].version' = 'custom' is not allowed; expected with aa_attacks"),
+        ('[[runs]]\npreset = "x"\n[[evaluations]]\nattack = "autoattack"\naa_attacks = ["square"]\n', "'evaluations[0].aa_attacks' = ['square'] is not allowed; expected only with"),
+        ('[[runs]]\npreset = "x"\n[[evaluations]]\nattack = "autoattack"\nversion = "custom"\naa_attacks = ["cw"]\n', "'evaluations[0].aa_attacks[0]' = 'cw' is not allowed; expected one of apgd-ce"),
+        ('[[runs]]\npreset = "x"\n[[evaluations]]\nattack = "autoattack"\nversion = "fast"\n', "'evaluations[0].version' = 'fast'"),
     ],
 )
 def test_bad_sweeps_are_refused(tmp_path: Path, text: str, fragment: str) -> None:
@@ -195,3 +202,78 @@ def test_bad_tuning_entries_are_refused(tmp_path: Path, text: str, fragment: str
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         load_sweep(path)
+
+
+@pytest.mark.slow
+def test_sweep_with_autoattack_evaluations_runs_them_as_eval_does_and_reports_them(
+    tmp_path: Path, tiny_sweep: Callable[[Path], Path]
+) -> None:
+    pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]"')
+    from gat_tui.robustness.evaluate import evaluate_checkpoint
+    from gat_tui.robustness.plan import AutoAttackOptions
+    from gat_tui.runs.folder import RunPaths
+
+    tiny_sweep(tmp_path)
+    path = tmp_path / "aa.toml"
+    # the cheapest AutoAttack: one APGD-CE stage, on 8 test images of 8x8 pixels
+    path.write_text(f'''
+name = "aa_sweep"
+seeds = 1
+[[runs]]
+preset = "{tmp_path / 'tiny.toml'}"
+label = "gat"
+set = ["train.epochs=1"]
+[[evaluations]]
+name = "aa-linf"
+attack = "autoattack"
+norm = "linf"
+eps = [0.15]
+version = "custom"
+aa_attacks = ["apgd-ce"]
+limit = 8
+[[evaluations]]
+attack = "apgd-ce"
+norm = "l2"
+eps = [0.5]
+limit = 8
+''')
+    sweep = load_sweep(path)
+    out = tmp_path / "out"
+    assert SweepRunner(sweep, out).run() == "finished"
+    record = json.loads((out / "evals/aa-linf/gat/seed-0.json").read_text())
+    auto = record["results"][1]
+    assert (auto["attack"], auto["norm"], auto["version"], auto["n"], record["n"]) == ("autoattack", "linf", "custom", 8, 8)
+    assert [stage["attack"] for stage in auto["stages"]] == ["apgd-ce"] and auto["pert_linf"] <= 0.15 + 1e-6
+    apgd = json.loads((out / "evals/apgd-ce-1/gat/seed-0.json").read_text())["results"][1]
+    assert (apgd["attack"], apgd["norm"], apgd["eps"], apgd["n"]) == ("apgd-ce", "l2", 0.5, 8)
+
+    # the same figures as `gat-tui eval` gives for the same checkpoint and options
+    checkpoint = RunPaths(out / "runs/gat/seed-0").best_checkpoint
+    direct = evaluate_checkpoint(checkpoint, ["autoattack:0.15"], limit=8, device_name="cpu",
+                                 autoattack=AutoAttackOptions("linf", "custom", ("apgd-ce",)))
+    assert direct.results[1].to_json() == {**auto, "stages": auto["stages"]}
+
+    report = build_report(out)
+    shown = {(p.evaluation, p.attack_text, p.eps) for p in report.curves if p.attack != "clean"}
+    assert shown == {("aa-linf", "autoattack (linf, custom, 8 images)", 0.15), ("apgd-ce-1", "apgd-ce (l2, 8 images)", 0.5)}
+    assert "| aa-linf | gat | autoattack (linf, custom, 8 images) | 0.15 |" in markdown(report)
+
+
+def test_a_sweep_with_autoattack_is_refused_before_training_without_pyautoattack(
+    presets_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    import typer
+
+    from gat_tui.cli.sweeps import _require_extras
+
+    path = presets_dir / "paper" / "fig3_cifar10.toml"
+    _require_extras(path, load_sweep(presets_dir / "paper" / "smoke_sweep.toml"))  # no AutoAttack: nothing needed
+    monkeypatch.setitem(sys.modules, "pyautoattack", None)  # `import pyautoattack` now fails, as when it is missing
+    with pytest.raises(typer.Exit) as raised:
+        _require_extras(path, load_sweep(path))
+    assert raised.value.exit_code == 2
+    message = capsys.readouterr().err
+    assert f"{path}: evaluations[1] (autoattack-linf): --attack autoattack needs the pyautoattack package" in message
+    assert 'pip install -e ".[autoattack]"' in message

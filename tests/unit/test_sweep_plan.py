@@ -20,4 +20,6 @@ def test_the_docstring_example_is_a_valid_sweep(tmp_path: Path) -> None:
     tuned = sweep.runs[4]
     assert [point.name for point in tuned.tuning] == ["lr_g=1e-06-c_g=0.01", "lr_g=1e-06-c_g=0.1", "lr_g=0.0001-c_g=0.01", "lr_g=0.0001-c_g=0.1"]
     assert tuned.tune_seeds == 3 and tuned.tuning[2].overrides == ("gat.lr_g=0.0001", "gat.c_g=0.01")
-    assert len(plan.jobs(sweep)) == 4 * 3 + 50 * (5 + 1)
+    auto = sweep.evaluations[1]
+    assert (auto.attack, auto.norm, auto.version, auto.limit, auto.runs) == ("autoattack", "linf", "standard", 1000, tuple(e.label for e in sweep.runs))
+    assert len(plan.jobs(sweep)) == 4 * 3 + 50 * (5 + 1 + 5)
