@@ -192,6 +192,11 @@ def load_network_weights(path: Path, network_name: str, network: nn.Module, tens
     """Copy `<network_name>.*` tensors into `network`; missing, extra, mis-shaped, mistyped or non-finite ones are refused."""
     prefix = f"{network_name}."
     state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+    load_checked_state(path, prefix, network, state)
+
+
+def load_checked_state(path: Path, prefix: str, network: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """`network.load_state_dict(state)` after checking every tensor; errors name `path` and the tensor (`prefix` + key)."""
     expected = network.state_dict()
     missing = sorted(set(expected) - set(state))
     if missing:
@@ -210,6 +215,33 @@ def load_network_weights(path: Path, network_name: str, network: nn.Module, tens
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"{path}: tensor '{prefix}{key}' holds NaN or infinite values")
     network.load_state_dict(state)
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file: a network's state dict (`gat-tui eval --weights`, `export --robustbench`).
+
+    Anything else is refused with a CheckpointError naming the file; a pickle (torch.save's .pt or
+    .pth) in particular is never loaded, since unpickling can run any code.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such weights file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a folder; expected a .safetensors file") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read: {error.strerror}") from None
+    if data[:2] == b"PK" or data[:1] == b"\x80":  # a zip archive (torch.save) or a bare pickle
+        raise CheckpointError(
+            f"{path}: a pickle (torch.save's .pt/.pth format), refused: loading one can run arbitrary code. "
+            "Convert it once, where you trust it, to safetensors: python -c \"import torch; "
+            "from safetensors.torch import save_file; "
+            f"save_file(torch.load('{path}', weights_only=True), '{path.with_suffix('.safetensors')}')\""
+        )
+    try:
+        return load_safetensors_bytes(data)
+    except (SafetensorError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from gat_tui.cli.app import app, check_output_file, fail
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gat_tui.robustness.external import ExternalModel
 
 
 def _parse_eps(text: str | None) -> list[float]:
@@ -23,7 +29,9 @@ def _parse_eps(text: str | None) -> list[float]:
 
 @app.command(name="eval")
 def eval_command(
-    checkpoint: Path = typer.Argument(..., help="The checkpoint whose classifier is attacked (a .safetensors file or a run folder)."),
+    checkpoint: Path | None = typer.Argument(
+        None, help="The checkpoint whose classifier is attacked (a .safetensors file or a run folder); or --model and --weights."
+    ),
     attack: list[str] = typer.Option(
         [], "--attack", metavar="NAME[:EPS,...]",
         help="fgsm, fgm-l2, random, pgd-linf, pgd-l2, gat, autoattack, apgd-ce or apgd-dlr, with its own ε values after "
@@ -53,12 +61,33 @@ def eval_command(
     json_path: Path | None = typer.Option(None, "--json", help="Write every figure to this JSON file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+    model: str | None = typer.Option(
+        None, "--model", help="Instead of CHECKPOINT, a network gat-tui did not train: allconv, torchvision:NAME, timm:NAME or "
+        "package.module:factory (imports and runs that module), with --weights."
+    ),
+    weights: Path | None = typer.Option(None, "--weights", help="With --model: its state dict, a .safetensors file (never a pickle)."),
+    dataset: str = typer.Option(
+        "cifar10", "--dataset", help="With --model: cifar10, cifar100, synthetic, imagefolder, or a preset file or run folder whose [data] to use."
+    ),
+    data: list[str] = typer.Option([], "--data", metavar="KEY=VALUE", help="With --model: a [data] setting, e.g. path=DIR or test_size=500. Repeatable."),
+    num_classes: int | None = typer.Option(None, "--num-classes", help="With --model: the synthetic data's classes (as --data num_classes=N)."),
+    image_size: int | None = typer.Option(
+        None, "--image-size", help="With --model: the synthetic or imagefolder images' side in pixels (as --data image_size=N)."
+    ),
+    normalize: str | None = typer.Option(
+        None, "--normalize", metavar="MEAN/STD", help="With --model: per-channel normalisation inside the model, e.g. "
+        "0.4914,0.4822,0.4465/0.2470,0.2435,0.2616 (attacks and ε stay in pixel space)."
+    ),
 ) -> None:
-    """Attack a saved model: accuracy and perturbation norms per attack and ε, direct or indirect."""
+    """Attack a saved model: accuracy and perturbation norms per attack and ε, direct or indirect.
+
+    CHECKPOINT is a gat-tui run's; --model SPEC --weights FILE.safetensors evaluates any other network.
+    """
     from gat_tui.robustness.plan import AttackSpec, AutoAttackOptions, EvalError, parse_attack_spec
     from gat_tui.runs.folder import RunPaths
 
-    if checkpoint.is_dir():
+    external = _external_model(checkpoint, model, weights, dataset, data, num_classes, image_size, normalize)
+    if checkpoint is not None and checkpoint.is_dir():
         checkpoint = RunPaths(checkpoint).best_checkpoint
     if source is not None and source.is_dir():
         source = RunPaths(source).best_checkpoint
@@ -89,7 +118,8 @@ def eval_command(
     from gat_tui.console.eval_tables import accuracy_charts, results_table, write_json
     from gat_tui.data import DataError
     from gat_tui.device import DeviceError
-    from gat_tui.robustness.evaluate import evaluate_checkpoint
+    from gat_tui.robustness.evaluate import CheckpointEvaluation, evaluate_checkpoint
+    from gat_tui.robustness.external import evaluate_model
 
     console = Console()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
@@ -98,34 +128,109 @@ def eval_command(
     def on_progress(what: str, done: int, total: int) -> None:
         progress.update(task, description=what, completed=done, total=total)
 
+    options = AutoAttackOptions(norm, version, stages)
     try:
         with progress:
-            evaluation = evaluate_checkpoint(
-                checkpoint, specs, eps_values, source, generator, split, limit, data_dir, device,
-                match_power, pgd_steps, pgd_step_size, batch_size, on_progress,
-                clip=clip, autoattack=AutoAttackOptions(norm, version, stages),
-            )
+            evaluation: CheckpointEvaluation
+            if external is not None:
+                evaluation = evaluate_model(
+                    external, specs, eps_values, source, generator, split, limit, data_dir, device,
+                    match_power, pgd_steps, pgd_step_size, batch_size, on_progress, clip=clip, autoattack=options,
+                )
+            else:
+                assert checkpoint is not None  # `_external_model` has checked that one of them is given
+                evaluation = evaluate_checkpoint(
+                    checkpoint, specs, eps_values, source, generator, split, limit, data_dir, device,
+                    match_power, pgd_steps, pgd_step_size, batch_size, on_progress, clip=clip, autoattack=options,
+                )
     except (CheckpointError, ConfigError, EvalError, DataError, DeviceError) as error:
         fail(str(error))
     results, torch_device = evaluation.results, evaluation.device
     count = evaluation.count
     kind = f"indirect, perturbations from {source}" if source else "direct"
-    origin = "from the checkpoint's training config; --clip/--no-clip to choose" if evaluation.clip_from_checkpoint else "as asked"
+    if clip is not None:
+        origin = "as asked"
+    elif external is not None:
+        origin = "the default for --model; --no-clip to turn it off"
+    else:
+        origin = "from the checkpoint's training config; --clip/--no-clip to choose"
+    evaluated = Path(f"{external.spec} with {external.weights}") if external is not None else checkpoint
+    assert evaluated is not None
     console.print(f"clipping adversarial images to [0, 1]: {'on' if evaluation.clip else 'off'} ({origin})", highlight=False)
     if not evaluation.clip and any(row.norm is not None for row in results):
         console.print("autoattack, apgd-ce and apgd-dlr always keep images in [0, 1]", highlight=False)
     for note in evaluation.notes:
         typer.secho(f"note (AutoAttack's checks): {note}", fg=typer.colors.YELLOW, err=True)
-    console.print(results_table(results, f"{checkpoint} — {split} split, {count} images, {kind}"))
+    console.print(results_table(results, f"{evaluated} — {split} split, {count} images, {kind}"))
     for chart in accuracy_charts(results, color=console.is_terminal and not console.no_color):
         console.print(chart)
+    extra: dict[str, object] = {"device": str(torch_device), "clip": evaluation.clip}
+    if external is not None:
+        extra |= {"model": external.spec, "weights": str(external.weights), "dataset": external.dataset, "data": list(external.data)}
     if json_path is not None:
         try:
-            extra: dict[str, object] = {"device": str(torch_device), "clip": evaluation.clip}
-            write_json(json_path, checkpoint, split, count, results, extra)
+            write_json(json_path, evaluated, split, count, results, extra)
         except OSError as error:
             fail(describe_os_error(error, "cannot write"), 1)
         console.print(f"wrote {json_path}", highlight=False)
+    if external is None and source is None and checkpoint is not None:
+        _record_in_run(console, checkpoint, split, count, results, extra)
+
+
+def _record_in_run(console: Console, checkpoint: Path, split: str, count: int, results: list, extra: dict[str, object]) -> None:
+    """A direct evaluation of a run's checkpoint is also kept in RUN/evals/ (what `export --robustbench` reads)."""
+    import time
+
+    from gat_tui.atomic import describe_os_error
+    from gat_tui.console.eval_tables import write_json
+    from gat_tui.runs.folder import RunPaths
+
+    paths = RunPaths(checkpoint.parent.parent)
+    if checkpoint.parent.name != "checkpoints" or not paths.config.is_file():
+        return  # a checkpoint outside a run folder: nowhere to keep it
+    names = "+".join(dict.fromkeys(row.attack for row in results if row.attack != "clean")) or "clean"
+    path = paths.evals / f"{time.strftime('%Y%m%d-%H%M%S')}-{checkpoint.stem}-{names}.json"
+    try:
+        path.parent.mkdir(exist_ok=True)
+        write_json(path, checkpoint, split, count, results, extra)
+    except OSError as error:
+        typer.secho(f"warning: not recorded in the run folder: {describe_os_error(error, 'cannot write')}", fg=typer.colors.YELLOW, err=True)
+        return
+    console.print(f"recorded in {path}", highlight=False)
+
+
+def _external_model(
+    checkpoint: Path | None, model: str | None, weights: Path | None, dataset: str, data: list[str],
+    num_classes: int | None, image_size: int | None, normalize: str | None,
+) -> ExternalModel | None:
+    """--model's options, checked: exactly one of CHECKPOINT and --model, and --model's options only with it."""
+    from gat_tui.robustness.external import ExternalModel, parse_normalize
+    from gat_tui.robustness.plan import EvalError
+
+    if model is None:
+        given = [name for name, value in (("--weights", weights), ("--num-classes", num_classes), ("--image-size", image_size),
+                                          ("--normalize", normalize), ("--data", data or None)) if value is not None]
+        if dataset != "cifar10":
+            given.append("--dataset")
+        if given:
+            fail(f"{', '.join(given)}: only with --model (a CHECKPOINT's own settings rebuild its network)")
+        if checkpoint is None:
+            fail("give a CHECKPOINT (a run folder or .safetensors file), or --model SPEC --weights FILE.safetensors")
+        return None
+    if checkpoint is not None:
+        fail(f"CHECKPOINT {checkpoint} and --model {model}: give one (--model evaluates a network gat-tui did not train)")
+    if weights is None:
+        fail(f"--model {model} needs --weights FILE.safetensors: its state dict")
+    overrides = list(data)
+    if num_classes is not None:
+        overrides.append(f"num_classes={num_classes}")
+    if image_size is not None:
+        overrides.append(f"image_size={image_size}")
+    try:
+        normalization = parse_normalize(normalize) if normalize is not None else None
+    except EvalError as error:
+        fail(str(error))
+    return ExternalModel(model, weights, dataset, tuple(overrides), normalization)
 
 
 @app.command()

@@ -64,19 +64,31 @@ class AttackResult:
 OnProgress = Callable[[str, int, int], None]  # called with (what, done, total), counted in images
 
 
+@dataclass(frozen=True)
+class EvalData:
+    """The images attacked (uint8, on the device), their labels, and the data set's classes and image shape."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    image_shape: tuple[int, int, int]
+
+
+def load_eval_data(config: RunConfig, split: str, limit: int, data_dir: Path | None, device: torch.device) -> EvalData:
+    if split not in ("val", "test"):
+        raise EvalError(f"--split {split!r}: expected val or test")
+    splits = load_splits(config.data, data_dir)
+    images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
+    if limit > 0:
+        images, labels = images[:limit], labels[:limit]
+    return EvalData(images.to(device), labels.to(device), splits.num_classes, splits.image_shape)
+
+
 def load_eval_images(
     config: RunConfig, split: str, limit: int, data_dir: Path | None, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    splits = load_splits(config.data, data_dir)
-    if split == "val":
-        images, labels = splits.val_images, splits.val_labels
-    elif split == "test":
-        images, labels = splits.test_images, splits.test_labels
-    else:
-        raise EvalError(f"--split {split!r}: expected val or test")
-    if limit > 0:
-        images, labels = images[:limit], labels[:limit]
-    return images.to(device), labels.to(device)
+    data = load_eval_data(config, split, limit, data_dir, device)
+    return data.images, data.labels
 
 
 def run_attack(
@@ -268,21 +280,44 @@ def evaluate_checkpoint(
     else:
         generator_checkpoint = target_checkpoint if target_checkpoint.has_generator else None
     target, source_model, generator_model = load_models(target_checkpoint, source_checkpoint, generator_checkpoint, device)
-    names = list(attacks) or ["fgsm", "fgm-l2", "random"] + (["gat"] if generator_model is not None else [])
     use_clip = config.perturbation.clip if clip is None else clip
     plans = plan_attacks(
-        names, eps_values, use_clip, generator_model, pgd_steps, pgd_step_size, autoattack, target_checkpoint.shape.num_classes
+        default_attacks(attacks, generator_model), eps_values, use_clip, generator_model, pgd_steps, pgd_step_size,
+        autoattack, target_checkpoint.shape.num_classes,
     )
     images, labels = load_eval_images(config, split, limit, data_dir, device)
+    results, notes = attack_all(
+        target, source_model, str(source) if source else None, images, labels, plans,
+        batch_size or config.data.eval_batch_size, match_power, progress,
+    )
+    return CheckpointEvaluation(results, int(images.shape[0]), device, use_clip, clip is None, notes)
+
+
+def default_attacks(attacks: Sequence[str | AttackSpec], generator: nn.Module | None) -> list[str | AttackSpec]:
+    """`attacks`, or FGSM, FGM-L2 and random (+ the GAT attacker with a generator) when none are named."""
+    named: list[str | AttackSpec] = list(attacks)
+    return named or ["fgsm", "fgm-l2", "random", *(["gat"] if generator is not None else [])]
+
+
+def attack_all(
+    target: nn.Module,
+    source: nn.Module,
+    source_name: str | None,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    plans: Sequence[AttackPlan],
+    batch_size: int,
+    match_power: bool = False,
+    progress: OnProgress | None = None,
+) -> tuple[list[AttackResult], tuple[str, ...]]:
+    """`evaluate_attacks` on a seeded, forked random stream; also pyautoattack's check warnings, each once."""
+    device = images.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)  # random attacks and PGD starts draw the same noise every time
-        results = evaluate_attacks(
-            target, source_model, str(source) if source else None, images, labels, plans,
-            batch_size or config.data.eval_batch_size, match_power, progress,
-        )
+        results = evaluate_attacks(target, source, source_name, images, labels, plans, batch_size, match_power, progress)
     notes: list[str] = []
     for plan in plans:
         for note in getattr(plan.attack, "warnings", ()):
             if note not in notes:
                 notes.append(note)
-    return CheckpointEvaluation(results, int(images.shape[0]), device, use_clip, clip is None, tuple(notes))
+    return results, tuple(notes)

@@ -7,6 +7,7 @@
         checkpoints/best.safetensors  the weights best on validation
         summary.json                  test accuracies, best epoch, wall time (at the end)
         tensorboard/                  TensorBoard event files (see runs/tensorboard.py), unless logging.tensorboard = false
+        evals/<time>-<ckpt>-<attacks>.json  each direct `gat-tui eval` of its checkpoints (the --json record)
         .lock                         held by the one process training it (see runs/lock.py)
 
 `RunFolder` is the only writer of these files besides the checkpoints: it locks the folder for
@@ -87,6 +88,11 @@ class RunPaths:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
+
+    @property
+    def evals(self) -> Path:
+        """`gat-tui eval`'s records of this run's checkpoints, one JSON each (what `export --robustbench` reads)."""
+        return self.root / "evals"
 
     @property
     def lock(self) -> Path:
