@@ -1,4 +1,4 @@
-"""Commands over many runs: `sweep`, `report` (Table 2 and the curves) and `export` (TensorBoard files)."""
+"""Commands over many runs: `sweep`, `report` (Table 2 and the curves) and `export` (TensorBoard files, RobustBench cards)."""
 
 from __future__ import annotations
 
@@ -139,13 +139,27 @@ def report(
 
 @app.command()
 def export(
-    source: Path = typer.Argument(..., help="A run folder, a sweep folder or a folder of runs."),
-    tensorboard: Path = typer.Option(
-        ..., "--tensorboard", help="Write TensorBoard event files here, one subfolder per run of a sweep (label/seed-k)."
+    source: Path = typer.Argument(..., help="A run folder (--robustbench), or a run, sweep or folder of runs (--tensorboard)."),
+    tensorboard: Path | None = typer.Option(
+        None, "--tensorboard", help="Write TensorBoard event files here, one subfolder per run of a sweep (label/seed-k)."
     ),
+    robustbench: Path | None = typer.Option(
+        None, "--robustbench", help="Write the run's classifier (safetensors) and a RobustBench model card (JSON) into this new folder."
+    ),
+    threat_model: str = typer.Option("linf", "--threat-model", help="With --robustbench: linf or l2, the card's threat model."),
+    eps: str | None = typer.Option(None, "--eps", help="With --robustbench: the card's ε (default 8/255 for linf, 0.5 for l2)."),
 ) -> None:
-    """Rebuild TensorBoard event files from runs' metrics.jsonl (runs made before them, or with them off)."""
+    """Rebuild TensorBoard event files from runs' metrics.jsonl, or export a run for RobustBench."""
     from gat_tui.atomic import describe_os_error
+
+    if (tensorboard is None) == (robustbench is None):
+        fail("give one of --tensorboard DIR and --robustbench DIR")
+    if robustbench is not None:
+        _export_robustbench(source, robustbench, threat_model, eps)
+        return
+    if eps is not None or threat_model != "linf":
+        fail("--threat-model and --eps: only with --robustbench")
+    assert tensorboard is not None
     from gat_tui.runs.tensorboard import ExportError, export_tensorboard
 
     check_output_folder(tensorboard, "--tensorboard")
@@ -159,3 +173,34 @@ def export(
         results = ", hyperparameters and test figures" if run.with_results else ""
         typer.echo(f"{run.run_dir}: {run.records} metrics lines{results} -> {run.out_dir}")
     typer.echo(f"view with: tensorboard --logdir {tensorboard}")
+
+
+def _export_robustbench(run_dir: Path, out: Path, threat_model: str, eps_text: str | None) -> None:
+    from gat_tui.atomic import describe_os_error
+    from gat_tui.config import ConfigError
+    from gat_tui.robustness.plan import EvalError, parse_sizes
+    from gat_tui.runs.robustbench import RobustBenchExportError, export_robustbench
+
+    eps = None
+    if eps_text is not None:
+        try:
+            values = parse_sizes(eps_text, "--eps")
+        except EvalError as error:
+            fail(str(error))
+        if len(values) != 1 or values[0] <= 0:
+            fail(f"--eps {eps_text!r}: expected one size > 0, e.g. 8/255")
+        eps = values[0]
+    try:
+        card = export_robustbench(run_dir, out, threat_model, eps)
+    except (RobustBenchExportError, ConfigError) as error:
+        fail(str(error))
+    except OSError as error:
+        fail(describe_os_error(error, "cannot write"), 1)
+    typer.echo(f"wrote {out}/model.safetensors, model_card.json and config.toml")
+    typer.echo(
+        f"{card['dataset']} {card['threat_model']} ε={card['eps']}: clean {card['clean_acc']} %, "
+        f"AutoAttack {card['autoattack_acc'] if card['autoattack_acc'] is not None else 'not recorded'}"
+        + (f" % on {card['n_test_images']} test images" if card["n_test_images"] is not None else "")
+    )
+    for note in card["notes"]:
+        typer.echo(f"note: {note}")
