@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from gat_tui.architectures import Architecture
 from gat_tui.checkpoints import Checkpoint
 from gat_tui.runs.folder import RunPaths
 from gat_tui.runs.lock import lock_holder
@@ -34,8 +35,31 @@ def resume_request(target: Path, overrides: Iterable[str] = (), data_dir: Path |
     else:
         raise ResumeError(f"{target}: no such run folder or checkpoint file")
     _refuse_if_locked(paths)
-    config = Checkpoint.open(checkpoint).config(overrides)
+    opened = Checkpoint.open(checkpoint)
+    config = opened.config(overrides)
+    _refuse_other_networks(checkpoint, opened.architecture, Architecture.from_config(config.model))
     return TrainingRequest(config, paths.root, data_dir, checkpoint)
+
+
+# each Architecture field and the [model] key that sets it
+_MODEL_KEYS = {
+    "classifier": "model.classifier", "normalize_mean": "model.normalize.mean", "normalize_std": "model.normalize.std",
+    "generator": "model.generator", "generator_width": "model.generator_width", "generator_depth": "model.generator_depth",
+}
+
+
+def _refuse_other_networks(checkpoint: Path, held: Architecture, asked: Architecture) -> None:
+    """A checkpoint resumes only into the networks it holds: an override of [model] that changes them is refused."""
+    changed = [
+        f"{key} = {getattr(asked, name)!r} (it holds {getattr(held, name)!r})"
+        for name, key in _MODEL_KEYS.items()
+        if getattr(held, name) != getattr(asked, name)
+    ]
+    if changed:
+        raise ResumeError(
+            f"{checkpoint}: cannot resume with {'; '.join(changed)}: its weights are of the networks it was trained "
+            "with. Resume without that --set, or start a new run with it (gat-tui run PRESET --set ...)"
+        )
 
 
 def _refuse_if_locked(paths: RunPaths) -> None:

@@ -179,3 +179,32 @@ def test_a_saved_config_that_no_longer_validates_is_refused(tmp_path: Path) -> N
                     NetworkShape(3, 3, 8, 8, 0.0), stale, epoch=1, step=1)
     with pytest.raises(ConfigError, match=r"its saved config.*unknown key 'gat.beta'"):
         resume_request(run_dir)
+
+
+def test_resume_refuses_other_networks_than_the_checkpoint_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stop, subscribers = stop_at_step(2)
+    Trainer(TrainingRequest(resumable_config(), tmp_path / "run"), subscribers=subscribers, control=TrainingControl(stop=stop)).run()
+    last = tmp_path / "run/checkpoints/last.safetensors"
+    cases = [
+        (['model.classifier="support_factory:tiny_classifier"'], "model.classifier = 'support_factory:tiny_classifier' (it holds 'allconv')"),
+        (["model.generator_width=16", "model.generator_depth=2"],
+         "model.generator_width = 16 (it holds 48); model.generator_depth = 2 (it holds 6)"),
+        (["model.normalize={mean=[0.5,0.5,0.5],std=[0.2,0.2,0.2]}"], "model.normalize.mean = (0.5, 0.5, 0.5) (it holds None)"),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(ResumeError) as raised:
+            resume_request(tmp_path / "run", overrides)
+        assert str(last) in str(raised.value) and message in str(raised.value), overrides
+        assert "start a new run" in str(raised.value)
+    assert resume_request(tmp_path / "run", ["model.dropout=0.1"]).resume_from == last  # no weights change: allowed
+
+    # a checkpoint whose user factory no longer imports: the run fails naming the spec and the cause
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))  # tests/support_factory.py
+    factory = replace(resumable_config(), model=ModelConfig(classifier="support_factory:tiny_classifier", dropout=0.3))
+    stop, subscribers = stop_at_step(2)
+    Trainer(TrainingRequest(factory, tmp_path / "user"), subscribers=subscribers, control=TrainingControl(stop=stop)).run()
+    monkeypatch.setitem(sys.modules, "support_factory", None)  # as if the module were gone
+    request = resume_request(tmp_path / "user")
+    finished = Trainer(request).run()
+    assert finished.status == "failed"
+    assert "model.classifier 'support_factory:tiny_classifier': cannot import module 'support_factory'" in finished.message
