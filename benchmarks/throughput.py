@@ -44,8 +44,9 @@ The paper reports GAT training 3-4x slower than fast-gradient training; the GAT/
 this implementation's figure (engine time per image of `gat` over that of `fg_linf`).
 
 Run: `python benchmarks/throughput.py [--device auto|cpu|cuda|mps] [--methods gat fg_linf ...]
-[--json results.json]`. The default CPU run takes about 8 minutes on two quiet cores, most of it
-the ResNet-18 row (batch 16, 2 steps per repeat on the CPU: `--resnet-batch-size`, `--resnet-steps`).
+[--json results.json]`. The default CPU run takes about 5 minutes on two quiet cores (estimated;
+about an hour at a load average of 11), the ResNet-18 row kept short there: batch 16, 2 steps per
+repeat, 1 warm-up step (`--resnet-batch-size`, `--resnet-steps`, `--resnet-warmup`).
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ GLIBC_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_
                     "MALLOC_ARENA_MAX", "GLIBC_TUNABLES")
 
 console = Console(soft_wrap=True)  # progress lines stay one line each in logs and pipes
+# the table's eight columns fit when piped to a log too (rich assumes 80 columns there)
+table_console = Console(width=max(150, console.width))
 
 
 def method_config(method: str, batch_size: int, seed: int) -> RunConfig:
@@ -517,7 +520,7 @@ def report(results: dict[str, dict[str, Any]], device: torch.device, meta: dict[
             cells += [f"{figures['plain_same_img_per_s']:.1f}", f"{figures['ratio_same_allocator']:.3f}x"]
         cells.append(f"{figures['engine_faults_per_step']:.0f} | {figures['plain_faults_per_step']:.0f}")
         table.add_row(*cells)
-    console.print(table)
+    table_console.print(table)
 
     gat_over_fgsm: float | None = None
     if "gat" in results and "fg_linf" in results:
