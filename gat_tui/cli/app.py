@@ -45,8 +45,22 @@ def _root(
     context: typer.Context,
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
 ) -> None:
+    apply_allocator_setting()
     if context.invoked_subcommand is None:
         raise typer.Exit(open_dashboard(None))
+
+
+def apply_allocator_setting() -> None:
+    """glibc's malloc thresholds for this process (gat_tui.allocator), before torch allocates anything.
+
+    Every command and the dashboard pass here first; `GAT_TUI_MALLOC=default` opts out.
+    """
+    from gat_tui.allocator import AllocatorError, tune_allocator
+
+    try:
+        tune_allocator()
+    except AllocatorError as error:
+        fail(str(error))
 
 
 def open_dashboard(request: TrainingRequest | None) -> int:
