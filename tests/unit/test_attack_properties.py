@@ -124,6 +124,17 @@ def test_pgd_default_step_size_is_madrys_and_runs_steps_times(attack_class: type
     assert sizes == [0.01, 0.01]
     with pytest.raises(ValueError, match="steps must be >= 1"):
         attack_class(steps=0)
+    default = attack_class()  # the evaluation's PGD: 10 steps of 2.5·ε/10 from a random start (Madry et al.)
+    assert (default.steps, default.step_size, default.random_start, default.clip) == (10, None, True, True)
+
+
+def test_random_draws_follow_the_images_device_and_dtype() -> None:
+    # on the "meta" device (shapes only, no data) a draw made on the CPU, or in float32, shows
+    # at once; on CUDA or in half precision it would cost a copy or precision
+    images = torch.zeros(2, 3, 4, 4, device="meta", dtype=torch.float16)
+    draws = [attack.perturb(nn.Identity(), images, torch.zeros(2, dtype=torch.long), 0.5).perturbation for attack in (RandomL2(False), RandomLinf(False))]
+    draws.append(PGDL2(clip=False)._random_start(images, 0.5))
+    assert [(draw.device.type, draw.dtype) for draw in draws] == [("meta", torch.float16)] * 3
 
 
 def test_one_pgd_linf_step_from_no_start_is_fgsm_and_pgd_l2_is_fgm(monkeypatch: pytest.MonkeyPatch) -> None:

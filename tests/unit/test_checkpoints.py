@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,32 @@ class _Holder(torch.nn.Module):
 
     def state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
         return self._state
+
+
+def test_a_checkpoint_without_its_run_configuration_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "weights.safetensors"
+    save_checkpoint(path, {"classifier": AllConvClassifier(5, 3, dropout=0.25)}, SHAPE, "", epoch=1, step=1)
+    with pytest.raises(CheckpointError) as raised:
+        Checkpoint.open(path).config()
+    assert str(raised.value) == f"{path}: metadata has no 'config_toml' (the run's configuration); not a gat-tui run checkpoint"
+
+
+def test_the_generator_is_refused_by_name_when_absent_or_not_rebuildable(tmp_path: Path) -> None:
+    path, _ = saved(tmp_path, with_generator=False)
+    with pytest.raises(CheckpointError) as raised:
+        Checkpoint.open(path).generator(torch.device("cpu"))
+    assert str(raised.value) == f"{path}: holds no generator (networks: classifier)"
+    path, _ = saved(tmp_path / "gat")
+    checkpoint = Checkpoint.open(path)
+    architecture = {**json.loads(checkpoint.metadata["architecture"]), "generator": "no_such_module_xyz:factory"}
+    save_file(checkpoint.tensors, str(path), metadata={**checkpoint.metadata, "architecture": json.dumps(architecture)})
+    with pytest.raises(CheckpointError) as raised:
+        Checkpoint.open(path).generator(torch.device("cpu"))
+    assert str(raised.value).startswith(f"{path}: cannot rebuild its generator: model.generator 'no_such_module_xyz:factory'")
+
+
+def test_networks_are_rebuilt_on_the_device_asked_for(tmp_path: Path) -> None:
+    # "meta" holds shapes only: a network left on the CPU shows without a GPU
+    checkpoint = Checkpoint.open(saved(tmp_path)[0])
+    for network in (checkpoint.classifier(torch.device("meta")), checkpoint.generator(torch.device("meta"))):
+        assert {parameter.device.type for parameter in network.parameters()} == {"meta"} and not network.training
