@@ -16,7 +16,7 @@ from torch import nn
 
 from gat_tui.methods.standard import StandardTraining
 from gat_tui.training.batches import ShuffledBatches
-from gat_tui.training.state import Progress, StateError, capture, checked_progress, restore
+from gat_tui.training.state import Progress, StateError, _restore_rng, _rng_tensors, capture, checked_progress, restore
 from gat_tui.training.state import _check_optimizer_state as check_optimizer_state
 
 CPU = torch.device("cpu")
@@ -182,3 +182,22 @@ def test_restore_refuses_what_capture_did_not_write() -> None:
     without_cursor = json.dumps({**record, "cursors": {}})
     with pytest.raises(StateError, match=r"^it has no data order for 'train'$"):
         restore(tensors, {"training_state": without_cursor}, method, cursors, CPU)
+
+
+def test_the_accelerators_rng_is_saved_and_restored_only_on_its_own_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CUDA and MPS calls are stand-ins, so the branches run on any machine
+    calls: list[tuple[str, list[int]]] = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: torch.tensor([1], dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: calls.append((f"cuda:{device}", state.tolist())))
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: torch.tensor([2], dtype=torch.uint8))
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: calls.append(("mps", state.tolist())))
+    cuda, mps = torch.device("cuda"), torch.device("mps")
+    assert {name: sorted(_rng_tensors(device)) for name, device in (("cpu", CPU), ("cuda", cuda), ("mps", mps))} == {
+        "cpu": ["rng.torch"], "cuda": ["rng.cuda", "rng.torch"], "mps": ["rng.mps", "rng.torch"],
+    }  # fmt: skip
+    saved = {"rng.torch": torch.get_rng_state(), "rng.cuda": torch.tensor([7], dtype=torch.uint8), "rng.mps": torch.tensor([8], dtype=torch.uint8)}
+    for device in (CPU, cuda, mps):
+        _restore_rng(saved, device)
+    _restore_rng({"rng.torch": saved["rng.torch"]}, cuda)  # a checkpoint from a CPU run resumed on CUDA
+    _restore_rng({"rng.torch": saved["rng.torch"]}, mps)
+    assert calls == [("cuda:cuda", [7]), ("mps", [8])]
