@@ -179,6 +179,12 @@ def test_restore_refuses_what_capture_did_not_write() -> None:
         restore(tensors, {"training_state": without_optimizer}, method, cursors, CPU)
     with pytest.raises(StateError, match=r"^it has no data order for 'train'$"):
         restore({k: v for k, v in tensors.items() if k != "rng.batches.train"}, metadata, method, cursors, CPU)
+    method.train_step(*cursors["train"].next_batch(), lambda: cursors["train"].next_batch())
+    tensors, metadata = capture(method, cursors, Progress(), CPU)
+    bad_moment = {**tensors, "optimizer.classifier.0.exp_avg": torch.zeros(2, 2)}
+    with pytest.raises(StateError, match=r"^its classifier optimizer's 'exp_avg' of parameter 0 has shape \(2, 2\); the parameter has \(3, 12\)$"):
+        restore(bad_moment, metadata, method, cursors, CPU)
+    record = json.loads(metadata["training_state"])
     without_cursor = json.dumps({**record, "cursors": {}})
     with pytest.raises(StateError, match=r"^it has no data order for 'train'$"):
         restore(tensors, {"training_state": without_cursor}, method, cursors, CPU)
