@@ -150,3 +150,19 @@ def test_evaluate_split_of_plain_training_has_no_perturbation_figures() -> None:
     figures = evaluate_split(method, images, labels, batch_size=4, fgm_eps=0.5, clip=True, channels_last=False)
     assert figures.acc_adv is None and figures.pert_l2 is None and figures.pert_linf is None and figures.loss_g is None
     assert figures.acc_clean * 6 == pytest.approx(round(figures.acc_clean * 6))
+
+
+def test_the_validation_fgm_attack_clips_when_the_run_clips() -> None:
+    # white images (x = 1) of class 0: logits (1.1 - mean x, mean x - 1.1), so class 0 by 0.2 when
+    # clean; FGM-L2 with ε = 1 raises every pixel by 1/√48 ≈ 0.144 (mean x 1.144: class 1 wins),
+    # unless the run clips to [0, 1], which takes the whole step back
+    linear = nn.Linear(48, 2)
+    with torch.no_grad():
+        linear.weight.copy_(torch.stack([torch.full((48,), -1 / 48), torch.full((48,), 1 / 48)]))
+        linear.bias.copy_(torch.tensor([1.1, -1.1]))
+    method = StandardTraining(nn.Sequential(nn.Flatten(), linear), lr_f=1e-3)
+    images, labels = torch.full((4, 3, 4, 4), 255, dtype=torch.uint8), torch.zeros(4, dtype=torch.long)
+    clipped = evaluate_split(method, images, labels, batch_size=4, fgm_eps=1.0, clip=True, channels_last=False)
+    unclipped = evaluate_split(method, images, labels, batch_size=4, fgm_eps=1.0, clip=False, channels_last=False)
+    assert (clipped.acc_clean, clipped.acc_fgm_l2) == (1.0, 1.0)
+    assert (unclipped.acc_clean, unclipped.acc_fgm_l2) == (1.0, 0.0)
