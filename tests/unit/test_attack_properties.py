@@ -367,3 +367,8 @@ def test_gat_attacker_training_step_is_one_adam_step_on_eq_9_of_the_generator_on
     for ours, theirs in zip(generator.parameters(), replay.parameters()):
         torch.testing.assert_close(ours, theirs)
     assert all(torch.equal(before, after) for before, after in zip(frozen, classifier.parameters()))
+    assert not any(parameter.requires_grad for parameter in classifier.parameters())  # frozen: no gradients spent on F
+    delta = true_class_probability_gradient(classifier, images, labels)
+    with torch.no_grad():
+        expected = apply_perturbation(images, replay(delta), clip)
+    torch.testing.assert_close(method.perturb(images, labels).adversarial, expected.adversarial)  # its own clipping too
