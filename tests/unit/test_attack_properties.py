@@ -188,13 +188,16 @@ def test_fast_gradient_training_perturbs_with_its_norm_and_eps(norm: str, figure
 
 
 def test_standard_training_has_no_perturbation_and_reports_its_clean_loss() -> None:
-    images, labels = batch(n=8)
+    images, _ = batch(n=8)
     model = linear()
+    predicted = model(images).argmax(1)
+    labels = torch.cat([predicted[:5], (predicted[5:] + 1) % 3])  # 5 of 8 right before the step
     expected = functional.cross_entropy(model(images), labels).detach()
     method = StandardTraining(model, lr_f=1e-3)
     assert method.perturb(images, labels) is None and method.validation_loss(images, labels) is None
     result = method.train_step(images, labels, lambda: (images, labels))
     torch.testing.assert_close(result.loss_f, expected)
+    assert result.train_acc_clean is not None and result.train_acc_clean.item() == 5 / 8
     assert result.pert_l2 is None and result.loss_g is None and result.train_acc_adv is None
 
 

@@ -12,6 +12,7 @@ from gat_tui.checkpoints import (
     Checkpoint,
     CheckpointError,
     NetworkShape,
+    network_shape,
     read_checkpoint,
     save_checkpoint,
 )
@@ -125,3 +126,52 @@ def test_networks_are_rebuilt_on_the_device_asked_for(tmp_path: Path) -> None:
     checkpoint = Checkpoint.open(saved(tmp_path)[0])
     for network in (checkpoint.classifier(torch.device("meta")), checkpoint.generator(torch.device("meta"))):
         assert {parameter.device.type for parameter in network.parameters()} == {"meta"} and not network.training
+
+
+def _shape_metadata(tmp_path: Path, **change: object) -> tuple[Path, dict[str, str]]:
+    path, _ = saved(tmp_path)
+    metadata = dict(Checkpoint.open(path).metadata)
+    metadata["shape"] = json.dumps({**json.loads(metadata["shape"]), **change})
+    return path, metadata
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"num_classes": 2}, {"channels": 1}, {"height": 4, "width": 1024}, {"height": 1024, "width": 4}, {"dropout": 0}, {"dropout": 0.95}],
+)
+def test_shapes_at_the_limits_are_accepted(tmp_path: Path, change: dict[str, object]) -> None:
+    path, metadata = _shape_metadata(tmp_path, **change)
+    assert network_shape(path, metadata) == NetworkShape(**{**SHAPE.__dict__, **change})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"num_classes": 1}, "num_classes = 1 (expected an integer >= 2)"),
+        ({"num_classes": 2.5}, "num_classes = 2.5 (expected an integer >= 2)"),
+        ({"channels": 2}, "channels = 2 (expected 1 or 3)"),
+        ({"channels": 3.0}, "channels = 3.0 (expected 1 or 3)"),
+        ({"height": 3}, "height = 3 (expected an integer in 4..1024)"),
+        ({"height": True}, "height = True (expected an integer in 4..1024)"),
+        ({"width": 1025}, "width = 1025 (expected an integer in 4..1024)"),
+        ({"dropout": 0.96}, "dropout = 0.96 (expected a number in [0, 0.95])"),
+        ({"dropout": -0.1}, "dropout = -0.1 (expected a number in [0, 0.95])"),
+        ({"dropout": False}, "dropout = False (expected a number in [0, 0.95])"),
+        ({"num_classes": 1, "dropout": 2}, "num_classes = 1 (expected an integer >= 2)"),  # the first problem
+    ],
+)
+def test_a_shape_out_of_range_is_refused_by_key(tmp_path: Path, change: dict[str, object], problem: str) -> None:
+    path, metadata = _shape_metadata(tmp_path, **change)
+    with pytest.raises(CheckpointError) as raised:
+        network_shape(path, metadata)
+    assert str(raised.value) == f"{path}: metadata 'shape' has {problem}"
+
+
+def test_a_missing_or_malformed_shape_or_architecture_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path, metadata = _shape_metadata(tmp_path)
+    with pytest.raises(CheckpointError) as raised:
+        network_shape(path, {key: value for key, value in metadata.items() if key != "shape"})
+    assert str(raised.value) == f"{path}: metadata 'shape' is missing or malformed ('shape')"
+    with pytest.raises(CheckpointError) as raised:
+        network_shape(path, {**metadata, "architecture": "{"})
+    assert str(raised.value).startswith(f"{path}: metadata 'architecture' is malformed (")
