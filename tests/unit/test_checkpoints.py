@@ -154,6 +154,8 @@ def test_shapes_at_the_limits_are_accepted(tmp_path: Path, change: dict[str, obj
         ({"height": 3}, "height = 3 (expected an integer in 4..1024)"),
         ({"height": True}, "height = True (expected an integer in 4..1024)"),
         ({"height": 16.0}, "height = 16.0 (expected an integer in 4..1024)"),
+        ({"height": 1025}, "height = 1025 (expected an integer in 4..1024)"),
+        ({"width": 3}, "width = 3 (expected an integer in 4..1024)"),
         ({"width": 1025}, "width = 1025 (expected an integer in 4..1024)"),
         ({"width": 8.5}, "width = 8.5 (expected an integer in 4..1024)"),
         ({"dropout": 0.96}, "dropout = 0.96 (expected a number in [0, 0.95])"),
