@@ -179,3 +179,24 @@ def test_a_missing_or_malformed_shape_or_architecture_is_refused_naming_the_file
     with pytest.raises(CheckpointError) as raised:
         network_shape(path, {**metadata, "architecture": "{"})
     assert str(raised.value).startswith(f"{path}: metadata 'architecture' is malformed (")
+
+
+def test_reading_the_metadata_alone_refuses_by_name(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import FORMAT, read_checkpoint_metadata
+
+    path, _ = saved(tmp_path)
+    assert read_checkpoint_metadata(path) == Checkpoint.open(path).metadata
+    missing = tmp_path / "none.safetensors"
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint_metadata(missing)
+    assert str(raised.value) == f"{missing}: no such checkpoint file"
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"this is not a safetensors file at all")
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint_metadata(garbage)
+    assert str(raised.value).startswith(f"{garbage}: not a readable safetensors file (")
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(1)}, str(other), metadata={"format": "other-tool"})
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint_metadata(other)
+    assert str(raised.value) == f"{other}: metadata 'format' is 'other-tool'; expected {FORMAT!r} (a gat-tui checkpoint)"
