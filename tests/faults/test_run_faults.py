@@ -175,6 +175,7 @@ def test_a_best_file_of_another_epoch_whose_weights_are_gone_is_refused(tmp_path
     assert "holds epoch 2" in refused.message and "records epoch 1 as best" in refused.message
 
 
+@pytest.mark.slow  # two subprocesses of the installed script
 def test_a_second_writer_is_refused_while_the_first_trains(tmp_path: Path, cli: Cli) -> None:
     run_dir = tmp_path / "run"
     control = TrainingControl()
@@ -209,6 +210,7 @@ def test_a_second_writer_is_refused_while_the_first_trains(tmp_path: Path, cli: 
     assert steps == sorted(set(steps)) and [line["epoch"] for line in lines if line["event"] == "epoch"] == [1]
 
 
+@pytest.mark.slow  # three subprocesses of the installed script
 def test_out_refuses_a_folder_that_is_not_a_run_and_a_file(tmp_path: Path, cli: Cli) -> None:
     precious = tmp_path / "thesis"
     precious.mkdir()

@@ -137,3 +137,14 @@ def test_durable_writes_fsync_the_file_and_the_rename(tmp_path: Path, monkeypatc
     write(tmp_path / "file")
     assert len(synced) == expected_fsyncs
     assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_describe_os_error_names_the_file_and_says_a_full_disk_plainly() -> None:
+    import errno
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/a/best.safetensors")
+    assert atomic.describe_os_error(full, "cannot write") == "cannot write /runs/a/best.safetensors: the disk is full"
+    denied = OSError(errno.EACCES, "Permission denied", "/runs/a")
+    assert atomic.describe_os_error(denied, "cannot create the run folder") == "cannot create the run folder /runs/a: Permission denied"
+    # no file and no strerror: the error's own text, and no stray space before the colon
+    assert atomic.describe_os_error(OSError("bare"), "cannot read") == "cannot read: bare"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as functional
@@ -124,6 +126,17 @@ def test_pgd_default_step_size_is_madrys_and_runs_steps_times(attack_class: type
     assert sizes == [0.01, 0.01]
     with pytest.raises(ValueError, match="steps must be >= 1"):
         attack_class(steps=0)
+    default = attack_class()  # the evaluation's PGD: 10 steps of 2.5·ε/10 from a random start (Madry et al.)
+    assert (default.steps, default.step_size, default.random_start, default.clip) == (10, None, True, True)
+
+
+def test_random_draws_follow_the_images_device_and_dtype() -> None:
+    # on the "meta" device (shapes only, no data) a draw made on the CPU, or in float32, shows
+    # at once; on CUDA or in half precision it would cost a copy or precision
+    images = torch.zeros(2, 3, 4, 4, device="meta", dtype=torch.float16)
+    draws = [attack.perturb(nn.Identity(), images, torch.zeros(2, dtype=torch.long), 0.5).perturbation for attack in (RandomL2(False), RandomLinf(False))]
+    draws.append(PGDL2(clip=False)._random_start(images, 0.5))
+    assert [(draw.device.type, draw.dtype) for draw in draws] == [("meta", torch.float16)] * 3
 
 
 def test_one_pgd_linf_step_from_no_start_is_fgsm_and_pgd_l2_is_fgm(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,13 +188,16 @@ def test_fast_gradient_training_perturbs_with_its_norm_and_eps(norm: str, figure
 
 
 def test_standard_training_has_no_perturbation_and_reports_its_clean_loss() -> None:
-    images, labels = batch(n=8)
+    images, _ = batch(n=8)
     model = linear()
+    predicted = model(images).argmax(1)
+    labels = torch.cat([predicted[:5], (predicted[5:] + 1) % 3])  # 5 of 8 right before the step
     expected = functional.cross_entropy(model(images), labels).detach()
     method = StandardTraining(model, lr_f=1e-3)
     assert method.perturb(images, labels) is None and method.validation_loss(images, labels) is None
     result = method.train_step(images, labels, lambda: (images, labels))
     torch.testing.assert_close(result.loss_f, expected)
+    assert result.train_acc_clean is not None and result.train_acc_clean.item() == 5 / 8
     assert result.pert_l2 is None and result.loss_g is None and result.train_acc_adv is None
 
 
@@ -300,13 +316,23 @@ def test_pgd_with_clipping_takes_every_gradient_inside_the_pixel_range(monkeypat
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_fast_gradient_training_step_uses_its_learning_rate_and_clipping(norm: str) -> None:
-    images, labels = batch()
+    images, _ = batch()
     classifier, replay = linear(), linear()
+    labels = replay(images).argmax(1)  # all right when clean, so the attack has something to take
     method = FastGradientTraining(classifier, lr_f=0.05, alpha=0.5, eps=3.0, clip=True, norm=norm)
-    method.train_step(images, labels, draw_batch=lambda: (images, labels))
+    result = method.train_step(images, labels, draw_batch=lambda: (images, labels))
     attack = FGSM(clip=True) if norm == "linf" else FGML2(clip=True)
     adversarial = attack.perturb(replay, images, labels, 3.0).adversarial.detach()
     assert adversarial.min() >= 0 and adversarial.max() <= 1  # ε = 3 would leave [0, 1] unclipped
+    with torch.no_grad():  # the step's figures are of the minibatch before the step, clean and perturbed
+        accuracies = [replay(x).argmax(1).eq(labels).double().mean().item() for x in (images, adversarial)]
+    applied = (adversarial - images).flatten(1)
+    assert None not in (result.train_acc_clean, result.train_acc_adv, result.pert_l2, result.pert_linf, result.loss_f)
+    assert [result.train_acc_clean.item(), result.train_acc_adv.item()] == pytest.approx(accuracies)  # type: ignore[union-attr]
+    assert accuracies[0] != accuracies[1]  # the case tells the two apart
+    assert result.pert_l2.item() == pytest.approx(applied.norm(dim=1).mean().item())  # type: ignore[union-attr]
+    assert result.pert_linf.item() == pytest.approx(applied.abs().amax(dim=1).mean().item())  # type: ignore[union-attr]
+    assert result.loss_g is None
     loss = 0.5 * functional.cross_entropy(replay(images), labels) + 0.5 * functional.cross_entropy(replay(adversarial), labels)
     optimizer = torch.optim.Adam(replay.parameters(), lr=0.05)
     optimizer.zero_grad()
@@ -314,3 +340,38 @@ def test_fast_gradient_training_step_uses_its_learning_rate_and_clipping(norm: s
     optimizer.step()
     for ours, theirs in zip(classifier.parameters(), replay.parameters()):
         torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_gat_attacker_training_step_is_one_adam_step_on_eq_9_of_the_generator_only(clip: bool) -> None:
+    images, labels = batch(n=6)
+    images = images * 0.5 + 0.5  # bright: x + G(Δ) leaves [0, 1], so clipping matters
+    classifier = linear(seed=7)
+    torch.manual_seed(5)
+    generator = nn.Sequential(nn.Conv2d(2, 2, 1), nn.Tanh()).double()
+    replay = copy.deepcopy(generator)
+    frozen = [parameter.clone() for parameter in classifier.parameters()]
+    method = GatAttackerTraining(classifier, generator, lr_g=0.05, c_g=0.1, clip=clip, patience=5)
+    assert method.optimizers() == {"generator": method.generator_optimizer}
+    result = method.train_step(images, labels, draw_batch=lambda: (images, labels))
+    perturbation = replay(true_class_probability_gradient(classifier, images, labels))
+    applied = apply_perturbation(images, perturbation, clip).perturbation
+    probability = torch.softmax(classifier(images + applied), dim=1).gather(1, labels.view(-1, 1))
+    loss = probability.mean() + 0.1 * perturbation.flatten(1).pow(2).sum(dim=1).mean()  # Eq. 9, batch mean
+    optimizer = torch.optim.Adam(replay.parameters(), lr=0.05)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    assert result.loss_g is not None and result.pert_l2 is not None and result.pert_linf is not None
+    torch.testing.assert_close(result.loss_g, loss.detach())
+    torch.testing.assert_close(result.pert_l2, applied.detach().flatten(1).norm(dim=1).mean())
+    torch.testing.assert_close(result.pert_linf, applied.detach().flatten(1).abs().amax(dim=1).mean())
+    assert result.loss_f is None and result.train_acc_clean is None
+    for ours, theirs in zip(generator.parameters(), replay.parameters()):
+        torch.testing.assert_close(ours, theirs)
+    assert all(torch.equal(before, after) for before, after in zip(frozen, classifier.parameters()))
+    assert not any(parameter.requires_grad for parameter in classifier.parameters())  # frozen: no gradients spent on F
+    delta = true_class_probability_gradient(classifier, images, labels)
+    with torch.no_grad():
+        expected = apply_perturbation(images, replay(delta), clip)
+    torch.testing.assert_close(method.perturb(images, labels).adversarial, expected.adversarial)  # its own clipping too

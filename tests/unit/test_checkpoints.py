@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from gat_tui.checkpoints import (
     Checkpoint,
     CheckpointError,
     NetworkShape,
+    network_shape,
     read_checkpoint,
     save_checkpoint,
 )
@@ -95,3 +97,106 @@ class _Holder(torch.nn.Module):
 
     def state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
         return self._state
+
+
+def test_a_checkpoint_without_its_run_configuration_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "weights.safetensors"
+    save_checkpoint(path, {"classifier": AllConvClassifier(5, 3, dropout=0.25)}, SHAPE, "", epoch=1, step=1)
+    with pytest.raises(CheckpointError) as raised:
+        Checkpoint.open(path).config()
+    assert str(raised.value) == f"{path}: metadata has no 'config_toml' (the run's configuration); not a gat-tui run checkpoint"
+
+
+def test_the_generator_is_refused_by_name_when_absent_or_not_rebuildable(tmp_path: Path) -> None:
+    path, _ = saved(tmp_path, with_generator=False)
+    with pytest.raises(CheckpointError) as raised:
+        Checkpoint.open(path).generator(torch.device("cpu"))
+    assert str(raised.value) == f"{path}: holds no generator (networks: classifier)"
+    path, _ = saved(tmp_path / "gat")
+    checkpoint = Checkpoint.open(path)
+    architecture = {**json.loads(checkpoint.metadata["architecture"]), "generator": "no_such_module_xyz:factory"}
+    save_file(checkpoint.tensors, str(path), metadata={**checkpoint.metadata, "architecture": json.dumps(architecture)})
+    with pytest.raises(CheckpointError) as raised:
+        Checkpoint.open(path).generator(torch.device("cpu"))
+    assert str(raised.value).startswith(f"{path}: cannot rebuild its generator: model.generator 'no_such_module_xyz:factory'")
+
+
+def test_networks_are_rebuilt_on_the_device_asked_for(tmp_path: Path) -> None:
+    # "meta" holds shapes only: a network left on the CPU shows without a GPU
+    checkpoint = Checkpoint.open(saved(tmp_path)[0])
+    for network in (checkpoint.classifier(torch.device("meta")), checkpoint.generator(torch.device("meta"))):
+        assert {parameter.device.type for parameter in network.parameters()} == {"meta"} and not network.training
+
+
+def _shape_metadata(tmp_path: Path, **change: object) -> tuple[Path, dict[str, str]]:
+    path, _ = saved(tmp_path)
+    metadata = dict(Checkpoint.open(path).metadata)
+    metadata["shape"] = json.dumps({**json.loads(metadata["shape"]), **change})
+    return path, metadata
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"num_classes": 2}, {"channels": 1}, {"height": 4, "width": 1024}, {"height": 1024, "width": 4}, {"dropout": 0}, {"dropout": 0.95}],
+)
+def test_shapes_at_the_limits_are_accepted(tmp_path: Path, change: dict[str, object]) -> None:
+    path, metadata = _shape_metadata(tmp_path, **change)
+    assert network_shape(path, metadata) == NetworkShape(**{**SHAPE.__dict__, **change})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"num_classes": 1}, "num_classes = 1 (expected an integer >= 2)"),
+        ({"num_classes": 2.5}, "num_classes = 2.5 (expected an integer >= 2)"),
+        ({"channels": 2}, "channels = 2 (expected 1 or 3)"),
+        ({"channels": 3.0}, "channels = 3.0 (expected 1 or 3)"),
+        ({"height": 3}, "height = 3 (expected an integer in 4..1024)"),
+        ({"height": True}, "height = True (expected an integer in 4..1024)"),
+        ({"height": 16.0}, "height = 16.0 (expected an integer in 4..1024)"),
+        ({"height": 1025}, "height = 1025 (expected an integer in 4..1024)"),
+        ({"width": 3}, "width = 3 (expected an integer in 4..1024)"),
+        ({"width": 1025}, "width = 1025 (expected an integer in 4..1024)"),
+        ({"width": 8.5}, "width = 8.5 (expected an integer in 4..1024)"),
+        ({"dropout": 0.96}, "dropout = 0.96 (expected a number in [0, 0.95])"),
+        ({"dropout": -0.1}, "dropout = -0.1 (expected a number in [0, 0.95])"),
+        ({"dropout": False}, "dropout = False (expected a number in [0, 0.95])"),
+        ({"num_classes": 1, "dropout": 2}, "num_classes = 1 (expected an integer >= 2)"),  # the first problem
+    ],
+)
+def test_a_shape_out_of_range_is_refused_by_key(tmp_path: Path, change: dict[str, object], problem: str) -> None:
+    path, metadata = _shape_metadata(tmp_path, **change)
+    with pytest.raises(CheckpointError) as raised:
+        network_shape(path, metadata)
+    assert str(raised.value) == f"{path}: metadata 'shape' has {problem}"
+
+
+def test_a_missing_or_malformed_shape_or_architecture_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path, metadata = _shape_metadata(tmp_path)
+    with pytest.raises(CheckpointError) as raised:
+        network_shape(path, {key: value for key, value in metadata.items() if key != "shape"})
+    assert str(raised.value) == f"{path}: metadata 'shape' is missing or malformed ('shape')"
+    with pytest.raises(CheckpointError) as raised:
+        network_shape(path, {**metadata, "architecture": "{"})
+    assert str(raised.value).startswith(f"{path}: metadata 'architecture' is malformed (")
+
+
+def test_reading_the_metadata_alone_refuses_by_name(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import FORMAT, read_checkpoint_metadata
+
+    path, _ = saved(tmp_path)
+    assert read_checkpoint_metadata(path) == Checkpoint.open(path).metadata
+    missing = tmp_path / "none.safetensors"
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint_metadata(missing)
+    assert str(raised.value) == f"{missing}: no such checkpoint file"
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"this is not a safetensors file at all")
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint_metadata(garbage)
+    assert str(raised.value).startswith(f"{garbage}: not a readable safetensors file (")
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(1)}, str(other), metadata={"format": "other-tool"})
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint_metadata(other)
+    assert str(raised.value) == f"{other}: metadata 'format' is 'other-tool'; expected {FORMAT!r} (a gat-tui checkpoint)"

@@ -125,6 +125,12 @@ def test_one_training_step_of_every_method(method: str, dropout: float, has_gene
     assert (result.loss_g is not None) == has_generator
     assert (result.pert_l2 is not None) == has_perturbation
     assert set(training.networks()) == ({"classifier", "generator"} if has_generator else {"classifier"})
+    # a checkpoint names each optimiser after the network it trains; resume matches them by name
+    optimizers = training.optimizers()
+    assert set(optimizers) == set(training.networks())
+    for name, optimizer in optimizers.items():
+        trained = {id(parameter) for group in optimizer.param_groups for parameter in group["params"]}
+        assert trained == {id(parameter) for parameter in training.networks()[name].parameters()}
     for name, network in training.networks().items():
         changed = any(not torch.equal(before[name][key], value) for key, value in network.state_dict().items())
         assert changed, f"{method}: {name} did not learn"

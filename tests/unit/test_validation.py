@@ -8,6 +8,7 @@ from torch import nn
 
 from gat_tui.attacks import FGML2, FGSM, GATAttack
 from gat_tui.methods.gat import GenerativeAdversarialTraining
+from gat_tui.methods.gat_attack import GatAttackerTraining
 from gat_tui.methods.random_noise import RandomPerturbationTraining
 from gat_tui.methods.standard import StandardTraining
 from gat_tui.training.validation import evaluate_split, preview_panel
@@ -150,3 +151,31 @@ def test_evaluate_split_of_plain_training_has_no_perturbation_figures() -> None:
     figures = evaluate_split(method, images, labels, batch_size=4, fgm_eps=0.5, clip=True, channels_last=False)
     assert figures.acc_adv is None and figures.pert_l2 is None and figures.pert_linf is None and figures.loss_g is None
     assert figures.acc_clean * 6 == pytest.approx(round(figures.acc_clean * 6))
+
+
+def test_the_validation_fgm_attack_clips_when_the_run_clips() -> None:
+    # white images (x = 1) of class 0: logits (1.1 - mean x, mean x - 1.1), so class 0 by 0.2 when
+    # clean; FGM-L2 with ε = 1 raises every pixel by 1/√48 ≈ 0.144 (mean x 1.144: class 1 wins),
+    # unless the run clips to [0, 1], which takes the whole step back
+    linear = nn.Linear(48, 2)
+    with torch.no_grad():
+        linear.weight.copy_(torch.stack([torch.full((48,), -1 / 48), torch.full((48,), 1 / 48)]))
+        linear.bias.copy_(torch.tensor([1.1, -1.1]))
+    method = StandardTraining(nn.Sequential(nn.Flatten(), linear), lr_f=1e-3)
+    images, labels = torch.full((8, 3, 4, 4), 255, dtype=torch.uint8), torch.zeros(8, dtype=torch.long)
+    # batches of 3, 3 and 2: every batch's count must be added up
+    clipped = evaluate_split(method, images, labels, batch_size=3, fgm_eps=1.0, clip=True, channels_last=False)
+    unclipped = evaluate_split(method, images, labels, batch_size=3, fgm_eps=1.0, clip=False, channels_last=False)
+    assert (clipped.acc_clean, clipped.acc_fgm_l2) == (1.0, 1.0)
+    assert (unclipped.acc_clean, unclipped.acc_fgm_l2) == (1.0, 0.0)
+
+
+def test_the_validation_generator_loss_is_the_batches_eq_9_sums_over_the_image_count() -> None:
+    classifier, generator = ModeRecorder(), RecordingGenerator()
+    method = GatAttackerTraining(classifier, generator, lr_g=1e-3, c_g=0.1, clip=True, patience=3)
+    images, labels = uint8_batch(10)
+    figures = evaluate_split(method, images, labels, batch_size=4, fgm_eps=0.5, clip=True, channels_last=False)
+    method.eval()
+    x = images.float() / 255
+    sums = [method.validation_loss(x[start : start + 4], labels[start : start + 4]) for start in (0, 4, 8)]
+    assert min(sums) > 0 and figures.loss_g == pytest.approx(float(sum(sums)) / 10)
