@@ -179,7 +179,8 @@ def show_status(folder: Path) -> None:
     console = Console()
     counts = ", ".join(f"{count} {state}" for state, count in result.counts().items())
     executor = f" ({result.executor} executor)" if result.executor else ""
-    console.print(f"sweep {result.name}{executor} in {folder}: {len(result.jobs)} jobs: {counts}", highlight=False)
+    jobs = f"{len(result.jobs)} job{'' if len(result.jobs) == 1 else 's'}"
+    console.print(f"sweep {result.name}{executor} in {folder}: {jobs}: {counts}", highlight=False, soft_wrap=True)
     left = [job for job in result.jobs if job.state != "done"]
     if not left:
         return

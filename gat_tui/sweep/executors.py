@@ -40,6 +40,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from gat_tui.config import ConfigError
+from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished
 from gat_tui.sweep.jobstate import job_key, read_state, state_file, write_state, write_submitted
 from gat_tui.sweep.plan import Job, Sweep, jobs
 from gat_tui.sweep.runner import SweepLayout, SweepProgress, SweepRunner, job_name
@@ -51,6 +52,13 @@ SUBMITIT_FOLDER = "submitit"
 LOCAL_TIMEOUT_MIN = 60 * 24 * 365
 # Parameters gat-tui sets itself from the sweep's plan; the [slurm] table may not set them.
 _MANAGED = {"dependency": "set by gat-tui from the sweep's dependency levels", "map_count": "the array's size, one task per job"}
+
+
+# submitit's Slurm parameters that take a count (their default is often None, so not told by it)
+_WHOLE_NUMBERS = {
+    "nodes", "ntasks_per_node", "cpus_per_task", "cpus_per_gpu", "num_gpus", "gpus_per_node", "gpus_per_task",
+    "signal_delay_s", "array_parallelism",
+}
 
 
 class ExecutorError(ConfigError):
@@ -120,7 +128,7 @@ class SweepJob:
     def __call__(self) -> tuple[str, str]:
         """Run the job; returns its state (finished, skipped, stopped, failed, waiting) and message."""
         stop = threading.Event()
-        runner = SweepRunner(self.sweep, self.out, stop=stop, data_dir=self.data_dir)
+        runner = SweepRunner(self.sweep, self.out, stop=stop, data_dir=self.data_dir, subscribers_for=lambda job: [_log_line])
         # The job runs in a thread so that this (main) thread stays free for the signal handlers:
         # submitit calls `checkpoint` from one, which waits here for the training's checkpoint.
         self._stop, self._result = stop, []
@@ -168,6 +176,21 @@ class SweepJob:
                 signal.signal(number, handler)
 
         return restore
+
+
+def _log_line(event: Event) -> None:
+    """A job's log (submitit's log file of it): its messages, epochs and checkpoints, one line each."""
+    if isinstance(event, LogMessage):
+        line = f"{event.level}: {event.text}"
+    elif isinstance(event, EpochSummary):
+        line = f"epoch {event.epoch} (step {event.step}): val_acc_clean {event.val_acc_clean:.4f}"
+    elif isinstance(event, CheckpointSaved):
+        line = f"checkpoint {event.reason}: {event.path} (epoch {event.epoch}, step {event.step})"
+    elif isinstance(event, RunFinished):
+        line = f"run {event.status} after {event.epochs_done} epochs"
+    else:
+        return
+    print(line, flush=True)
 
 
 def _submitit_requeue_handler() -> Any:
@@ -427,7 +450,7 @@ def _checked_slurm_value(where: str, key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, bool):
             raise refuse("true or false")
         return value
-    if isinstance(default, int) and key != "time":
+    if key in _WHOLE_NUMBERS or (isinstance(default, int) and key != "time"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise refuse("a whole number >= 0")
         return value
