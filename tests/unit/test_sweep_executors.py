@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from gat_tui.sweep.executors import ExecutorError, SlurmOptions, dependency_levels, parse_slurm_time, slurm_parameters, slurm_scripts
+from gat_tui.sweep.executors import (
+    ExecutorError,
+    SlurmOptions,
+    dependency_levels,
+    parse_slurm_time,
+    slurm_parameters,
+    slurm_scripts,
+)
 from gat_tui.sweep.jobstate import job_key, write_state
 from gat_tui.sweep.plan import load_sweep
 from gat_tui.sweep.status import sweep_status
