@@ -189,7 +189,8 @@ def test_executor_options_are_checked(tmp_path: Path, cli: Cli, tiny_sweep: Call
     ]:
         result = cli("sweep", sweep_file, *args)
         assert result.returncode == 2 and fragment in result.stderr, result.stderr
-    missing = cli("sweep", "--status", str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    missing = cli("sweep", "--status", str(tmp_path / "empty"))
     assert missing.returncode == 2 and "not a sweep folder" in missing.stderr
     # without submitit: a clear message saying what to install
     monkeypatch.setitem(sys.modules, "submitit", None)
