@@ -3,34 +3,68 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from gat_tui.cli.app import app, check_output_file, check_output_folder, fail, install_stop_handlers
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gat_tui.sweep.plan import Sweep
+    from gat_tui.sweep.runner import SweepProgress
 
 
 @app.command()
 def sweep(
-    sweep_file: Path = typer.Argument(..., help="A sweep TOML (see presets/paper/)."),
+    sweep_file: Path | None = typer.Argument(None, help="A sweep TOML (see presets/paper/)."),
     seeds: int | None = typer.Option(None, "--seeds", help="Number of seeds (default: the sweep file's)."),
     headless: bool = typer.Option(False, "--headless", help="Progress bars and log lines instead of the dashboard."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: <runs dir>/sweeps/<sweep name>)."),
     shard: str = typer.Option("0/1", "--shard", help="Run only share I of N (by seed), e.g. one Slurm array task each."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+    executor: str = typer.Option(
+        "sequential", "--executor",
+        help="sequential: every job in this process; local: a process per job (--jobs at a time); slurm: job arrays (needs the cluster extra).",
+    ),
+    jobs_at_once: int | None = typer.Option(None, "--jobs", help="With --executor local: jobs at a time (default: one per visible GPU, else 1)."),
+    slurm_partition: str | None = typer.Option(None, "--slurm-partition", help="With --executor slurm: the partition."),
+    slurm_time: str | None = typer.Option(None, "--slurm-time", help="With --executor slurm: each job's time limit, minutes or D-HH:MM:SS."),
+    slurm_gpus_per_task: int | None = typer.Option(None, "--slurm-gpus-per-task", help="With --executor slurm: GPUs per job."),
+    array_parallelism: int | None = typer.Option(None, "--array-parallelism", help="With --executor slurm: array tasks running at once."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="With --executor slurm: print each level's sbatch script, submit nothing."),
+    status: Path | None = typer.Option(None, "--status", help="Show where the sweep in this folder stands (jobs queued, running, done, failed) and exit."),
 ) -> None:
     """Run presets × seeds (× override grids; tuning stages first), then evaluations; re-run to resume, --shard to split.
 
-    Exit status: 0 finished, 1 a job failed, 3 repeat runs wait for another shard's tuning runs, 130 stopped.
+    Exit status: 0 finished (or submitted), 1 a job failed, 3 repeat runs wait for another shard's tuning runs, 130 stopped.
     """
     from gat_tui.config import ConfigError
     from gat_tui.runs.folder import default_runs_dir
+    from gat_tui.sweep.executors import EXECUTORS
     from gat_tui.sweep.plan import load_sweep, parse_shard
 
+    if status is not None:
+        show_status(status)
+        raise typer.Exit(0)
+    if sweep_file is None:
+        fail("give a sweep file (gat-tui sweep SWEEP.toml), or --status OUT to see where a sweep stands")
+    if executor not in EXECUTORS:
+        fail(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
+    slurm_given = [name for name, value in (("--slurm-partition", slurm_partition), ("--slurm-time", slurm_time),
+                   ("--slurm-gpus-per-task", slurm_gpus_per_task), ("--array-parallelism", array_parallelism)) if value is not None]
+    if dry_run:
+        slurm_given.append("--dry-run")
+    if slurm_given and executor != "slurm":
+        fail(f"{slurm_given[0]} is for --executor slurm")
+    if jobs_at_once is not None and executor != "local":
+        fail("--jobs is for --executor local")
+    if executor != "sequential" and shard != "0/1":
+        fail(f"--shard splits a sequential sweep; --executor {executor} shares the jobs out itself")
     try:
         plan = load_sweep(sweep_file, seeds)
         shard_index, shard_count = parse_shard(shard)
@@ -38,6 +72,11 @@ def sweep(
         fail(str(error))
     _require_extras(sweep_file, plan)
     folder = out or default_runs_dir() / "sweeps" / plan.name
+    if executor == "slurm":
+        submit_to_slurm(plan, folder, data_dir, slurm_partition, slurm_time, slurm_gpus_per_task, array_parallelism, dry_run)
+        raise typer.Exit(0)
+    if executor in ("local", "debug"):
+        raise typer.Exit(run_locally(plan, folder, executor, jobs_at_once, data_dir))
     if not headless:
         from gat_tui.dashboard.app import GatTuiApp
         from gat_tui.dashboard.sweep_screen import SweepRequest
@@ -48,7 +87,7 @@ def sweep(
     from rich.console import Console
 
     from gat_tui.console.headless import HeadlessPrinter
-    from gat_tui.sweep.runner import SweepProgress, SweepRunner
+    from gat_tui.sweep.runner import SweepRunner
 
     console = Console()
     stop = threading.Event()
@@ -59,20 +98,97 @@ def sweep(
         printers[:] = [HeadlessPrinter(console)]
         return printers
 
-    def on_progress(progress: SweepProgress) -> None:
-        colour = {"finished": "green", "skipped": "dim", "failed": "red", "stopped": "yellow", "waiting": "yellow"}.get(progress.state, "cyan")
-        line = f"[{colour}]sweep {progress.done}/{progress.total} {progress.state}[/]: {progress.job}"
-        console.print(line + (f" ({progress.message})" if progress.message and progress.state in ("failed", "waiting") else ""))
-
     console.print(f"sweep {plan.name}: {plan.seeds} seeds, shard {shard_index}/{shard_count}, into {folder}", highlight=False)
-    runner = SweepRunner(plan, folder, shard_index, shard_count, stop, data_dir, on_progress, subscribers_for)
+    runner = SweepRunner(plan, folder, shard_index, shard_count, stop, data_dir, progress_printer(console), subscribers_for)
     try:
-        status = runner.run()
+        result = runner.run()
     finally:
         for printer in printers:
             printer.close()
-    console.print(f"sweep {status}; the table: gat-tui report {folder}", highlight=False)
-    raise typer.Exit({"finished": 0, "stopped": 130, "waiting": 3}.get(status, 1))
+    console.print(f"sweep {result}; the table: gat-tui report {folder}", highlight=False)
+    raise typer.Exit({"finished": 0, "stopped": 130, "waiting": 3}.get(result, 1))
+
+
+def progress_printer(console: Console) -> Callable[[SweepProgress], None]:
+    def on_progress(progress: SweepProgress) -> None:
+        colour = {"finished": "green", "skipped": "dim", "failed": "red", "stopped": "yellow", "waiting": "yellow"}.get(progress.state, "cyan")
+        line = f"[{colour}]sweep {progress.done}/{progress.total} {progress.state}[/]: {escape(progress.job)}"
+        console.print(line + (f" ({escape(progress.message)})" if progress.message and progress.state in ("failed", "waiting") else ""))
+
+    return on_progress
+
+
+def run_locally(plan: Sweep, folder: Path, executor: str, jobs_at_once: int | None, data_dir: Path | None) -> int:
+    """--executor local (or debug): each job through submitit, level by level; returns the exit code."""
+    from rich.console import Console
+
+    from gat_tui.sweep.executors import ExecutorError, LocalSweep
+
+    console = Console()
+    stop = threading.Event()
+    try:
+        local = LocalSweep(plan, folder, executor, jobs_at_once, data_dir, stop, progress_printer(console))
+    except ExecutorError as error:
+        fail(str(error))
+    install_stop_handlers(stop)
+    gpus = f" on GPUs {', '.join(local.gpus)}" if local.gpus else ""
+    console.print(f"sweep {plan.name}: {plan.seeds} seeds, {executor} executor, {local.at_once} jobs at a time{gpus}, into {folder}", highlight=False)
+    result = local.run()
+    console.print(f"sweep {result}; the table: gat-tui report {folder}", highlight=False)
+    return {"finished": 0, "stopped": 130}.get(result, 1)
+
+
+def submit_to_slurm(
+    plan: Sweep, folder: Path, data_dir: Path | None, partition: str | None, time: str | None,
+    gpus_per_task: int | None, array_parallelism: int | None, dry_run: bool,
+) -> None:
+    from gat_tui.sweep.executors import ExecutorError, SlurmOptions, slurm_scripts, submit_slurm
+
+    options = SlurmOptions(partition, time, gpus_per_task, array_parallelism)
+    try:
+        if dry_run:
+            for index, (count, script) in enumerate(slurm_scripts(plan, folder, options)):
+                typer.echo(f"# --- level {index}: a job array of {count} job(s); nothing submitted (--dry-run)")
+                typer.echo(script)
+            return
+        submitted = submit_slurm(plan, folder, options, data_dir)
+    except ExecutorError as error:
+        fail(str(error))
+    if not submitted:
+        typer.echo(f"nothing to submit: every job of {plan.name} is done in {folder}")
+        return
+    for index, (array, count) in enumerate(submitted):
+        after = f", after array {submitted[index - 1][0]} ends (afterany)" if index else ""
+        typer.echo(f"level {index}: job array {array} of {count} job(s){after}")
+    typer.echo(f"submitted; where it stands: gat-tui sweep --status {folder}; the table once done: gat-tui report {folder}")
+
+
+def show_status(folder: Path) -> None:
+    """`--status OUT`: counts by state, then each job not done yet."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gat_tui.config import ConfigError
+    from gat_tui.sweep.status import sweep_status
+
+    if not (folder / "sweep.toml").exists():
+        fail(f"{folder}: not a sweep folder (no sweep.toml); run gat-tui sweep first")
+    try:
+        result = sweep_status(folder)
+    except ConfigError as error:
+        fail(str(error))
+    console = Console()
+    counts = ", ".join(f"{count} {state}" for state, count in result.counts().items())
+    executor = f" ({result.executor} executor)" if result.executor else ""
+    jobs = f"{len(result.jobs)} job{'' if len(result.jobs) == 1 else 's'}"
+    console.print(f"sweep {result.name}{executor} in {folder}: {jobs}: {counts}", highlight=False, soft_wrap=True)
+    left = [job for job in result.jobs if job.state != "done"]
+    if not left:
+        return
+    table = Table("job", "state", "where", "job id", "note")
+    for job in left:
+        table.add_row(escape(job.job), job.state, job.where, job.job_id, escape(job.message))
+    console.print(table)
 
 
 def _require_extras(sweep_file: Path, plan: Sweep) -> None:

@@ -62,6 +62,7 @@ class SweepScreen(WorkerScreen):
         self.status: str | None = None
         self.counts = {"finished": 0, "skipped": 0, "failed": 0}
         self.done_total = (0, 0)
+        self.folder_counts = ""  # every job in the folder, whoever runs it (gat_tui.sweep.status)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="run-header")
@@ -79,6 +80,8 @@ class SweepScreen(WorkerScreen):
         self.refresh_table()
         self.redraw_header(0, len(SweepRunner(self.request.sweep, self.request.out, self.request.shard, self.request.shards).jobs))
         self.set_interval(0.5, self.redraw_charts)
+        # other shards or machines may write into the same folder: the same source as `gat-tui sweep --status`
+        self.set_interval(5.0, self.refresh_folder_status)
         self.run_sweep()
 
     def _post_progress(self, progress: SweepProgress) -> None:
@@ -135,7 +138,21 @@ class SweepScreen(WorkerScreen):
             detail = f" ({progress.message})" if progress.state in ("failed", "waiting") else ""
             self.query_one(RichLog).write(f"[{colour}]{progress.state}[/]: {escape(progress.job + detail)}")
             self.refresh_table()
+            self.refresh_folder_status()
         self.redraw_header(progress.done, progress.total)
+
+    def refresh_folder_status(self) -> None:
+        from gat_tui.config import ConfigError
+        from gat_tui.sweep.status import sweep_status
+
+        if not (self.request.out / "sweep.toml").exists():
+            return
+        try:
+            counts = sweep_status(self.request.out).counts()
+        except (ConfigError, OSError):  # a sweep.toml being replaced: the next refresh reads it
+            return
+        self.folder_counts = ", ".join(f"{count} {state}" for state, count in counts.items())
+        self.redraw_header(*self.done_total)
 
     def redraw_header(self, done: int, total: int) -> None:
         self.done_total = (done, total)
@@ -144,6 +161,7 @@ class SweepScreen(WorkerScreen):
             f"[b]sweep {self.request.sweep.name}[/b]  shard {self.request.shard}/{self.request.shards}  "
             f"{self.request.out}\njobs: {done} done, {running} running, {max(total - done - running, 0)} left  "
             f"(failed {self.counts.get('failed', 0)})  now: {self.current or '-'}"
+            + (f"\nin the folder, all shards: {self.folder_counts}" if self.folder_counts else "")
         )
 
     def refresh_table(self) -> None:

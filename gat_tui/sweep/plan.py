@@ -40,6 +40,10 @@
     [paper]                         # published figures to print beside ours, by run label
     cifar10_gat = { mean = 0.0, std = 0.0, n = 50 }   # fractions in [0, 1]
 
+    [slurm]                         # optional: further submitit parameters for --executor slurm
+    cpus_per_task = 4
+    mem = "16G"
+
 Every key, its meaning and what it allows, is declared once in the schema classes below
 (`SweepTable`, `RunTable`, `EvaluationTable`, `PaperEntry`) and checked by `gat_tui.toml_schema`;
 what spans several entries (unique labels, an attack target listed before its attacker,
@@ -146,6 +150,11 @@ class SweepTable:
     runs: tuple[RunTable, ...] = setting((), "one entry per preset, optionally with overrides and a grid")
     evaluations: tuple[EvaluationTable, ...] = setting((), "attacks on each listed run's best checkpoint")
     paper: dict[str, PaperEntry] = setting({}, "published figures to print beside ours, by run label")
+    # Checked against submitit's own list when the sweep is submitted (gat_tui.sweep.executors), so
+    # a sweep file without Slurm settings loads where submitit is not installed.
+    slurm: dict[str, Any] = setting(
+        {}, "with --executor slurm: further submitit Slurm parameters, as sbatch names them (underscores for dashes), e.g. { cpus_per_task = 4, mem = \"16G\", account = \"lab\" }"
+    )
 
 
 # --- what the rest of the package uses ----------------------------------------------------------
@@ -198,6 +207,7 @@ class Sweep:
     evaluations: tuple[Evaluation, ...]
     paper: dict[str, dict[str, float]] = field(default_factory=dict)
     path: Path | None = None
+    slurm: dict[str, Any] = field(default_factory=dict)  # the file's [slurm] table, as written
 
 
 @dataclass(frozen=True)
@@ -335,6 +345,7 @@ def load_sweep(path: Path, seeds: int | None = None) -> Sweep:
         evaluations=tuple(evaluations),
         paper={label: _paper_figures(entry) for label, entry in written.paper.items()},
         path=path,
+        slurm=dict(written.slurm),
     )
 
 

@@ -27,6 +27,7 @@ from gat_tui.events import Subscriber
 from gat_tui.runs.folder import RunPaths
 from gat_tui.runs.lock import lock_holder
 from gat_tui.runs.status import run_status
+from gat_tui.sweep.jobstate import write_state, write_submitted
 from gat_tui.sweep.plan import Job, Sweep, jobs
 from gat_tui.sweep.tuning import choose, tuning_run_dir, write_choice
 
@@ -51,6 +52,18 @@ class SweepLayout:
 
     def eval_file(self, evaluation: str, label: str, seed: int) -> Path:
         return self.root / "evals" / evaluation / label / f"seed-{seed}.json"
+
+    def job_run_dir(self, job: Job) -> Path:
+        """The run folder a training or tuning job writes (an evaluation's: the run it attacks)."""
+        if job.point is not None:  # a tuning run: seed is the tuning seed's index
+            return tuning_run_dir(self.root, job.entry.label, job.point.name, job.seed)
+        return self.run_dir(job.entry.label, job.seed)
+
+    def is_done(self, job: Job) -> bool:
+        """The job's result is in the folder already: a finished run, or an evaluation's file."""
+        if job.evaluation is not None:
+            return self.eval_file(job.evaluation.name, job.entry.label, job.seed).exists()
+        return run_status(self.job_run_dir(job)) == "finished"
 
 
 def job_name(job: Job) -> str:
@@ -81,22 +94,24 @@ class SweepRunner:
         self.on_progress = on_progress or (lambda progress: None)
         self.subscribers_for = subscribers_for or (lambda job: ())
 
-    def run(self) -> str:
-        """'finished' when every job of this shard is done, else 'stopped', 'failed', or 'waiting'
-        (no failure, but repeat runs wait for tuning runs of another shard)."""
+    def prepare(self, executor: str = "sequential") -> None:
+        """The output folder, its copy of the sweep file, and the seeds planned (for `--status`)."""
         self.layout.root.mkdir(parents=True, exist_ok=True)
         if self.sweep.path is not None and not (self.layout.root / "sweep.toml").exists():
             shutil.copyfile(self.sweep.path, self.layout.root / "sweep.toml")
+        write_submitted(self.layout.root, executor, self.sweep.seeds, {})
+
+    def run(self) -> str:
+        """'finished' when every job of this shard is done, else 'stopped', 'failed', or 'waiting'
+        (no failure, but repeat runs wait for tuning runs of another shard)."""
+        self.prepare()
         failures = waits = 0
         for done, job in enumerate(self.jobs):
             if self.stop.is_set():
                 return "stopped"
             name = job_name(job)
             self.on_progress(SweepProgress(name, "running", done, len(self.jobs)))
-            try:
-                state, message = self._train(job) if job.kind in ("train", "tune") else self._evaluate(job)
-            except Exception as error:  # one broken job must not sink the whole sweep
-                state, message = "failed", f"{type(error).__name__}: {error}"
+            state, message = self.run_job(job)
             failures += state == "failed"
             waits += state == "waiting"
             self.on_progress(SweepProgress(name, state, done + 1, len(self.jobs), message))
@@ -104,17 +119,31 @@ class SweepRunner:
                 return "stopped"
         return "failed" if failures else "waiting" if waits else "finished"
 
+    def run_job(self, job: Job) -> tuple[str, str]:
+        """Run one job (any job of the sweep, whatever this runner's shard) and record its state
+        file; returns its state (finished/skipped/stopped/failed/waiting) and a message."""
+        root, name = self.layout.root, job_name(job)
+        if job.kind in ("train", "tune") and lock_holder(self.layout.job_run_dir(job)) is not None:
+            return self._train(job)  # the state file belongs to the process that trains it
+        write_state(root, job, name, "running")
+        try:
+            state, message = self._train(job) if job.kind in ("train", "tune") else self._evaluate(job)
+        except Exception as error:  # one broken job must not sink the whole sweep
+            state, message = "failed", f"{type(error).__name__}: {error}"
+        write_state(root, job, name, state, message)
+        return state, message
+
     def _train(self, job: Job) -> tuple[str, str]:
         from gat_tui.presets import load_named_preset
         from gat_tui.training.control import TrainingControl
         from gat_tui.training.request import TrainingRequest
         from gat_tui.training.trainer import Trainer
 
+        run_dir = self.layout.job_run_dir(job)
         if job.point is not None:  # a tuning run: seed is the tuning seed's index
-            run_dir = tuning_run_dir(self.layout.root, job.entry.label, job.point.name, job.seed)
             seed, extra = job.entry.tuning_seed(job.seed), list(job.point.overrides)
         else:
-            run_dir, seed, extra = self.layout.run_dir(job.entry.label, job.seed), job.seed + job.entry.seed_offset, []
+            seed, extra = job.seed + job.entry.seed_offset, []
         status = run_status(run_dir)
         if status == "finished":
             return "skipped", "already finished"

@@ -32,6 +32,7 @@ async def test_the_dashboard_shows_a_sweep_filling_in(tmp_path: Path, tiny_sweep
         assert all("(n=1)" in row[1] for row in rows)
         header = str(screen.query_one("#run-header").render())
         assert "4 done" in header and "now: -" in header  # nothing runs any more
+        assert "in the folder, all shards: 4 done" in header  # gat-tui sweep --status's source
 
         # r lists the sweep's own run folders, OUT/runs/<label>/seed-<k>
         await pilot.press("r")

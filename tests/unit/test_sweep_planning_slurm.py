@@ -1,0 +1,148 @@
+"""The sweep executors' planning side: dependency levels, Slurm parameters and the sbatch script (no Slurm here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gat_tui.sweep.executors import (
+    ExecutorError,
+    SlurmOptions,
+    dependency_levels,
+    parse_slurm_time,
+    slurm_parameters,
+    slurm_scripts,
+)
+from gat_tui.sweep.jobstate import job_key, write_state
+from gat_tui.sweep.plan import load_sweep
+from gat_tui.sweep.status import sweep_status
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_levels_put_every_job_after_its_inputs(tmp_path: Path, presets_dir: Path) -> None:
+    sweep = load_sweep(
+        write(
+            tmp_path / "s.toml",
+            '''
+seeds = 2
+[[runs]]
+preset = "p"
+label = "base"
+[[runs]]
+preset = "p"
+label = "tuned"
+tune = { "gat.c_g" = [0.1, 1.0] }
+tune_seeds = 2
+[[runs]]
+preset = "p"
+label = "attacker"
+attack_target = "tuned"
+[[evaluations]]
+name = "direct"
+attack = "fgm-l2"
+runs = ["base"]
+[[evaluations]]
+name = "indirect"
+attack = "fgm-l2"
+runs = ["attacker"]
+source = "base"
+''',
+        )
+    )
+    levels = [sorted(job_key(job) for job in level) for level in dependency_levels(sweep)]
+    assert levels[0] == sorted(
+        [f"tune--tuned--c_g={value}--seed-{k}" for value in ("0.1", "1.0") for k in (0, 1)] + ["train--base--seed-0", "train--base--seed-1"]
+    )
+    assert levels[1] == sorted(["train--tuned--seed-0", "train--tuned--seed-1", "eval--direct--base--seed-0", "eval--direct--base--seed-1"])
+    assert levels[2] == ["train--attacker--seed-0", "train--attacker--seed-1"]
+    assert levels[3] == ["eval--indirect--attacker--seed-0", "eval--indirect--attacker--seed-1"]
+    # the shipped sweeps: Table 2 is tuning + baselines, then the repeats; Fig. 2's attackers follow their targets
+    table2 = dependency_levels(load_sweep(presets_dir / "paper" / "table2_cifar10.toml"))
+    assert [len(level) for level in table2] == [96 + 50, 6 * 50]
+    fig2 = dependency_levels(load_sweep(presets_dir / "paper" / "fig2_cifar10.toml", seeds=1))
+    attackers = {level_index for level_index, level in enumerate(fig2) for job in level if job.kind == "train" and job.entry.attack_target}
+    targets = {level_index for level_index, level in enumerate(fig2) for job in level if job.kind == "train" and not job.entry.attack_target}
+    assert min(attackers) > max(targets)
+
+
+@pytest.mark.parametrize(("text", "minutes"), [("240", 240), ("04:00:00", 240), ("1-00:00:00", 1440), ("0:30", 30), ("00:10:01", 11)])
+def test_slurm_time_in_minutes(text: str, minutes: int) -> None:
+    assert parse_slurm_time(text) == minutes
+
+
+def test_bad_slurm_settings_are_refused_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ExecutorError, match="expected minutes"):
+        parse_slurm_time("two hours")
+    base = 'name = "s"\n[[runs]]\npreset = "p"\n[slurm]\n'
+    for table, fragment in [
+        ("cpus_per_tsk = 4\n", "key 'slurm.cpus_per_tsk' is not a submitit Slurm parameter; expected one of: account,"),
+        ('cpus_per_task = "four"\n', "key 'slurm.cpus_per_task' = 'four' is not allowed; expected a whole number"),
+        ('setup = "module load cuda"\n', "key 'slurm.setup' = 'module load cuda' is not allowed; expected a list of strings"),
+        ('dependency = "afterok:1"\n', "key 'slurm.dependency' cannot be set here: set by gat-tui"),
+    ]:
+        path = write(tmp_path / "s.toml", base + table)
+        with pytest.raises(ExecutorError) as raised:
+            slurm_parameters(load_sweep(path), SlurmOptions())
+        assert fragment in str(raised.value) and str(path) in str(raised.value)
+    with pytest.raises(ExecutorError, match="--array-parallelism 0"):
+        slurm_parameters(load_sweep(write(tmp_path / "t.toml", base)), SlurmOptions(array_parallelism=0))
+
+
+def test_the_sbatch_scripts_of_table_2(tmp_path: Path, presets_dir: Path) -> None:
+    sweep = load_sweep(presets_dir / "paper" / "table2_cifar10.toml")
+    sweep.slurm.update({"cpus_per_task": 4, "setup": ["module load cuda"], "time": "02:00:00"})
+    options = SlurmOptions(partition="gpu", time="1-00:00:00", gpus_per_task=1, array_parallelism=64)
+    scripts = slurm_scripts(sweep, tmp_path / "out", options)
+    assert [count for count, _ in scripts] == [146, 300]
+    first, second = (script for _, script in scripts)
+    for script, count, name in ((first, 146, "L0"), (second, 300, "L1")):
+        lines = script.splitlines()
+        assert "#SBATCH --partition=gpu" in lines and "#SBATCH --time=1440" in lines  # the command line beats [slurm]
+        assert "#SBATCH --gpus-per-task=1" in lines and "#SBATCH --cpus-per-task=4" in lines
+        assert f"#SBATCH --array=0-{count - 1}%64" in lines
+        assert f"#SBATCH --job-name=gat-tui-table2_cifar10-{name}" in lines
+        assert "#SBATCH --signal=USR2@90" in lines  # submitit's requeue signal, 90 s before the limit
+        assert "module load cuda" in lines and re.search(r"-m submitit\.core\._submit \S*out/submitit/%j$", script.strip())
+    assert not any(line.startswith("#SBATCH --dependency") for line in first.splitlines())
+    assert "#SBATCH --dependency='afterany:<array job id of level 0>'" in second.splitlines()
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+
+
+def test_status_reads_state_files_and_run_folders(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:
+    from gat_tui.sweep.runner import SweepRunner
+
+    sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
+    out = tmp_path / "out"
+    runner = SweepRunner(sweep, out)
+    runner.prepare("slurm")
+    planned = runner.jobs
+    for job in planned:
+        write_state(out, job, job_key(job), "queued")
+    counts = sweep_status(out).counts()
+    assert counts == {"queued": 4}  # the submitter is gone, but Slurm's queue outlives it
+    runner.run_job(planned[0])  # baseline seed 0 trains here
+    elsewhere = {"job": "gat seed 0", "key": job_key(planned[1]), "state": "running", "host": "another-host", "pid": 1}
+    (out / "jobs" / f"{job_key(planned[1])}.json").write_text(json.dumps(elsewhere))
+    write_state(out, planned[2], "eval", "failed", "broke")
+    status = {job.job: (job.state, job.message) for job in sweep_status(out).jobs}
+    assert status["baseline seed 0"] == ("done", "")
+    assert status["gat seed 0"][0] == "running"  # on another host: the state file is all there is
+    assert status["eval fgm of baseline seed 0"] == ("failed", "broke")
+    assert status["eval fgm of gat seed 0"][0] == "queued"
+    # `running` by a process of this host that is gone (killed) is not believed
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    here = dict(elsewhere, host=socket.gethostname(), pid=gone.pid)
+    (out / "jobs" / f"{job_key(planned[1])}.json").write_text(json.dumps(here))
+    state, message = {job.job: (job.state, job.message) for job in sweep_status(out).jobs}["gat seed 0"]
+    assert state == "not started" and "is gone" in message
