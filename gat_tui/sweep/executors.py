@@ -39,6 +39,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
+from gat_tui.allocator import tune_allocator
 from gat_tui.config import ConfigError
 from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished
 from gat_tui.sweep.jobstate import job_key, read_state, state_file, write_state, write_submitted
@@ -127,6 +128,10 @@ class SweepJob:
 
     def __call__(self) -> tuple[str, str]:
         """Run the job; returns its state (finished, skipped, stopped, failed, waiting) and message."""
+        # submitit starts this process with `python -m submitit.core._submit`, not through the
+        # gat-tui command, so it sets the allocator as the command would (GAT_TUI_MALLOC was
+        # checked by the gat-tui process that submitted the job)
+        tune_allocator()
         stop = threading.Event()
         runner = SweepRunner(self.sweep, self.out, stop=stop, data_dir=self.data_dir, subscribers_for=lambda job: [_log_line])
         # The job runs in a thread so that this (main) thread stays free for the signal handlers:
