@@ -70,5 +70,5 @@ def test_weights_are_bit_identical_with_and_without_the_tuned_allocator() -> Non
     # every step (~5*10^4 minor page faults per step)
     tuned_faults, default_faults = tuned["faults"], default["faults"]
     assert isinstance(tuned_faults, list) and isinstance(default_faults, list)
-    assert default_faults[-1] > 5000
-    assert tuned_faults[-1] * 10 < default_faults[-1]
+    assert min(default_faults[1:]) > 5000, (tuned_faults, default_faults)
+    assert tuned_faults[-1] * 5 < min(default_faults[1:]), (tuned_faults, default_faults)
