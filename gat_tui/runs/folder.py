@@ -7,11 +7,12 @@
         checkpoints/best.safetensors  the weights best on validation
         summary.json                  test accuracies, best epoch, wall time (at the end)
         tensorboard/                  TensorBoard event files (see runs/tensorboard.py), unless logging.tensorboard = false
+        panels/epoch_NNN.safetensors  each epoch's validation panel (see runs/panels.py)
         .lock                         held by the one process training it (see runs/lock.py)
 
 `RunFolder` is the only writer of these files besides the checkpoints: it locks the folder for
 a training's whole life, decides whether the folder may take a new run, and writes the
-config, the metrics (metrics.jsonl and the TensorBoard events) and the summary.
+config, the metrics (metrics.jsonl and the TensorBoard events), the panels and the summary.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gat_tui.atomic import write_text_atomically
 from gat_tui.events import EpochSummary, Event, RunFinished, StepMetrics
 from gat_tui.runs.lock import LOCK_NAME, RunLock, lock_holder
+from gat_tui.runs.panels import PanelStore, remove_panels_after
 
 if TYPE_CHECKING:
     from gat_tui.config import RunConfig
@@ -87,6 +89,10 @@ class RunPaths:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
+
+    @property
+    def panels(self) -> Path:
+        return self.root / "panels"
 
     @property
     def lock(self) -> Path:
@@ -229,11 +235,17 @@ class RunFolder:
         if self.resuming:
             # lines written after the checkpoint would otherwise appear twice
             truncate_metrics(self.paths.metrics, step, epochs_done)
+            remove_panels_after(self.paths.root, epochs_done)
         else:
             # a run killed before its first checkpoint starts again from nothing
             self.paths.metrics.unlink(missing_ok=True)
+            remove_panels_after(self.paths.root, 0)
         self._metrics = MetricsLog(self.paths.metrics)
         return self._metrics
+
+    def panel_store(self) -> PanelStore:
+        """After `start`: the subscriber that keeps each epoch's validation panel in panels/."""
+        return PanelStore(self.paths.root)
 
     def start_tensorboard(self, config: RunConfig, step: int) -> TensorBoardLog | None:
         """After `start`: the TensorBoard subscriber, None if `logging.tensorboard` is off.
