@@ -13,10 +13,10 @@ from gat_tui.config import RunConfig, config_to_toml
 from gat_tui.dashboard.app import GatTuiApp
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.runs_screen import RunChartsScreen, RunPanelsScreen, RunsScreen
+from gat_tui.dashboard.series import RunSeries
 from gat_tui.dashboard.training_screen import TrainingScreen
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
 from gat_tui.dashboard.widgets.preview_grid import PreviewGrid, SavedPanel
-from gat_tui.dashboard.series import RunSeries
 from gat_tui.events import PreviewPanel, RunStarted, StepMetrics
 from gat_tui.runs.panels import write_panel
 from gat_tui.training.request import TrainingRequest
