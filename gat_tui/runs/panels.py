@@ -5,7 +5,7 @@
 The file holds the panel's few images, their perturbations and adversarial images, the labels
 and both predictions; the epoch and the class names go in its metadata. Images and adversarial
 images are stored as float16 (they are shown on an 8-bit terminal; this halves the file: about
-100 kB for eight 32x32 colour images), the perturbation as float32 (its scale is printed).
+200 kB for eight 32x32 colour images), the perturbation as float32 (its scale is printed).
 Written atomically by `PanelStore`, an engine event subscriber, when the trainer emits the panel.
 """
 
