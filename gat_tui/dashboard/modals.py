@@ -42,15 +42,17 @@ Training screen
   x   x-axis: steps, epochs or wall-clock time
   m   smoothing of step curves: off, 0.6, 0.9 (shown in the titles)
   l   log-scale y on the focused chart (tab: next chart)
-  [ ] earlier / later validation panels
+  [ ] earlier / later validation panels (a resumed run's too, from its folder)
   c   previews in colour or plain ASCII
   r   runs screen
 
 Runs screen
-  enter   open the run: its recorded charts (or click it)
-  space   mark runs, then  o  to overlay their curves
+  enter   open the run: its recorded charts (or click it);
+          on a sweep's heading: fold or unfold its runs
+  space   mark runs (a sweep's heading: all its runs), then  o  to overlay their curves
   u       resume the selected run (not one being trained)
   v       evaluate its best checkpoint (FGSM, FGM-L2, random)
+  i       its saved validation panels, epoch by epoch ([ ])
   /       filter the rows (escape clears)
 
 Anywhere:  ?  this help,  ctrl+p  commands,

@@ -13,7 +13,7 @@ from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
@@ -22,9 +22,12 @@ from textual.worker import Worker
 from gat_tui.console.runs_table import RUN_COLUMNS, is_running, run_cells, shown_status
 from gat_tui.dashboard.series import X_AXES, RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
+from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
 from gat_tui.dashboard.workers import WorkerScreen
 from gat_tui.runs.folder import RunPaths, default_runs_dir, read_json_lines
 from gat_tui.runs.index import RunRecord, list_runs, read_run
+from gat_tui.runs.panels import saved_panels
+from gat_tui.sweep.folders import SweepRuns, sweep_folders, sweep_runs
 
 # shown between the runs table's own columns and the folder: when, how long, and the key hyperparameters
 DETAIL_COLUMNS = ("started", "duration", "c_g", "α", "ε", "lr_g")
@@ -86,7 +89,8 @@ def run_details(folder: Path) -> tuple[str, ...]:
 
 
 class RunsScreen(Screen[None]):
-    """The runs directly under `runs_dir`, or those matching `pattern` under it (a sweep's `*/seed-*`)."""
+    """The runs directly under `runs_dir`, then each sweep's runs under a heading row (enter folds it, space
+    marks all its runs); or only those matching `pattern` under it (a sweep's `*/seed-*`)."""
 
     class Resume(Message):
         """Continue this stopped or failed run from its last checkpoint."""
@@ -101,6 +105,7 @@ class RunsScreen(Screen[None]):
         Binding("o", "overlay", "overlay marked"),
         Binding("u", "resume", "resume"),
         Binding("v", "evaluate", "evaluate"),
+        Binding("i", "panels", "panels"),
         Binding("f5", "refresh", "refresh"),
         Binding("slash", "filter", "filter"),
         Binding("escape", "back", "back"),
@@ -116,10 +121,15 @@ class RunsScreen(Screen[None]):
         self.runs_dir = runs_dir or default_runs_dir()
         self.training_here = training_here  # the run folders this window trains now
         self.pattern = pattern
-        self.records: list[RunRecord] = []
-        self.statuses: list[str] = []
+        self.rows: list[RunRecord | SweepRuns] = []  # what each table row shows: a run, or a sweep's heading
         self.marked: set[Path] = set()
+        self.collapsed: set[Path] = set()  # sweeps whose runs are hidden (enter on the heading)
         self.filter_text = ""
+
+    @property
+    def records(self) -> list[RunRecord]:
+        """The runs in the table, in its order."""
+        return [row for row in self.rows if isinstance(row, RunRecord)]
 
     def compose(self) -> ComposeResult:
         where = self.runs_dir / self.pattern if self.pattern else self.runs_dir
@@ -137,24 +147,58 @@ class RunsScreen(Screen[None]):
         table.focus()
 
     def action_refresh(self) -> None:
+        """Read the runs again: the folder's own, newest first, then each sweep's under a heading row."""
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         here = set(self.training_here())
-        rows = []
+        wanted = self.filter_text.lower()
+        width = len(RUN_COLUMNS) - 1 + len(DETAIL_COLUMNS)  # the cells before the folder
+        rows: list[tuple[RunRecord | SweepRuns, tuple[str, ...]]] = []
         for record in self.read_records():
-            status = shown_status(record, here)
-            *cells, folder = run_cells(record, status)
-            row = (*cells, *run_details(record.folder), folder)
-            if self.filter_text.lower() in " ".join(row).lower():
-                rows.append((record, status, row))
-        self.records = [record for record, _, _ in rows]
-        self.statuses = [status for _, status, _ in rows]
+            row = self._run_row(record, here)
+            if wanted in " ".join(row).lower():
+                rows.append((record, row))
+        for sweep in self.read_sweeps():
+            shown = []
+            for record in sweep.records:
+                row = self._run_row(record, here, place=sweep.label(record))
+                if wanted in f"{sweep.name} {' '.join(row)}".lower():
+                    shown.append((record, row))
+            if not shown:
+                continue
+            rows.append((sweep, self._heading_row(sweep, [record for record, _ in shown], here, width)))
+            if sweep.folder not in self.collapsed:
+                rows.extend(shown)
+        self.rows = [row for row, _ in rows]
         table.clear()
-        for record, _, row in rows:
-            mark = "●" if record.folder in self.marked else ""
-            table.add_row(mark, *row)
-        if self.records:
-            table.move_cursor(row=min(cursor, len(self.records) - 1))
+        for item, cells in rows:
+            folders = [r.folder for r in item.records] if isinstance(item, SweepRuns) else [item.folder]
+            mark = "●" if all(folder in self.marked for folder in folders) else ""
+            table.add_row(mark, *cells)
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+
+    def _run_row(self, record: RunRecord, here: set[Path], place: str | None = None) -> tuple[str, ...]:
+        """A run's cells; a sweep's run shows its place (`  └ label/seed-k`) where others show the preset."""
+        *cells, folder = run_cells(record, shown_status(record, here))
+        if place is not None:
+            cells[0] = f"  └ {place}"
+        return (*cells, *run_details(record.folder), folder)
+
+    def _heading_row(self, sweep: SweepRuns, shown: list[RunRecord], here: set[Path], width: int) -> tuple[str, ...]:
+        """`▾ sweep NAME`, how many of its runs finished, their best validation accuracy, and its folder."""
+        statuses = [shown_status(record, here) for record in shown]
+        finished = sum(status == "finished" for status in statuses)
+        running = sum(is_running(status) for status in statuses)
+        state = f"{finished}/{len(shown)} finished" + (f", {running} running" if running else "")
+        accuracies = [record.best_val_acc for record in shown if record.best_val_acc is not None]
+        best = f"{100 * max(accuracies):.2f}%" if accuracies else "-"
+        arrow = "▸" if sweep.folder in self.collapsed else "▾"
+        cells = [""] * width + [str(sweep.folder)]
+        cells[RUN_COLUMNS.index("preset")] = f"{arrow} sweep {sweep.name}"
+        cells[RUN_COLUMNS.index("status")] = state
+        cells[RUN_COLUMNS.index("best val acc")] = best
+        return tuple(cells)
 
     def action_filter(self) -> None:
         field = self.query_one("#runs-filter", Input)
@@ -174,9 +218,20 @@ class RunsScreen(Screen[None]):
         records = [read_run(folder) for folder in sorted(self.runs_dir.glob(self.pattern)) if folder.is_dir()]
         return [record for record in records if record is not None]
 
-    def current(self) -> RunRecord | None:
+    def read_sweeps(self) -> list[SweepRuns]:
+        """The sweeps in the runs folder (none when this screen lists one sweep's runs already)."""
+        if self.pattern is not None:
+            return []
+        return [sweep for sweep in map(sweep_runs, sweep_folders(self.runs_dir)) if sweep.records]
+
+    def current_row(self) -> RunRecord | SweepRuns | None:
         row = self.query_one(DataTable).cursor_row
-        return self.records[row] if 0 <= row < len(self.records) else None
+        return self.rows[row] if 0 <= row < len(self.rows) else None
+
+    def current(self) -> RunRecord | None:
+        """The run under the cursor; None on a sweep's heading."""
+        row = self.current_row()
+        return row if isinstance(row, RunRecord) else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # Enter and a click on the highlighted row: the table takes the key, so its message opens the run
@@ -184,18 +239,28 @@ class RunsScreen(Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        record = self.current()
-        if record is not None:
-            self.app.push_screen(RunChartsScreen([record]))
+        """A run: its charts; a sweep's heading: fold or unfold its runs."""
+        row = self.current_row()
+        if isinstance(row, SweepRuns):
+            self.collapsed ^= {row.folder}
+            self.action_refresh()
+        elif row is not None:
+            self.app.push_screen(RunChartsScreen([row]))
 
     def action_mark(self) -> None:
-        record = self.current()
-        if record is not None:
-            self.marked ^= {record.folder}
+        """Mark a run for the overlay; on a sweep's heading, all its runs (or unmark them all)."""
+        row = self.current_row()
+        if isinstance(row, SweepRuns):
+            folders = {record.folder for record in row.records}
+            self.marked = self.marked - folders if folders <= self.marked else self.marked | folders
+            self.action_refresh()
+        elif row is not None:
+            self.marked ^= {row.folder}
             self.action_refresh()
 
     def action_overlay(self) -> None:
         chosen = [record for record in self.records if record.folder in self.marked]
+        chosen += [r for sweep in self.read_sweeps() if sweep.folder in self.collapsed for r in sweep.records if r.folder in self.marked]
         if len(chosen) >= 1:
             self.app.push_screen(RunChartsScreen(chosen))
         else:
@@ -216,6 +281,12 @@ class RunsScreen(Screen[None]):
         record = self.current()
         if record is not None:
             self.app.push_screen(EvaluationScreen(RunPaths(record.folder).best_checkpoint))
+
+    def action_panels(self) -> None:
+        """The selected run's saved validation panels (panels/epoch_NNN.safetensors)."""
+        record = self.current()
+        if record is not None:
+            self.app.push_screen(RunPanelsScreen(record, getattr(self.app, "color", True)))
 
     def action_back(self) -> None:
         field = self.query_one("#runs-filter", Input)
@@ -264,6 +335,41 @@ class RunChartsScreen(Screen[None]):
     def action_log_y(self) -> None:
         chart = self.focused if isinstance(self.focused, MetricChart) else self.query(MetricChart).first()
         chart.toggle_log_y()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class RunPanelsScreen(Screen[None]):
+    """The validation panels saved in a run folder, newest first shown; `[` and `]` step through the epochs."""
+
+    BINDINGS = [
+        Binding("escape,q", "back", "back"),
+        Binding("left_square_bracket", "step(-1)", "[ earlier"),
+        Binding("right_square_bracket", "step(1)", "] later"),
+    ]
+
+    def __init__(self, record: RunRecord, color: bool = True) -> None:
+        super().__init__()
+        self.record = record
+        self.color = color
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"[b]validation panels[/b] of {escape(self.record.folder.name)} ({escape(self.record.preset)})", id="title")
+        with VerticalScroll(id="panels-box"):
+            yield PreviewGrid(self.color, id="previews", run_dir=self.record.folder)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        grid = self.query_one(PreviewGrid)
+        saved = saved_panels(self.record.folder)
+        if saved:
+            grid.add_saved(saved)
+        else:
+            grid.update(f"no validation panels saved in {escape(str(RunPaths(self.record.folder).panels))}")
+
+    def action_step(self, delta: int) -> None:
+        self.query_one(PreviewGrid).step(delta)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -44,6 +44,7 @@ from gat_tui.events import (
     StepMetrics,
 )
 from gat_tui.runs.folder import RunPaths
+from gat_tui.runs.panels import saved_panels
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
 
@@ -105,7 +106,7 @@ class TrainingScreen(WorkerScreen):
                 yield MetricChart(title, names, id=chart_id, color=self.color)
         with Horizontal(id="lower"):
             with Vertical(id="preview-box"):
-                yield PreviewGrid(self.color, id="previews")
+                yield PreviewGrid(self.color, id="previews", run_dir=self.request.run_dir)
             with Vertical(id="side"):
                 yield Static(id="summary-card")
                 yield RichLog(id="log", wrap=True, markup=True, max_lines=500, min_width=20)
@@ -165,6 +166,9 @@ class TrainingScreen(WorkerScreen):
             self.log_line(f"run folder: {escape(event.run_dir)}")
             if event.start_step > 0:
                 self.load_history(event.start_step)
+                # the panels of the epochs before the checkpoint, from the run folder: [ steps back to them
+                saved = [(epoch, path) for epoch, path in saved_panels(self.request.run_dir) if epoch < event.start_epoch]
+                self.query_one(PreviewGrid).add_saved(saved)
         elif isinstance(event, StepMetrics):
             self.series.add_step(event)
             state.step, state.epoch, state.images_per_second = event.step, event.epoch, event.images_per_second
@@ -308,7 +312,7 @@ class TrainingScreen(WorkerScreen):
         chart.toggle_log_y()
 
     def action_preview(self, delta: int) -> None:
-        """Step through the validation panels of earlier epochs kept in memory."""
+        """Step through the validation panels of earlier epochs (this session's, and a resumed run's saved ones)."""
         self.query_one(PreviewGrid).step(delta)
 
     def action_colour(self) -> None:

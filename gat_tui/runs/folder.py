@@ -8,11 +8,12 @@
         summary.json                  test accuracies, best epoch, wall time (at the end)
         tensorboard/                  TensorBoard event files (see runs/tensorboard.py), unless logging.tensorboard = false
         evals/<time>-<ckpt>-<attacks>.json  each direct `gat-tui eval` of its checkpoints (the --json record)
+        panels/epoch_NNN.safetensors  each epoch's validation panel (see runs/panels.py)
         .lock                         held by the one process training it (see runs/lock.py)
 
 `RunFolder` is the only writer of these files besides the checkpoints: it locks the folder for
 a training's whole life, decides whether the folder may take a new run, and writes the
-config, the metrics (metrics.jsonl and the TensorBoard events) and the summary.
+config, the metrics (metrics.jsonl and the TensorBoard events), the panels and the summary.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gat_tui.atomic import write_text_atomically
 from gat_tui.events import EpochSummary, Event, RunFinished, StepMetrics
 from gat_tui.runs.lock import LOCK_NAME, RunLock, lock_holder
+from gat_tui.runs.panels import PanelStore, remove_panels_after
 
 if TYPE_CHECKING:
     from gat_tui.config import RunConfig
@@ -93,6 +95,10 @@ class RunPaths:
     def evals(self) -> Path:
         """`gat-tui eval`'s records of this run's checkpoints, one JSON each (what `export --robustbench` reads)."""
         return self.root / "evals"
+
+    @property
+    def panels(self) -> Path:
+        return self.root / "panels"
 
     @property
     def lock(self) -> Path:
@@ -235,11 +241,17 @@ class RunFolder:
         if self.resuming:
             # lines written after the checkpoint would otherwise appear twice
             truncate_metrics(self.paths.metrics, step, epochs_done)
+            remove_panels_after(self.paths.root, epochs_done)
         else:
             # a run killed before its first checkpoint starts again from nothing
             self.paths.metrics.unlink(missing_ok=True)
+            remove_panels_after(self.paths.root, 0)
         self._metrics = MetricsLog(self.paths.metrics)
         return self._metrics
+
+    def panel_store(self) -> PanelStore:
+        """After `start`: the subscriber that keeps each epoch's validation panel in panels/."""
+        return PanelStore(self.paths.root)
 
     def start_tensorboard(self, config: RunConfig, step: int) -> TensorBoardLog | None:
         """After `start`: the TensorBoard subscriber, None if `logging.tensorboard` is off.

@@ -104,9 +104,10 @@ class Trainer:
             message = describe_os_error(error, "cannot read") if isinstance(error, OSError) else str(error)
             return self._finish("failed", message=message, write_summary_file=False)
         self.subscribers.insert(0, self.folder.start(config_to_toml(self.config), self.progress.step, self.progress.epochs_done))
+        self.subscribers.insert(1, self.folder.panel_store())
         tensorboard = self.folder.start_tensorboard(self.config, self.progress.step)
         if tensorboard is not None:
-            self.subscribers.insert(1, tensorboard)
+            self.subscribers.insert(2, tensorboard)
         try:
             return self._train(setup)
         except EXPECTED_ERRORS as error:

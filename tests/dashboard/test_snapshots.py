@@ -9,6 +9,8 @@ a temporary working folder. Update after a deliberate change with `pytest --snap
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,13 @@ def write_run_folder(folder: Path) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
 def test_runs_screen(snap_compare: Any, fixed_world: Path, size: tuple[int, int]) -> None:
     write_run_folder(Path("runs") / "synthetic_smoke-20260101-120000")
+    # a sweep's runs, grouped under its heading
+    sweep = Path("runs") / "sweeps" / "demo"
+    started = time.mktime((2026, 1, 2, 9, 30, 0, 0, 0, -1))  # local time: the same on screen in every time zone
+    for label in ("baseline", "gat"):
+        write_run_folder(sweep / "runs" / label / "seed-0")
+        os.utime(sweep / "runs" / label / "seed-0" / "config.toml", (started, started))  # its start: no stamp in its name
+    (sweep / "sweep.toml").write_text('name = "demo"\n')
     assert snap_compare(GatTuiApp(color=True, runs_dir=Path("runs")), terminal_size=size, press=["r"])
 
 

@@ -54,6 +54,9 @@ class MetricChart(Vertical, can_focus=True):
         self.legend_plain = ""  # the legend's text, without styles, a line per row
         self.legend_form = 0  # the readout form shown: 0 full, 1 compact, 2 without the step, 3 whole percent, 4 last only
         self._last: tuple[Sequence[tuple[str, RunSeries]], str, float] = ((), "step", 0.0)
+        self._drawn: tuple[object, ...] | None = None  # what the last draw showed (see `_signature`)
+        self._legend_markup = ""
+        self.draws = 0  # how many times the plot was built (tests read it)
 
     def compose(self) -> ComposeResult:
         yield Static(escape(self.chart_title), classes="chart-legend")
@@ -67,18 +70,32 @@ class MetricChart(Vertical, can_focus=True):
         self.redraw()
 
     def redraw(self) -> None:
+        """Draw the last runs again, whether or not anything changed (a new size, log y)."""
         runs, x_axis, smoothing = self._last
         if runs:
-            self.show(runs, x_axis, smoothing)
+            self.show(runs, x_axis, smoothing, force=True)
 
     def toggle_log_y(self) -> None:
         self.log_y = not self.log_y
         self.redraw()
 
-    def show(self, runs: Sequence[tuple[str, RunSeries]], x_axis: str = "step", smoothing: float = 0.0) -> None:
+    def _signature(self, runs: Sequence[tuple[str, RunSeries]], x_axis: str, smoothing: float) -> tuple[object, ...]:
+        """What a draw depends on: series only grow, so their lengths tell whether this chart's data changed."""
+        counts = tuple((label, id(series), tuple(len(series.points_by_name.get(name, ())) for name in self.names)) for label, series in runs)
+        return (counts, x_axis, smoothing, self.log_y, self.color, self.plot.size, self.size)
+
+    def show(
+        self, runs: Sequence[tuple[str, RunSeries]], x_axis: str = "step", smoothing: float = 0.0, *, force: bool = False
+    ) -> None:
+        """Draw `names` of each run; nothing is done when none of what this chart shows has changed since the last draw."""
         self._last = (runs, x_axis, smoothing)
         if not self.is_mounted:
             return
+        signature = self._signature(runs, x_axis, smoothing)
+        if signature == self._drawn and not force:
+            return  # a plot costs milliseconds of the UI thread, which training shares
+        self._drawn = signature
+        self.draws += 1
         plot = self.plot
         plt = plot.plt
         plt.clear_data()
@@ -218,8 +235,12 @@ class MetricChart(Vertical, can_focus=True):
             markup_rows.append("  ".join(markup_parts))
         self.legend_plain = "\n".join(plain_rows)
         legend = self.query_one(".chart-legend", Static)
+        markup = "\n".join(markup_rows)
         if legend.styles.height is None or legend.styles.height.value != len(rows):
             # the plot gets taller or shorter: draw again once it has, so its ticks suit its new height
             legend.styles.height = len(rows)
             self.call_after_refresh(self.redraw)
-        legend.update("\n".join(markup_rows))
+        elif markup == self._legend_markup:
+            return
+        self._legend_markup = markup
+        legend.update(markup, layout=False)  # its height is set above: no layout of the whole screen

@@ -163,5 +163,7 @@ class ResourceStrip(Static):
         self.sampler.device = device
 
     def sample(self) -> None:
-        self.text = format_resources(self.sampler.sample())
-        self.update(self.text)
+        text = format_resources(self.sampler.sample())
+        if text != self.text:
+            self.text = text
+            self.update(text, layout=False)  # one row, whatever it says: no layout of the screen

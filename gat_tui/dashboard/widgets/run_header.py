@@ -57,16 +57,23 @@ class HeaderState:
 
 
 class RunHeader(Static):
+    """Two lines of fixed height: redrawn every second, so an unchanged text costs nothing and a change no layout."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = HeaderState()
+        self.text = ""
 
     def redraw(self) -> None:
         s = self.state
         elapsed = s.elapsed_seconds()
         best = "" if s.best_val_acc is None else f"  best val {100 * s.best_val_acc:.2f}% @ epoch {s.best_epoch}"
-        self.update(
+        text = (
             f"[b]{escape(s.run_name)}[/b]  {s.method} on {s.device}{best}\n"
             f"epoch {s.epoch}/{s.epochs}  step {s.step}/{s.total_steps}  {s.images_per_second:,.0f} img/s  "
             f"elapsed {_clock(elapsed)}  ETA {_clock(s.eta_seconds())}  [b]{s.state}[/b]"
         )
+        if text != self.text:
+            self.text = text
+            # the height is fixed (two rows): a layout of the whole screen each second would cost training time
+            self.update(text, layout=False)
