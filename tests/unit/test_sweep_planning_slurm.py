@@ -66,9 +66,10 @@ source = "base"
     assert levels[1] == sorted(["train--tuned--seed-0", "train--tuned--seed-1", "eval--direct--base--seed-0", "eval--direct--base--seed-1"])
     assert levels[2] == ["train--attacker--seed-0", "train--attacker--seed-1"]
     assert levels[3] == ["eval--indirect--attacker--seed-0", "eval--indirect--attacker--seed-1"]
-    # the shipped sweeps: Table 2 is tuning + baselines, then the repeats; Fig. 2's attackers follow their targets
+    # the shipped sweeps: Table 2 is tuning + baselines, then the repeats with the baselines' two
+    # AutoAttack evaluations (L-inf, L2), then the repeats' evaluations; Fig. 2's attackers follow their targets
     table2 = dependency_levels(load_sweep(presets_dir / "paper" / "table2_cifar10.toml"))
-    assert [len(level) for level in table2] == [96 + 50, 6 * 50]
+    assert [len(level) for level in table2] == [96 + 50, 6 * 50 + 2 * 50, 2 * 6 * 50]
     fig2 = dependency_levels(load_sweep(presets_dir / "paper" / "fig2_cifar10.toml", seeds=1))
     attackers = {level_index for level_index, level in enumerate(fig2) for job in level if job.kind == "train" and job.entry.attack_target}
     targets = {level_index for level_index, level in enumerate(fig2) for job in level if job.kind == "train" and not job.entry.attack_target}
@@ -103,9 +104,9 @@ def test_the_sbatch_scripts_of_table_2(tmp_path: Path, presets_dir: Path) -> Non
     sweep.slurm.update({"cpus_per_task": 4, "setup": ["module load cuda"], "time": "02:00:00"})
     options = SlurmOptions(partition="gpu", time="1-00:00:00", gpus_per_task=1, array_parallelism=64)
     scripts = slurm_scripts(sweep, tmp_path / "out", options)
-    assert [count for count, _ in scripts] == [146, 300]
-    first, second = (script for _, script in scripts)
-    for script, count, name in ((first, 146, "L0"), (second, 300, "L1")):
+    assert [count for count, _ in scripts] == [146, 400, 600]  # see test_levels_put_every_job_after_its_inputs
+    first, second, third = (script for _, script in scripts)
+    for script, count, name in ((first, 146, "L0"), (second, 400, "L1"), (third, 600, "L2")):
         lines = script.splitlines()
         assert "#SBATCH --partition=gpu" in lines and "#SBATCH --time=1440" in lines  # the command line beats [slurm]
         assert "#SBATCH --gpus-per-task=1" in lines and "#SBATCH --cpus-per-task=4" in lines
@@ -115,6 +116,7 @@ def test_the_sbatch_scripts_of_table_2(tmp_path: Path, presets_dir: Path) -> Non
         assert "module load cuda" in lines and re.search(r"-m submitit\.core\._submit \S*out/submitit/%j$", script.strip())
     assert not any(line.startswith("#SBATCH --dependency") for line in first.splitlines())
     assert "#SBATCH --dependency='afterany:<array job id of level 0>'" in second.splitlines()
+    assert "#SBATCH --dependency='afterany:<array job id of level 1>'" in third.splitlines()
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
 
 
