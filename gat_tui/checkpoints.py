@@ -204,7 +204,9 @@ def load_checked_state(path: Path, prefix: str, network: nn.Module, state: Mappi
     unexpected = sorted(set(state) - set(expected))
     if unexpected:
         raise CheckpointError(f"{path}: unexpected tensor '{prefix}{unexpected[0]}' for this architecture")
-    for key, value in state.items():
+    # in the network's own order (a file's order is the writer's), so the first mismatch named is the first layer's
+    for key in expected:
+        value = state[key]
         if value.shape != expected[key].shape:
             raise CheckpointError(
                 f"{path}: tensor '{prefix}{key}' has shape {tuple(value.shape)}; "
