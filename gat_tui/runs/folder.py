@@ -8,6 +8,7 @@
         summary.json                  test accuracies, best epoch, wall time (at the end)
         tensorboard/                  TensorBoard event files (see runs/tensorboard.py), unless logging.tensorboard = false
         evals/<time>-<ckpt>-<attacks>.json  each direct `gat-tui eval` of its checkpoints (the --json record)
+        evals/.autoattack-<hash>.json  an interrupted AutoAttack evaluation's state (see robustness/resume.py)
         .lock                         held by the one process training it (see runs/lock.py)
 
 `RunFolder` is the only writer of these files besides the checkpoints: it locks the folder for

@@ -114,3 +114,13 @@ def test_state_folder_is_the_runs_evals_or_beside_the_file(tmp_path: Path) -> No
     (run / "config.toml").write_text("")
     assert state_folder(run / "checkpoints/best.safetensors") == run / "evals"
     assert state_folder(tmp_path / "weights.safetensors") == tmp_path
+
+
+def test_export_does_not_take_a_state_file_for_an_evaluation_record(tmp_path: Path) -> None:
+    from gat_tui.runs.folder import RunPaths
+    from gat_tui.runs.robustbench import find_autoattack
+
+    paths = RunPaths(tmp_path / "run")
+    paths.evals.mkdir(parents=True)
+    (paths.evals / ".autoattack-0123456789abcdef.json").write_text('{"format": 1, "key": {}, "start": 5, "sums": [1.0]}\n')
+    assert find_autoattack(paths, "linf", 8 / 255) == (None, [])
