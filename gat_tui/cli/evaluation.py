@@ -128,6 +128,9 @@ def eval_command(
     def on_progress(what: str, done: int, total: int) -> None:
         progress.update(task, description=what, completed=done, total=total)
 
+    def on_notice(message: str) -> None:  # AutoAttack's state file: resumed, or one ignored
+        console.print(message, highlight=False)
+
     options = AutoAttackOptions(norm, version, stages)
     try:
         with progress:
@@ -135,13 +138,13 @@ def eval_command(
             if external is not None:
                 evaluation = evaluate_model(
                     external, specs, eps_values, source, generator, split, limit, data_dir, device,
-                    match_power, pgd_steps, pgd_step_size, batch_size, on_progress, clip=clip, autoattack=options,
+                    match_power, pgd_steps, pgd_step_size, batch_size, on_progress, clip=clip, autoattack=options, on_notice=on_notice,
                 )
             else:
                 assert checkpoint is not None  # `_external_model` has checked that one of them is given
                 evaluation = evaluate_checkpoint(
                     checkpoint, specs, eps_values, source, generator, split, limit, data_dir, device,
-                    match_power, pgd_steps, pgd_step_size, batch_size, on_progress, clip=clip, autoattack=options,
+                    match_power, pgd_steps, pgd_step_size, batch_size, on_progress, clip=clip, autoattack=options, on_notice=on_notice,
                 )
     except (CheckpointError, ConfigError, EvalError, DataError, DeviceError) as error:
         fail(str(error))

@@ -15,11 +15,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gat_tui.atomic import describe_os_error
 from gat_tui.attacks import AUTOATTACKS, FGML2, FGSM, Attack, AutoAttack, GATAttack
 from gat_tui.checkpoints import Checkpoint
 from gat_tui.config import RunConfig
 from gat_tui.data import load_splits, to_model_input
 from gat_tui.robustness.plan import AttackPlan, AttackSpec, AutoAttackOptions, EvalError, plan_attacks
+from gat_tui.robustness.resume import ResumeSpec, file_identity, load_state, save_state, state_folder, state_path
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,33 @@ def run_autoattack(
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    resume: ResumeSpec | None = None,
 ) -> tuple[float, float, float, tuple[StageResult, ...]]:
-    """As `run_attack`, each batch through AutoAttack's cascade; also the target's accuracy after each stage."""
+    """As `run_attack`, each batch through AutoAttack's cascade; also the target's accuracy after each stage.
+
+    With `resume`, the sums are saved after each batch (one host sync per batch, small beside an
+    AutoAttack batch) and a saved state of the same evaluation is taken up at its next batch.
+    """
+    count = int(images.shape[0])
     sums = torch.zeros(3 + len(attack.stage_names), device=images.device)
-    for start in range(0, images.shape[0], batch_size):
+    first = 0
+    path = key = None
+    if resume is not None:
+        key = resume.identity | {
+            "attack": attack.name, "version": attack.version, "stages": list(attack.stage_names), "norm": attack.norm,
+            "eps": eps, "seed": attack.seed, "images": count, "batch_size": batch_size,
+        }
+        path = state_path(resume.folder, key)
+        saved, notice = load_state(path, key, int(sums.numel()))
+        if notice is not None:
+            resume.tell(notice)
+        if saved is not None and 0 < saved.start < count:
+            first = saved.start
+            sums = torch.tensor(saved.sums, dtype=sums.dtype, device=sums.device)
+            resume.tell(f"resuming AutoAttack from image {first} of {count} ({path})")
+            if on_batch is not None:
+                on_batch(first)
+    for start in range(first, count, batch_size):
         x = to_model_input(images[start : start + batch_size], channels_last=False)
         y = labels[start : start + batch_size]
         stage_correct = []
@@ -141,9 +166,18 @@ def run_autoattack(
                 on_stage(stage)
         assert perturbed is not None  # every version has a stage
         sums += torch.stack([stage_correct[-1], perturbed.l2().sum(), perturbed.linf().sum(), *stage_correct])
+        if path is not None and key is not None and start + batch_size < count:
+            try:
+                save_state(path, key, start + batch_size, sums.tolist())
+            except OSError as error:
+                assert resume is not None
+                resume.tell(f"AutoAttack cannot be resumed: {describe_os_error(error, 'cannot write')}")
+                path = None
         if on_batch is not None:
             on_batch(x.shape[0])
-    figures = (sums / images.shape[0]).tolist()  # one host sync per (attack, eps)
+    if path is not None:
+        path.unlink(missing_ok=True)  # done: a later run starts over
+    figures = (sums / count).tolist()  # one host sync per (attack, eps)
     stages = tuple(StageResult(name, value) for name, value in zip(attack.stage_names, figures[3:]))
     return figures[0], figures[1], figures[2], stages
 
@@ -167,6 +201,7 @@ def evaluate_attacks(
     batch_size: int,
     match_power: bool = False,
     progress: OnProgress | None = None,
+    resume: ResumeSpec | None = None,
 ) -> list[AttackResult]:
     """Every planned attack at every ε; with `match_power`, FGM-L2 and FGSM at the GAT attacker's
     mean L2 power (Fig. 2), FGSM's ε chosen so that its unclipped L2 norm equals that power."""
@@ -193,7 +228,7 @@ def evaluate_attacks(
 
         if isinstance(attack, AutoAttack):
             accuracy, l2, linf, stages = run_autoattack(
-                attack, eps, target, source, images, labels, batch_size, advance, stage_done
+                attack, eps, target, source, images, labels, batch_size, advance, stage_done, resume
             )
             results.append(
                 AttackResult(
@@ -261,13 +296,16 @@ def evaluate_checkpoint(
     progress: OnProgress | None = None,
     clip: bool | None = None,
     autoattack: AutoAttackOptions | None = None,
+    on_notice: Callable[[str], None] | None = None,
+    resumable: bool = True,
 ) -> CheckpointEvaluation:
     """Everything `gat-tui eval` does short of printing: load models and data once, attack.
 
     With no `attacks`: FGSM, FGM-L2 and random, plus the GAT attacker when a generator is
     given or the checkpoint holds one (its own is used by default). `attacks` are names, or
     `NAME:EPS,EPS` (or `AttackSpec`s) with their own ε values. `clip` (keep adversarial images in
-    [0, 1]) defaults to the checkpoint's training config, `perturbation.clip`.
+    [0, 1]) defaults to the checkpoint's training config, `perturbation.clip`. With `resumable`,
+    AutoAttack keeps a state file (`gat_tui.robustness.resume`) and `on_notice` hears of its use.
     """
     from gat_tui.device import select_device
 
@@ -286,9 +324,16 @@ def evaluate_checkpoint(
         autoattack, target_checkpoint.shape.num_classes,
     )
     images, labels = load_eval_images(config, split, limit, data_dir, device)
+    resume = None
+    if resumable:
+        identity: dict[str, object] = {
+            "target": file_identity(checkpoint), "source": file_identity(source) if source is not None else None,
+            "split": split, "limit": limit,
+        }
+        resume = ResumeSpec(state_folder(checkpoint), identity, on_notice)
     results, notes = attack_all(
         target, source_model, str(source) if source else None, images, labels, plans,
-        batch_size or config.data.eval_batch_size, match_power, progress,
+        batch_size or config.data.eval_batch_size, match_power, progress, resume,
     )
     return CheckpointEvaluation(results, int(images.shape[0]), device, use_clip, clip is None, notes)
 
@@ -309,12 +354,13 @@ def attack_all(
     batch_size: int,
     match_power: bool = False,
     progress: OnProgress | None = None,
+    resume: ResumeSpec | None = None,
 ) -> tuple[list[AttackResult], tuple[str, ...]]:
     """`evaluate_attacks` on a seeded, forked random stream; also pyautoattack's check warnings, each once."""
     device = images.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)  # random attacks and PGD starts draw the same noise every time
-        results = evaluate_attacks(target, source, source_name, images, labels, plans, batch_size, match_power, progress)
+        results = evaluate_attacks(target, source, source_name, images, labels, plans, batch_size, match_power, progress, resume)
     notes: list[str] = []
     for plan in plans:
         for note in getattr(plan.attack, "warnings", ()):

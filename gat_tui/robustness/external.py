@@ -14,7 +14,7 @@ normaliser's `network.` prefix), so that a published state dict and a `gat-tui e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from gat_tui.checkpoints import Checkpoint, CheckpointError, load_checked_state,
 from gat_tui.config import DATASETS, RunConfig, config_from_mapping, config_to_toml, load_preset
 from gat_tui.robustness.evaluate import CheckpointEvaluation, OnProgress, attack_all, default_attacks, load_eval_data
 from gat_tui.robustness.plan import AttackSpec, AutoAttackOptions, EvalError, plan_attacks
+from gat_tui.robustness.resume import ResumeSpec, file_identity
 from gat_tui.runs.folder import RunPaths
 from gat_tui.toml_schema import parse_override, parse_toml, set_dotted
 
@@ -123,8 +124,11 @@ def evaluate_model(
     progress: OnProgress | None = None,
     clip: bool | None = None,
     autoattack: AutoAttackOptions | None = None,
+    on_notice: Callable[[str], None] | None = None,
+    resumable: bool = True,
 ) -> CheckpointEvaluation:
-    """`evaluate_checkpoint` for `model`; `clip` defaults to on (pixels stay in [0, 1])."""
+    """`evaluate_checkpoint` for `model`; `clip` defaults to on (pixels stay in [0, 1]). AutoAttack's
+    state file goes beside the weights file."""
     from gat_tui.device import select_device
 
     device = select_device(device_name)
@@ -144,8 +148,16 @@ def evaluate_model(
                 f"--source {source}: a model of {source_checkpoint.shape.num_classes} classes cannot attack one of {data.num_classes}"
             )
         source_model = source_checkpoint.classifier(device)
+    resume = None
+    if resumable:
+        identity: dict[str, object] = {
+            "model": model.spec, "weights": file_identity(model.weights), "dataset": model.dataset, "data": list(model.data),
+            "normalize": model.normalize, "source": file_identity(source) if source is not None else None,
+            "split": split, "limit": limit,
+        }
+        resume = ResumeSpec(model.weights.parent, identity, on_notice)
     results, notes = attack_all(
         target, source_model, str(source) if source else None, data.images, data.labels, plans,
-        batch_size or config.data.eval_batch_size, match_power, progress,
+        batch_size or config.data.eval_batch_size, match_power, progress, resume,
     )
     return CheckpointEvaluation(results, int(data.images.shape[0]), device, use_clip, False, notes)

@@ -8,6 +8,7 @@
         summary.json                  test accuracies, best epoch, wall time (at the end)
         tensorboard/                  TensorBoard event files (see runs/tensorboard.py), unless logging.tensorboard = false
         evals/<time>-<ckpt>-<attacks>.json  each direct `gat-tui eval` of its checkpoints (the --json record)
+        evals/.autoattack-<hash>.json  an interrupted AutoAttack evaluation's state (see robustness/resume.py)
         panels/epoch_NNN.safetensors  each epoch's validation panel (see runs/panels.py)
         .lock                         held by the one process training it (see runs/lock.py)
 

@@ -72,6 +72,7 @@ def eps_text(threat: str, eps: float) -> str:
 def _records(paths: RunPaths) -> list[Path]:
     """Evaluation JSONs of the run: its own evals/, and its sweep's when it is a sweep's runs/<label>/seed-<k>."""
     found = sorted(paths.evals.glob("*.json")) if paths.evals.is_dir() else []
+    found = [path for path in found if not path.name.startswith(".")]  # AutoAttack's state files, not records
     seed, label, runs = paths.root, paths.root.parent, paths.root.parent.parent
     if runs.name == "runs" and (runs.parent / "sweep.toml").is_file():
         found += sorted((runs.parent / "evals").glob(f"*/{label.name}/{seed.name}.json"))

@@ -47,6 +47,26 @@ def test_autoattack_is_no_weaker_than_pgd_stays_in_eps_and_repeats(checkpoint: P
     assert first["autoattack"][1] <= EPS + 1e-6 and first["pgd-linf"][1] <= EPS + 1e-6
 
 
+def test_eval_cli_resumes_an_interrupted_autoattack_from_the_run_folder(checkpoint: Path, cli: Cli) -> None:
+    pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]"')
+    options = AutoAttackOptions("linf", "custom", ("apgd-ce",))
+
+    def stop(what: str, done: int, total: int) -> None:
+        if what.startswith("autoattack") and done > 0:
+            raise KeyboardInterrupt  # as Ctrl-C after the first batch
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_checkpoint(checkpoint, [f"autoattack:{EPS}"], limit=8, batch_size=4, device_name="cpu",
+                            autoattack=options, progress=stop)
+    evals = checkpoint.parent.parent / "evals"
+    (state,) = evals.glob(".autoattack-*.json")
+    result = cli("eval", str(checkpoint.parent.parent), "--attack", f"autoattack:{EPS}", "--version", "custom",
+                 "--aa-attacks", "apgd-ce", "--limit", "8", "--batch-size", "4", "--device", "cpu", env={"COLUMNS": "300"})
+    assert result.returncode == 0, result.stderr
+    assert f"resuming AutoAttack from image 4 of 8 ({state})" in result.stdout
+    assert not state.exists()
+
+
 def test_eval_cli_autoattack_and_per_attack_eps(checkpoint: Path, tmp_path: Path, cli: Cli) -> None:
     pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]"')
     out = tmp_path / "aa.json"
