@@ -72,7 +72,7 @@ def test_algorithm_1_step_matches_a_replay_by_hand() -> None:
     method = GenerativeAdversarialTraining(classifier, generator, lr_f=1e-2, lr_g=1e-2, alpha=0.3, c_g=0.2, k=2, clip=True)
     generator_batches = [make_batch(10), make_batch(11)]
     drawn = iter(generator_batches)
-    images, labels = make_batch(12)
+    images, labels = make_batch(31, n=8)  # a batch whose clean and perturbed accuracies differ
     result = method.train_step(images, labels, lambda: next(drawn))
 
     hand_g_optimizer = torch.optim.Adam(hand_generator.parameters(), lr=1e-2)
@@ -86,12 +86,26 @@ def test_algorithm_1_step_matches_a_replay_by_hand() -> None:
         hand_g_optimizer.step()
         generator_losses.append(loss_g.detach())
     loss_f = eq10_by_hand(hand_classifier, hand_generator, images, labels, 0.3)
+    # the step's figures: G's applied (clipped) perturbation on the classifier's batch, and F's
+    # accuracy on the clean and perturbed batch, both before F's step
+    with torch.no_grad():
+        perturbed = (images + hand_generator(delta_by_hand(hand_classifier, images, labels))).clamp(0, 1)
+        applied = (perturbed - images).flatten(1)
+        figures_by_hand = {
+            "pert_l2": applied.norm(dim=1).mean(),
+            "pert_linf": applied.abs().amax(dim=1).mean(),
+            "train_acc_clean": (hand_classifier(images).argmax(dim=1) == labels).double().mean(),
+            "train_acc_adv": (hand_classifier(perturbed).argmax(dim=1) == labels).double().mean(),
+        }
     hand_f_optimizer.zero_grad()
     loss_f.backward()
     hand_f_optimizer.step()
 
     torch.testing.assert_close(result.loss_f, loss_f.detach())
     torch.testing.assert_close(result.loss_g, torch.stack(generator_losses).mean())
+    for name, expected in figures_by_hand.items():
+        torch.testing.assert_close(getattr(result, name).double(), expected, msg=name)
+    assert figures_by_hand["train_acc_clean"] != figures_by_hand["train_acc_adv"]  # so a swap of the two would show
     for ours, theirs in zip(classifier.parameters(), hand_classifier.parameters()):
         torch.testing.assert_close(ours, theirs)
     for ours, theirs in zip(generator.parameters(), hand_generator.parameters()):
