@@ -32,7 +32,7 @@ from gat_tui.sweep.folders import SweepRuns, sweep_folders, sweep_runs
 # shown between the runs table's own columns and the folder: when, how long, and the key hyperparameters
 DETAIL_COLUMNS = ("started", "duration", "c_g", "α", "ε", "lr_g")
 _STAMP = re.compile(r"-(\d{8}-\d{6})(?:-\d+)?$")
-_details_cache: dict[Path, tuple[float, tuple[str, ...]]] = {}
+_details_cache: dict[Path, tuple[tuple[int, int], tuple[str, ...]]] = {}
 
 
 def _number(value: object) -> str:
@@ -48,7 +48,9 @@ def run_details(folder: Path) -> tuple[str, ...]:
     """
     paths = RunPaths(folder)
     try:
-        changed = paths.metrics.stat().st_mtime if paths.metrics.exists() else paths.config.stat().st_mtime
+        changed_file = paths.metrics if paths.metrics.exists() else paths.config
+        stat = changed_file.stat()
+        changed = (stat.st_mtime_ns, stat.st_size)
     except OSError:
         return ("-",) * len(DETAIL_COLUMNS)
     cached = _details_cache.get(folder)

@@ -36,13 +36,7 @@ def read_run(folder: Path) -> RunRecord | None:
         return None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise UnreadableRun(f"{paths.config}: cannot be read ({error})") from None
-    try:
-        records = read_json_lines(paths.metrics)
-    except UnicodeDecodeError as error:
-        raise UnreadableRun(f"{paths.metrics}: not UTF-8 text ({error})") from None
-    # lines of the wrong shape (not an object, a non-integer epoch) are passed over
-    epochs = [r for r in records if isinstance(r, dict) and r.get("event") == "epoch" and _is_int(r.get("epoch"))]
-    accuracies = [r["val_acc_clean"] for r in epochs if _is_number(r.get("val_acc_clean"))]
+    epochs_done, best_val_acc = _epoch_summary(paths.metrics)
     status = run_status(folder)
     if status == "new":
         status = "failed"  # it began (it has a config) but died before its first checkpoint
@@ -53,10 +47,38 @@ def read_run(folder: Path) -> RunRecord | None:
         preset=str(config.get("name", folder.name)),
         method=str(config.get("method", "?")),
         status=status,
-        epochs_done=max((int(r["epoch"]) for r in epochs), default=0),
+        epochs_done=epochs_done,
         epochs=epochs_planned if _is_int(epochs_planned) else None,
-        best_val_acc=max(accuracies) if accuracies else None,
+        best_val_acc=best_val_acc,
     )
+
+
+# The runs screen re-reads every folder every two seconds, and a sweep's metrics files can hold
+# thousands of lines each: a file is parsed again only when its size or modification time moved.
+_summaries: dict[Path, tuple[tuple[int, int], tuple[int, float | None]]] = {}
+
+
+def _epoch_summary(metrics: Path) -> tuple[int, float | None]:
+    """(epochs done, best validation accuracy) of a metrics.jsonl, cached until the file changes."""
+    try:
+        stat = metrics.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    cached = _summaries.get(metrics)
+    if key is not None and cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        records = read_json_lines(metrics)
+    except UnicodeDecodeError as error:
+        raise UnreadableRun(f"{metrics}: not UTF-8 text ({error})") from None
+    # lines of the wrong shape (not an object, a non-integer epoch) are passed over
+    epochs = [r for r in records if isinstance(r, dict) and r.get("event") == "epoch" and _is_int(r.get("epoch"))]
+    accuracies = [r["val_acc_clean"] for r in epochs if _is_number(r.get("val_acc_clean"))]
+    summary = (max((int(r["epoch"]) for r in epochs), default=0), max(accuracies) if accuracies else None)
+    if key is not None:
+        _summaries[metrics] = (key, summary)
+    return summary
 
 
 def _is_int(value: object) -> bool:

@@ -1,0 +1,57 @@
+"""Reading run folders back: the epoch summary is parsed once per change of metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gat_tui.runs import index
+
+
+def write_run(folder: Path, accuracies: list[float]) -> Path:
+    folder.mkdir()
+    (folder / "config.toml").write_text('name = "tiny"\nmethod = "gat"\n[train]\nepochs = 5\n', encoding="utf-8")
+    metrics = folder / "metrics.jsonl"
+    lines = [{"event": "epoch", "epoch": n + 1, "val_acc_clean": acc} for n, acc in enumerate(accuracies)]
+    metrics.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return metrics
+
+
+def test_metrics_are_parsed_again_only_when_the_file_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    metrics = write_run(tmp_path / "run", [0.5, 0.75])
+    reads: list[Path] = []
+    real_read = index.read_json_lines
+
+    def counting_read(path: Path) -> list[object]:
+        reads.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(index, "read_json_lines", counting_read)
+    first = index.read_run(tmp_path / "run")
+    second = index.read_run(tmp_path / "run")
+    assert first is not None and second is not None
+    assert (first.epochs_done, first.best_val_acc) == (2, 0.75)
+    assert (second.epochs_done, second.best_val_acc) == (2, 0.75)
+    assert reads == [metrics]
+
+    with metrics.open("a", encoding="utf-8") as file:
+        file.write(json.dumps({"event": "epoch", "epoch": 3, "val_acc_clean": 0.875}) + "\n")
+    third = index.read_run(tmp_path / "run")
+    assert third is not None
+    assert (third.epochs_done, third.best_val_acc) == (3, 0.875)
+    assert reads == [metrics, metrics]
+
+
+def test_a_rewritten_file_of_the_same_size_is_read_again(tmp_path: Path) -> None:
+    """A resume truncates and rewrites metrics.jsonl; a new modification time alone invalidates."""
+    metrics = write_run(tmp_path / "run", [0.5, 0.75])
+    record = index.read_run(tmp_path / "run")
+    assert record is not None and record.best_val_acc == 0.75
+    metrics.write_text(metrics.read_text(encoding="utf-8").replace("0.75", "0.25"), encoding="utf-8")
+    stat = metrics.stat()
+    os.utime(metrics, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    record = index.read_run(tmp_path / "run")
+    assert record is not None and record.best_val_acc == 0.5
