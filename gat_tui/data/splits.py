@@ -98,5 +98,8 @@ def default_data_dir() -> Path:
 
 def to_model_input(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
     """uint8 [N, C, H, W] -> float32 in [0, 1], in the memory layout the networks use."""
+    if images.dtype != torch.uint8:
+        # a float input would be divided by 255 a second time, and in place: the caller's tensor
+        raise TypeError(f"to_model_input expects uint8 images (0..255), got {images.dtype}")
     pixels = images.float().div_(255.0)
     return pixels.contiguous(memory_format=torch.channels_last) if channels_last else pixels

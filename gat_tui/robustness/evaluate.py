@@ -21,7 +21,15 @@ from gat_tui.checkpoints import Checkpoint
 from gat_tui.config import RunConfig
 from gat_tui.data import load_splits, to_model_input
 from gat_tui.robustness.plan import AttackPlan, AttackSpec, AutoAttackOptions, EvalError, plan_attacks
-from gat_tui.robustness.resume import ResumeSpec, file_identity, load_state, save_state, state_folder, state_path
+from gat_tui.robustness.resume import (
+    ResumeSpec,
+    data_fingerprint,
+    file_identity,
+    load_state,
+    save_state,
+    state_folder,
+    state_path,
+)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,7 @@ def run_autoattack(
         key = resume.identity | {
             "attack": attack.name, "version": attack.version, "stages": list(attack.stage_names), "norm": attack.norm,
             "eps": eps, "seed": attack.seed, "images": count, "batch_size": batch_size,
+            "data": data_fingerprint(images, labels),
         }
         path = state_path(resume.folder, key)
         saved, notice = load_state(path, key, int(sums.numel()))

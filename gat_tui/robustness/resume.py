@@ -2,8 +2,9 @@
 
 After each batch `run_autoattack` writes `.autoattack-<hash of key>.json` (atomically) with the
 next image to attack and the sums so far; the key names everything the figures depend on (the
-model files by path, size and modification time, the attack, ε, seed, split, limit, image count
-and batch size). A file whose key differs is ignored, so a changed evaluation starts over; the
+model files by path, size and modification time, the attack, ε, seed, split, limit, image count,
+batch size, and a SHA-256 of the images and labels themselves, so a dataset changed under the
+same name is not mixed with the old one's sums). A file whose key differs is ignored, so a changed evaluation starts over; the
 file is removed when the evaluation completes. A run's evaluations keep it in `RUN/evals/`, others
 beside the evaluated file.
 """
@@ -15,6 +16,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from gat_tui.atomic import write_text_atomically
 from gat_tui.runs.folder import RunPaths
@@ -48,6 +51,17 @@ def state_folder(evaluated: Path) -> Path:
         if paths.config.is_file():
             return paths.evals
     return evaluated.parent
+
+
+def data_fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
+    """SHA-256 of the evaluated images and labels: a dataset changed under the same folder name
+    (or split, or limit) must not continue another one's sums. One copy to the host per evaluation."""
+    digest = hashlib.sha256()
+    for tensor in (images, labels):
+        host = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{host.dtype}{tuple(host.shape)}".encode())
+        digest.update(host.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def state_path(folder: Path, key: dict[str, object]) -> Path:

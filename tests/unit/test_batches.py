@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from gat_tui.data import to_model_input
@@ -28,3 +29,11 @@ def test_model_input_is_in_the_unit_range_and_channels_last_on_request() -> None
     pixels = to_model_input(images, channels_last=True)
     assert pixels.min() == 0.0 and pixels.max() == 1.0
     assert pixels.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_model_input_refuses_float_images_instead_of_dividing_them_again_in_place() -> None:
+    pixels = torch.rand(2, 3, 4, 4)
+    before = pixels.clone()
+    with pytest.raises(TypeError, match="expects uint8 images.*float32"):
+        to_model_input(pixels, channels_last=False)
+    assert torch.equal(pixels, before)
