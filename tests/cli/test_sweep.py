@@ -210,6 +210,7 @@ def test_sweep_with_autoattack_evaluations_runs_them_as_eval_does_and_reports_th
 ) -> None:
     pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]"')
     from gat_tui.robustness.evaluate import evaluate_checkpoint
+    from gat_tui.robustness.options import EvalOptions
     from gat_tui.robustness.plan import AutoAttackOptions
     from gat_tui.runs.folder import RunPaths
 
@@ -249,8 +250,8 @@ limit = 8
 
     # the same figures as `gat-tui eval` gives for the same checkpoint and options
     checkpoint = RunPaths(out / "runs/gat/seed-0").best_checkpoint
-    direct = evaluate_checkpoint(checkpoint, ["autoattack:0.15"], limit=8, device_name="cpu",
-                                 autoattack=AutoAttackOptions("linf", "custom", ("apgd-ce",)))
+    direct = evaluate_checkpoint(checkpoint, EvalOptions(attacks=("autoattack:0.15",), limit=8, device_name="cpu",
+                                                         autoattack=AutoAttackOptions("linf", "custom", ("apgd-ce",))))
     assert direct.results[1].to_json() == {**auto, "stages": auto["stages"]}
 
     report = build_report(out)
