@@ -312,7 +312,7 @@ def evaluate_checkpoint(checkpoint: Path, options: EvalOptions) -> CheckpointEva
     data = load_eval_data(config, options, device)
     resume = None
     if options.resumable:
-        identity = {"target": file_identity(checkpoint)} | options.resume_identity()
+        identity: dict[str, object] = {"target": file_identity(checkpoint)} | options.resume_identity()
         resume = ResumeSpec(state_folder(checkpoint), identity, options.on_notice)
     loaded = LoadedEvaluation(
         target, source_model, data, tuple(plans), options.batch_size or config.data.eval_batch_size, device,
