@@ -14,7 +14,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -85,40 +85,62 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 9
         await pilot.pause(0.05)
 
 
-def write_tiny_sweep(folder: Path) -> Path:
-    """A two-run (baseline, gat) sweep of a tiny synthetic preset, with one FGM-L2 evaluation."""
-    config = RunConfig(
-        name="tiny",
+def tiny_gat_config(name: str, *, epochs: int = 2, panel_size: int, data: dict[str, int], **sections: Any) -> RunConfig:
+    """A GAT run of Table 1's networks on 8x8 synthetic images of 3 classes, batches of 16, on the CPU:
+    seconds to train. `data` sets the split sizes (and eval_batch_size); `sections` other config
+    sections whole (checkpoint=CheckpointConfig(...), logging=...)."""
+    return RunConfig(
+        name=name,
         method="gat",
         device="cpu",
-        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=96, val_size=32, test_size=48, batch_size=16),
-        train=TrainConfig(epochs=2, log_every=2),
+        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, batch_size=16, **data),
+        train=TrainConfig(epochs=epochs, log_every=2),
         gat=GatConfig(lr_g=1e-3),
-        eval=EvalConfig(panel_size=0),
+        eval=EvalConfig(panel_size=panel_size),
+        **sections,
     )
-    preset = folder / "tiny.toml"
-    preset.write_text(config_to_toml(config))
-    path = folder / "sweep.toml"
-    path.write_text(f'''
-name = "tiny_sweep"
-seeds = 2
-[[runs]]
-preset = "{preset}"
-label = "baseline"
-set = ["method=baseline"]
-[[runs]]
-preset = "{preset}"
-label = "gat"
+
+
+TINY_RUNS = (("baseline", 'set = ["method=baseline"]'), ("gat", ""))
+FGM_EVALUATION = '''
 [[evaluations]]
 name = "fgm"
 attack = "fgm-l2"
 eps = [0.5, 1.0]
-''')
+'''
+
+
+class TinySweep(Protocol):
+    def __call__(
+        self, folder: Path, *, file: str = ..., name: str = ..., seeds: int = ..., runs: Sequence[tuple[str, str]] = ..., tail: str = ...
+    ) -> Path: ...
+
+
+def write_tiny_sweep(
+    folder: Path,
+    *,
+    file: str = "sweep.toml",
+    name: str = "tiny_sweep",
+    seeds: int = 2,
+    runs: Sequence[tuple[str, str]] = TINY_RUNS,
+    tail: str = FGM_EVALUATION,
+) -> Path:
+    """A sweep file (`folder/file`) of runs of a tiny synthetic preset, written beside it as tiny.toml.
+
+    By default two runs (baseline, gat) with one FGM-L2 evaluation. Each of `runs` is a label and
+    the further TOML lines of its [[runs]] entry (set, tune, ...); `tail` follows the runs
+    ([[evaluations]], [paper]).
+    """
+    preset = folder / "tiny.toml"
+    preset.write_text(config_to_toml(tiny_gat_config("tiny", panel_size=0, data={"train_size": 96, "val_size": 32, "test_size": 48})))
+    entries = "".join(f'[[runs]]\npreset = "{preset}"\nlabel = "{label}"\n{lines}\n' for label, lines in runs)
+    path = folder / file
+    path.write_text(f'name = "{name}"\nseeds = {seeds}\n{entries}{tail}')
     return path
 
 
 @pytest.fixture(scope="session")
-def tiny_sweep() -> Callable[[Path], Path]:
+def tiny_sweep() -> TinySweep:
     return write_tiny_sweep
 
 

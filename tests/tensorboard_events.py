@@ -7,24 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import tiny_gat_config
 
-from gat_tui.config import CheckpointConfig, DataConfig, EvalConfig, GatConfig, LoggingConfig, RunConfig, TrainConfig
+from gat_tui.config import CheckpointConfig, LoggingConfig, RunConfig
 from gat_tui.runs.tensorboard import SCALAR_TAGS
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 
 def tiny(epochs: int = 2, tensorboard: bool = True) -> RunConfig:
-    return RunConfig(
-        name="tiny_tb",
-        method="gat",
-        device="cpu",
-        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=112, val_size=32, test_size=32, batch_size=16, eval_batch_size=32),
-        train=TrainConfig(epochs=epochs, log_every=2),
-        gat=GatConfig(lr_g=1e-3),
-        checkpoint=CheckpointConfig(every_steps=3),
-        eval=EvalConfig(panel_size=4),
-        logging=LoggingConfig(tensorboard=tensorboard),
+    return tiny_gat_config(
+        "tiny_tb", epochs=epochs, panel_size=4, data={"train_size": 112, "val_size": 32, "test_size": 32, "eval_batch_size": 32},
+        checkpoint=CheckpointConfig(every_steps=3), logging=LoggingConfig(tensorboard=tensorboard),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,7 @@ def eval_command(
 
     CHECKPOINT is a gat-tui run's; --model SPEC --weights FILE.safetensors evaluates any other network.
     """
+    from gat_tui.robustness.options import EvalOptions
     from gat_tui.robustness.plan import AttackSpec, AutoAttackOptions, EvalError, parse_attack_spec
     from gat_tui.runs.folder import RunPaths
 
@@ -94,19 +95,14 @@ def eval_command(
     eps_values = _parse_eps(eps)
     try:
         specs: list[AttackSpec] = [parse_attack_spec(text) for text in attack]
+        stages = tuple(part.strip() for part in aa_attacks.split(",") if part.strip()) if aa_attacks else ()
+        options = EvalOptions(
+            attacks=tuple(specs), eps_values=tuple(eps_values), source=source, generator=generator, split=split, limit=limit,
+            data_dir=data_dir, device_name=device, match_power=match_power, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
+            batch_size=batch_size, clip=clip, autoattack=AutoAttackOptions(norm, version, stages),
+        )
     except EvalError as error:
         fail(str(error))
-    if split not in ("val", "test"):
-        fail(f"--split {split!r}: expected val or test")
-    if limit < 0 or batch_size < 1 or pgd_steps < 1:
-        fail("--limit must be >= 0, --batch-size and --pgd-steps >= 1")
-    if pgd_step_size is not None and not (math.isfinite(pgd_step_size) and pgd_step_size > 0):
-        fail(f"--pgd-step-size {pgd_step_size}: expected a finite number > 0")
-    if norm not in ("linf", "l2"):
-        fail(f"--norm {norm!r}: expected linf or l2")
-    if version not in ("standard", "plus", "rand", "custom"):
-        fail(f"--version {version!r}: expected standard, plus, rand or custom")
-    stages = tuple(part.strip() for part in aa_attacks.split(",") if part.strip()) if aa_attacks else ()
     check_output_file(json_path, "--json")
 
     from rich.console import Console
@@ -131,21 +127,15 @@ def eval_command(
     def on_notice(message: str) -> None:  # AutoAttack's state file: resumed, or one ignored
         console.print(message, highlight=False)
 
-    options = AutoAttackOptions(norm, version, stages)
+    options = replace(options, progress=on_progress, on_notice=on_notice)
     try:
         with progress:
             evaluation: CheckpointEvaluation
             if external is not None:
-                evaluation = evaluate_model(
-                    external, specs, eps_values, source, generator, split, limit, data_dir, device,
-                    match_power, pgd_steps, pgd_step_size, batch_size, on_progress, clip=clip, autoattack=options, on_notice=on_notice,
-                )
+                evaluation = evaluate_model(external, options)
             else:
                 assert checkpoint is not None  # `_external_model` has checked that one of them is given
-                evaluation = evaluate_checkpoint(
-                    checkpoint, specs, eps_values, source, generator, split, limit, data_dir, device,
-                    match_power, pgd_steps, pgd_step_size, batch_size, on_progress, clip=clip, autoattack=options, on_notice=on_notice,
-                )
+                evaluation = evaluate_checkpoint(checkpoint, options)
     except (CheckpointError, ConfigError, EvalError, DataError, DeviceError) as error:
         fail(str(error))
     results, torch_device = evaluation.results, evaluation.device

@@ -400,9 +400,10 @@ class EvaluationScreen(WorkerScreen):
     def evaluate(self) -> None:
         from gat_tui.console.eval_tables import results_table
         from gat_tui.robustness.evaluate import evaluate_checkpoint
+        from gat_tui.robustness.options import EvalOptions
 
         # an error is shown on screen by WorkerScreen, never a traceback over the terminal
-        done = evaluate_checkpoint(self.checkpoint, ["fgsm", "fgm-l2", "random"], limit=self.limit)
+        done = evaluate_checkpoint(self.checkpoint, EvalOptions(attacks=("fgsm", "fgm-l2", "random"), limit=self.limit))
         table = results_table(done.results, f"{self.checkpoint.parent.parent.name}: test split, {done.count} images")
         self.app.call_from_thread(self.query_one(RichLog).write, table)
 

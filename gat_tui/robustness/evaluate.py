@@ -20,7 +20,8 @@ from gat_tui.attacks import AUTOATTACKS, FGML2, FGSM, Attack, AutoAttack, GATAtt
 from gat_tui.checkpoints import Checkpoint
 from gat_tui.config import RunConfig
 from gat_tui.data import load_splits, to_model_input
-from gat_tui.robustness.plan import AttackPlan, AttackSpec, AutoAttackOptions, EvalError, plan_attacks
+from gat_tui.robustness.options import EvalOptions, OnProgress
+from gat_tui.robustness.plan import AttackPlan, AttackSpec, EvalError, plan_attacks
 from gat_tui.robustness.resume import (
     ResumeSpec,
     data_fingerprint,
@@ -71,9 +72,6 @@ class AttackResult:
         return record
 
 
-OnProgress = Callable[[str, int, int], None]  # called with (what, done, total), counted in images
-
-
 @dataclass(frozen=True)
 class EvalData:
     """The images attacked (uint8, on the device), their labels, and the data set's classes and image shape."""
@@ -84,21 +82,16 @@ class EvalData:
     image_shape: tuple[int, int, int]
 
 
-def load_eval_data(config: RunConfig, split: str, limit: int, data_dir: Path | None, device: torch.device) -> EvalData:
-    if split not in ("val", "test"):
-        raise EvalError(f"--split {split!r}: expected val or test")
-    splits = load_splits(config.data, data_dir)
-    images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
-    if limit > 0:
-        images, labels = images[:limit], labels[:limit]
+def load_eval_data(config: RunConfig, options: EvalOptions, device: torch.device) -> EvalData:
+    """The images of `options.split` (its first `options.limit`) of `config`'s data, on `device`."""
+    splits = load_splits(config.data, options.data_dir)
+    if options.split == "val":
+        images, labels = splits.val_images, splits.val_labels
+    else:
+        images, labels = splits.test_images, splits.test_labels
+    if options.limit > 0:
+        images, labels = images[: options.limit], labels[: options.limit]
     return EvalData(images.to(device), labels.to(device), splits.num_classes, splits.image_shape)
-
-
-def load_eval_images(
-    config: RunConfig, split: str, limit: int, data_dir: Path | None, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    data = load_eval_data(config, split, limit, data_dir, device)
-    return data.images, data.labels
 
 
 def run_attack(
@@ -288,63 +281,53 @@ class CheckpointEvaluation:
     notes: tuple[str, ...] = field(default=())  # pyautoattack's check warnings, each once
 
 
-def evaluate_checkpoint(
-    checkpoint: Path,
-    attacks: Sequence[str | AttackSpec] = (),
-    eps_values: Sequence[float] = (),
-    source: Path | None = None,
-    generator: Path | None = None,
-    split: str = "test",
-    limit: int = 0,
-    data_dir: Path | None = None,
-    device_name: str = "auto",
-    match_power: bool = False,
-    pgd_steps: int = 10,
-    pgd_step_size: float | None = None,
-    batch_size: int | None = None,
-    progress: OnProgress | None = None,
-    clip: bool | None = None,
-    autoattack: AutoAttackOptions | None = None,
-    on_notice: Callable[[str], None] | None = None,
-    resumable: bool = True,
-) -> CheckpointEvaluation:
+@dataclass(frozen=True)
+class LoadedEvaluation:
+    """What either evaluation path has loaded and planned before the first attack."""
+
+    target: nn.Module
+    source: nn.Module  # the target itself for a direct attack
+    data: EvalData
+    plans: tuple[AttackPlan, ...]
+    batch_size: int  # the options' or the data config's eval_batch_size
+    device: torch.device  # as selected ("cuda"), which the images' ("cuda:0") may name otherwise
+    clip: bool
+    clip_from_checkpoint: bool
+    resume: ResumeSpec | None
+
+
+def evaluate_checkpoint(checkpoint: Path, options: EvalOptions) -> CheckpointEvaluation:
     """Everything `gat-tui eval` does short of printing: load models and data once, attack.
 
-    With no `attacks`: FGSM, FGM-L2 and random, plus the GAT attacker when a generator is
-    given or the checkpoint holds one (its own is used by default). `attacks` are names, or
-    `NAME:EPS,EPS` (or `AttackSpec`s) with their own ε values. `clip` (keep adversarial images in
-    [0, 1]) defaults to the checkpoint's training config, `perturbation.clip`. With `resumable`,
-    AutoAttack keeps a state file (`gat_tui.robustness.resume`) and `on_notice` hears of its use.
+    The GAT attacker's generator is `options.generator`, or the checkpoint's own when it holds
+    one; `clip` defaults to the checkpoint's training config, `perturbation.clip`.
     """
     from gat_tui.device import select_device
 
-    device = select_device(device_name)
+    device = select_device(options.device_name)
     target_checkpoint = Checkpoint.open(checkpoint)  # each file is read once
     config = target_checkpoint.config()
-    source_checkpoint = Checkpoint.open(source) if source is not None else None
-    if generator is not None:
-        generator_checkpoint: Checkpoint | None = Checkpoint.open(generator)
+    source_checkpoint = Checkpoint.open(options.source) if options.source is not None else None
+    if options.generator is not None:
+        generator_checkpoint: Checkpoint | None = Checkpoint.open(options.generator)
     else:
         generator_checkpoint = target_checkpoint if target_checkpoint.has_generator else None
     target, source_model, generator_model = load_models(target_checkpoint, source_checkpoint, generator_checkpoint, device)
-    use_clip = config.perturbation.clip if clip is None else clip
+    use_clip = config.perturbation.clip if options.clip is None else options.clip
     plans = plan_attacks(
-        default_attacks(attacks, generator_model), eps_values, use_clip, generator_model, pgd_steps, pgd_step_size,
-        autoattack, target_checkpoint.shape.num_classes,
+        default_attacks(options.attacks, generator_model), options.eps_values, use_clip, generator_model, options.pgd_steps,
+        options.pgd_step_size, options.autoattack, target_checkpoint.shape.num_classes,
     )
-    images, labels = load_eval_images(config, split, limit, data_dir, device)
+    data = load_eval_data(config, options, device)
     resume = None
-    if resumable:
-        identity: dict[str, object] = {
-            "target": file_identity(checkpoint), "source": file_identity(source) if source is not None else None,
-            "split": split, "limit": limit,
-        }
-        resume = ResumeSpec(state_folder(checkpoint), identity, on_notice)
-    results, notes = attack_all(
-        target, source_model, str(source) if source else None, images, labels, plans,
-        batch_size or config.data.eval_batch_size, match_power, progress, resume,
+    if options.resumable:
+        identity: dict[str, object] = {"target": file_identity(checkpoint)} | options.resume_identity()
+        resume = ResumeSpec(state_folder(checkpoint), identity, options.on_notice)
+    loaded = LoadedEvaluation(
+        target, source_model, data, tuple(plans), options.batch_size or config.data.eval_batch_size, device,
+        use_clip, options.clip is None, resume,
     )
-    return CheckpointEvaluation(results, int(images.shape[0]), device, use_clip, clip is None, notes)
+    return attack_all(loaded, options)
 
 
 def default_attacks(attacks: Sequence[str | AttackSpec], generator: nn.Module | None) -> list[str | AttackSpec]:
@@ -353,26 +336,21 @@ def default_attacks(attacks: Sequence[str | AttackSpec], generator: nn.Module | 
     return named or ["fgsm", "fgm-l2", "random", *(["gat"] if generator is not None else [])]
 
 
-def attack_all(
-    target: nn.Module,
-    source: nn.Module,
-    source_name: str | None,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    plans: Sequence[AttackPlan],
-    batch_size: int,
-    match_power: bool = False,
-    progress: OnProgress | None = None,
-    resume: ResumeSpec | None = None,
-) -> tuple[list[AttackResult], tuple[str, ...]]:
+def attack_all(loaded: LoadedEvaluation, options: EvalOptions) -> CheckpointEvaluation:
     """`evaluate_attacks` on a seeded, forked random stream; also pyautoattack's check warnings, each once."""
+    images, labels = loaded.data.images, loaded.data.labels
     device = images.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)  # random attacks and PGD starts draw the same noise every time
-        results = evaluate_attacks(target, source, source_name, images, labels, plans, batch_size, match_power, progress, resume)
+        results = evaluate_attacks(
+            loaded.target, loaded.source, options.source_name, images, labels, loaded.plans, loaded.batch_size,
+            options.match_power, options.progress, loaded.resume,
+        )
     notes: list[str] = []
-    for plan in plans:
+    for plan in loaded.plans:
         for note in getattr(plan.attack, "warnings", ()):
             if note not in notes:
                 notes.append(note)
-    return results, tuple(notes)
+    return CheckpointEvaluation(
+        results, int(images.shape[0]), loaded.device, loaded.clip, loaded.clip_from_checkpoint, tuple(notes)
+    )

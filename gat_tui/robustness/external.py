@@ -14,7 +14,7 @@ normaliser's `network.` prefix), so that a published state dict and a `gat-tui e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ from torch import nn
 from gat_tui.architectures import Architecture, ArchitectureError, Normalized, build_classifier
 from gat_tui.checkpoints import Checkpoint, CheckpointError, load_checked_state, read_state_dict
 from gat_tui.config import DATASETS, RunConfig, config_from_mapping, config_to_toml, load_preset
-from gat_tui.robustness.evaluate import CheckpointEvaluation, OnProgress, attack_all, default_attacks, load_eval_data
-from gat_tui.robustness.plan import AttackSpec, AutoAttackOptions, EvalError, plan_attacks
+from gat_tui.robustness.evaluate import CheckpointEvaluation, LoadedEvaluation, attack_all, default_attacks, load_eval_data
+from gat_tui.robustness.options import EvalOptions
+from gat_tui.robustness.plan import AttackPlan, EvalError, plan_attacks
 from gat_tui.robustness.resume import ResumeSpec, file_identity
 from gat_tui.runs.folder import RunPaths
 from gat_tui.toml_schema import parse_override, parse_toml, set_dotted
@@ -107,39 +108,28 @@ def load_state_file(path: Path, network: nn.Module, spec: str) -> None:
         raise CheckpointError(f"--weights {error} (--model {spec!r})") from None
 
 
-def evaluate_model(
-    model: ExternalModel,
-    attacks: Sequence[str | AttackSpec] = (),
-    eps_values: Sequence[float] = (),
-    source: Path | None = None,
-    generator: Path | None = None,
-    split: str = "test",
-    limit: int = 0,
-    data_dir: Path | None = None,
-    device_name: str = "auto",
-    match_power: bool = False,
-    pgd_steps: int = 10,
-    pgd_step_size: float | None = None,
-    batch_size: int | None = None,
-    progress: OnProgress | None = None,
-    clip: bool | None = None,
-    autoattack: AutoAttackOptions | None = None,
-    on_notice: Callable[[str], None] | None = None,
-    resumable: bool = True,
-) -> CheckpointEvaluation:
+def evaluate_model(model: ExternalModel, options: EvalOptions) -> CheckpointEvaluation:
     """`evaluate_checkpoint` for `model`; `clip` defaults to on (pixels stay in [0, 1]). AutoAttack's
     state file goes beside the weights file."""
     from gat_tui.device import select_device
 
-    device = select_device(device_name)
+    device = select_device(options.device_name)
     config = model_config(model)
+    source = options.source
     source_checkpoint = Checkpoint.open(source) if source is not None else None
-    generator_model = Checkpoint.open(generator).generator(device) if generator is not None else None
-    names = default_attacks(attacks, generator_model)
-    use_clip = True if clip is None else clip
-    plan_attacks(names, eps_values, use_clip, generator_model, pgd_steps, pgd_step_size, autoattack)  # fail before loading
-    data = load_eval_data(config, split, limit, data_dir, device)
-    plans = plan_attacks(names, eps_values, use_clip, generator_model, pgd_steps, pgd_step_size, autoattack, data.num_classes)
+    generator_model = Checkpoint.open(options.generator).generator(device) if options.generator is not None else None
+    names = default_attacks(options.attacks, generator_model)
+    use_clip = True if options.clip is None else options.clip
+
+    def plan(num_classes: int | None) -> list[AttackPlan]:
+        return plan_attacks(
+            names, options.eps_values, use_clip, generator_model, options.pgd_steps, options.pgd_step_size,
+            options.autoattack, num_classes,
+        )
+
+    plan(None)  # fail before loading
+    data = load_eval_data(config, options, device)
+    plans = plan(data.num_classes)
     target = build_external(model, data.num_classes, data.image_shape, config).to(device)
     source_model = target
     if source_checkpoint is not None:
@@ -149,15 +139,13 @@ def evaluate_model(
             )
         source_model = source_checkpoint.classifier(device)
     resume = None
-    if resumable:
+    if options.resumable:
         identity: dict[str, object] = {
             "model": model.spec, "weights": file_identity(model.weights), "dataset": model.dataset, "data": list(model.data),
-            "normalize": model.normalize, "source": file_identity(source) if source is not None else None,
-            "split": split, "limit": limit,
-        }
-        resume = ResumeSpec(model.weights.parent, identity, on_notice)
-    results, notes = attack_all(
-        target, source_model, str(source) if source else None, data.images, data.labels, plans,
-        batch_size or config.data.eval_batch_size, match_power, progress, resume,
+            "normalize": model.normalize,
+        } | options.resume_identity()
+        resume = ResumeSpec(model.weights.parent, identity, options.on_notice)
+    loaded = LoadedEvaluation(
+        target, source_model, data, tuple(plans), options.batch_size or config.data.eval_batch_size, device, use_clip, False, resume
     )
-    return CheckpointEvaluation(results, int(data.images.shape[0]), device, use_clip, False, notes)
+    return attack_all(loaded, options)

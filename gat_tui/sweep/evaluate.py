@@ -11,15 +11,15 @@ from pathlib import Path
 
 from gat_tui.atomic import write_text_atomically
 from gat_tui.robustness.evaluate import evaluate_checkpoint
+from gat_tui.robustness.options import EvalOptions
 from gat_tui.robustness.plan import AutoAttackOptions
 from gat_tui.sweep.plan import Evaluation
 
 
 def evaluate_run(checkpoint: Path, source: Path | None, evaluation: Evaluation, data_dir: Path | None, out: Path) -> None:
-    done = evaluate_checkpoint(
-        checkpoint,
-        [evaluation.attack],
-        evaluation.eps,
+    options = EvalOptions(
+        attacks=(evaluation.attack,),
+        eps_values=evaluation.eps,
         source=source,
         split=evaluation.split,
         limit=evaluation.limit,
@@ -27,6 +27,7 @@ def evaluate_run(checkpoint: Path, source: Path | None, evaluation: Evaluation, 
         match_power=evaluation.match_power,
         autoattack=AutoAttackOptions(evaluation.norm, evaluation.version, evaluation.aa_attacks),
     )
+    done = evaluate_checkpoint(checkpoint, options)
     record = {
         "checkpoint": str(checkpoint),
         "split": evaluation.split,

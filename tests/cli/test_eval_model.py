@@ -17,10 +17,12 @@ from gat_tui.checkpoints import CheckpointError
 from gat_tui.config import DataConfig
 from gat_tui.data import load_splits, to_model_input
 from gat_tui.robustness.external import ExternalModel, evaluate_model
+from gat_tui.robustness.options import EvalOptions
 
 TESTS = Path(__file__).resolve().parent.parent
 SPEC = "support_factory:tiny_classifier"
 DATA = ("num_classes=3", "image_size=8", "train_size=96", "val_size=32", "test_size=48")
+FGSM_ON_CPU = EvalOptions(attacks=("fgsm:0.1",), device_name="cpu")
 
 
 def _data() -> DataConfig:
@@ -53,17 +55,17 @@ def test_a_factory_network_from_a_safetensors_state_dict_is_evaluated_as_a_run(t
     assert accuracy > 0.6  # far from chance (1/3): the figures below can tell loaded weights from fresh ones
     weights = tmp_path / "tiny.safetensors"
     save_file(network.state_dict(), str(weights))
-    done = evaluate_model(ExternalModel(SPEC, weights, "synthetic", DATA), ["fgsm:0.1", "pgd-linf:0.1"], device_name="cpu")
+    done = evaluate_model(ExternalModel(SPEC, weights, "synthetic", DATA), EvalOptions(attacks=("fgsm:0.1", "pgd-linf:0.1"), device_name="cpu"))
     rows = {row.attack: row for row in done.results}
     assert rows["clean"].accuracy == pytest.approx(accuracy) and done.count == 48 and done.clip
     assert rows["pgd-linf"].accuracy <= rows["clean"].accuracy and rows["fgsm"].pert_linf <= 0.1 + 1e-6
 
     # the same network behind --normalize takes the bare state dict, and its own (network.*) too
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-    normalized = evaluate_model(ExternalModel(SPEC, weights, "synthetic", DATA, (mean, std)), ["fgsm:0.1"], device_name="cpu")
+    normalized = evaluate_model(ExternalModel(SPEC, weights, "synthetic", DATA, (mean, std)), FGSM_ON_CPU)
     wrapped = Normalized(network, mean, std)
     save_file(wrapped.state_dict(), str(tmp_path / "wrapped.safetensors"))
-    again = evaluate_model(ExternalModel(SPEC, tmp_path / "wrapped.safetensors", "synthetic", DATA, (mean, std)), ["fgsm:0.1"], device_name="cpu")
+    again = evaluate_model(ExternalModel(SPEC, tmp_path / "wrapped.safetensors", "synthetic", DATA, (mean, std)), FGSM_ON_CPU)
     assert [r.accuracy for r in normalized.results] == [r.accuracy for r in again.results]
 
 
@@ -79,7 +81,7 @@ def test_wrong_weights_are_refused_naming_file_tensor_and_spec(tmp_path: Path, m
         path = tmp_path / f"{name}.safetensors"
         save_file(tensors, str(path))
         with pytest.raises(CheckpointError) as raised:
-            evaluate_model(ExternalModel(SPEC, path, "synthetic", DATA), ["fgsm:0.1"], device_name="cpu")
+            evaluate_model(ExternalModel(SPEC, path, "synthetic", DATA), FGSM_ON_CPU)
         assert message in str(raised.value) and str(path) in str(raised.value) and SPEC in str(raised.value), name
 
 

@@ -10,6 +10,7 @@ from conftest import Cli
 
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
 from gat_tui.robustness.evaluate import evaluate_checkpoint
+from gat_tui.robustness.options import EvalOptions
 from gat_tui.robustness.plan import AutoAttackOptions
 from gat_tui.training.request import TrainingRequest
 from gat_tui.training.trainer import Trainer
@@ -36,8 +37,8 @@ def test_autoattack_is_no_weaker_than_pgd_stays_in_eps_and_repeats(checkpoint: P
     options = AutoAttackOptions("linf", "custom", ("apgd-ce",))  # the cheapest stage: AutoAttack costs minutes on a CPU
 
     def evaluate() -> dict[str, tuple[float, float]]:
-        done = evaluate_checkpoint(checkpoint, [f"autoattack:{EPS}", f"pgd-linf:{EPS}"], limit=8, batch_size=4,
-                                   device_name="cpu", autoattack=options)
+        done = evaluate_checkpoint(checkpoint, EvalOptions(attacks=(f"autoattack:{EPS}", f"pgd-linf:{EPS}"), limit=8, batch_size=4,
+                                                           device_name="cpu", autoattack=options))
         assert done.clip  # the training config's default
         return {row.attack: (row.accuracy, row.pert_linf) for row in done.results}
 
@@ -56,8 +57,8 @@ def test_eval_cli_resumes_an_interrupted_autoattack_from_the_run_folder(checkpoi
             raise KeyboardInterrupt  # as Ctrl-C after the first batch
 
     with pytest.raises(KeyboardInterrupt):
-        evaluate_checkpoint(checkpoint, [f"autoattack:{EPS}"], limit=8, batch_size=4, device_name="cpu",
-                            autoattack=options, progress=stop)
+        evaluate_checkpoint(checkpoint, EvalOptions(attacks=(f"autoattack:{EPS}",), limit=8, batch_size=4, device_name="cpu",
+                                                    autoattack=options, progress=stop))
     evals = checkpoint.parent.parent / "evals"
     (state,) = evals.glob(".autoattack-*.json")
     result = cli("eval", str(checkpoint.parent.parent), "--attack", f"autoattack:{EPS}", "--version", "custom",

@@ -6,11 +6,10 @@ import json
 import re
 import statistics
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from conftest import Cli, TinySweep
 
 from gat_tui.config import ConfigError
 from gat_tui.console.sweep_report import markdown
@@ -67,7 +66,7 @@ def test_bad_sweeps_are_refused(tmp_path: Path, text: str, fragment: str) -> Non
         parse_shard("2")
 
 
-def test_interrupted_and_sharded_sweeps_give_the_same_table(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:
+def test_interrupted_and_sharded_sweeps_give_the_same_table(tmp_path: Path, tiny_sweep: TinySweep) -> None:
     sweep = load_sweep(tiny_sweep(tmp_path))
     straight = tmp_path / "straight"
     assert SweepRunner(sweep, straight).run() == "finished"
@@ -110,7 +109,7 @@ def test_interrupted_and_sharded_sweeps_give_the_same_table(tmp_path: Path, tiny
     assert "± " in markdown(report)
 
 
-def test_sweep_and_report_commands(tmp_path: Path, cli: Cli, tiny_sweep: Callable[[Path], Path]) -> None:
+def test_sweep_and_report_commands(tmp_path: Path, cli: Cli, tiny_sweep: TinySweep) -> None:
     out = tmp_path / "out"
     result = cli("sweep", str(tiny_sweep(tmp_path)), "--headless", "--out", str(out), "--seeds", "2")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -125,30 +124,20 @@ def test_sweep_and_report_commands(tmp_path: Path, cli: Cli, tiny_sweep: Callabl
     assert missing.returncode == 2 and "not a sweep folder" in missing.stderr
 
 
-def write_tuned_sweep(folder: Path, tiny_sweep: Callable[[Path], Path]) -> Path:
+def write_tuned_sweep(folder: Path, tiny_sweep: TinySweep) -> Path:
     """The tiny preset: a baseline, and GAT tuned over 2 generator learning rates x 2 tuning seeds, 2 repeat seeds."""
-    tiny_sweep(folder)
-    path = folder / "tuned.toml"
-    path.write_text(f'''
-name = "tuned_sweep"
-seeds = 2
-[[runs]]
-preset = "{folder / 'tiny.toml'}"
-label = "baseline"
-set = ["method=baseline"]
-[[runs]]
-preset = "{folder / 'tiny.toml'}"
-label = "gat"
-tune = {{ "gat.lr_g" = [1e-6, 1e-2] }}
-tune_seeds = 2
+    return tiny_sweep(
+        folder, file="tuned.toml", name="tuned_sweep",
+        runs=(("baseline", 'set = ["method=baseline"]'), ("gat", 'tune = { "gat.lr_g" = [1e-6, 1e-2] }\ntune_seeds = 2')),
+        tail='''
 [paper]
-baseline = {{ mean = 0.7748, std = 0.0046, n = 50 }}
-gat = {{ mean = 0.8033, std = 0.0044, n = 50 }}
-''')
-    return path
+baseline = { mean = 0.7748, std = 0.0046, n = 50 }
+gat = { mean = 0.8033, std = 0.0044, n = 50 }
+''',
+    )
 
 
-def test_two_stage_sweep_tunes_then_repeats_sharded(tmp_path: Path, tiny_sweep: Callable[[Path], Path], cli: Cli) -> None:
+def test_two_stage_sweep_tunes_then_repeats_sharded(tmp_path: Path, tiny_sweep: TinySweep, cli: Cli) -> None:
     sweep = load_sweep(write_tuned_sweep(tmp_path, tiny_sweep))
     gat = sweep.runs[1]
     assert [point.name for point in gat.tuning] == ["lr_g=1e-06", "lr_g=0.01"] and gat.tune_seeds == 2
@@ -206,23 +195,16 @@ def test_bad_tuning_entries_are_refused(tmp_path: Path, text: str, fragment: str
 
 @pytest.mark.slow
 def test_sweep_with_autoattack_evaluations_runs_them_as_eval_does_and_reports_them(
-    tmp_path: Path, tiny_sweep: Callable[[Path], Path]
+    tmp_path: Path, tiny_sweep: TinySweep
 ) -> None:
     pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]"')
     from gat_tui.robustness.evaluate import evaluate_checkpoint
+    from gat_tui.robustness.options import EvalOptions
     from gat_tui.robustness.plan import AutoAttackOptions
     from gat_tui.runs.folder import RunPaths
 
-    tiny_sweep(tmp_path)
-    path = tmp_path / "aa.toml"
     # the cheapest AutoAttack: one APGD-CE stage, on 8 test images of 8x8 pixels
-    path.write_text(f'''
-name = "aa_sweep"
-seeds = 1
-[[runs]]
-preset = "{tmp_path / 'tiny.toml'}"
-label = "gat"
-set = ["train.epochs=1"]
+    path = tiny_sweep(tmp_path, file="aa.toml", name="aa_sweep", seeds=1, runs=(("gat", 'set = ["train.epochs=1"]'),), tail='''
 [[evaluations]]
 name = "aa-linf"
 attack = "autoattack"
@@ -249,8 +231,8 @@ limit = 8
 
     # the same figures as `gat-tui eval` gives for the same checkpoint and options
     checkpoint = RunPaths(out / "runs/gat/seed-0").best_checkpoint
-    direct = evaluate_checkpoint(checkpoint, ["autoattack:0.15"], limit=8, device_name="cpu",
-                                 autoattack=AutoAttackOptions("linf", "custom", ("apgd-ce",)))
+    direct = evaluate_checkpoint(checkpoint, EvalOptions(attacks=("autoattack:0.15",), limit=8, device_name="cpu",
+                                                         autoattack=AutoAttackOptions("linf", "custom", ("apgd-ce",))))
     assert direct.results[1].to_json() == {**auto, "stages": auto["stages"]}
 
     report = build_report(out)

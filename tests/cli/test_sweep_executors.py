@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SCRIPT, Cli
+from conftest import SCRIPT, Cli, TinySweep
 from safetensors.torch import load_file
 
 from gat_tui.sweep.executors import LocalSweep, SlurmOptions, submit_slurm
@@ -34,7 +34,7 @@ def figures(folder: Path) -> tuple[list, list]:
     return table, curves
 
 
-def test_local_and_debug_executors_give_the_sequential_report(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:
+def test_local_and_debug_executors_give_the_sequential_report(tmp_path: Path, tiny_sweep: TinySweep) -> None:
     sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
     assert SweepRunner(sweep, tmp_path / "sequential").run() == "finished"
     expected = figures(tmp_path / "sequential")
@@ -79,7 +79,7 @@ def slurm_task(array: str, task: int) -> Iterator[None]:
 
 
 def test_slurm_submission_chains_levels_and_its_tasks_give_the_sequential_report(
-    tmp_path: Path, tiny_sweep: Callable[[Path], Path]
+    tmp_path: Path, tiny_sweep: TinySweep
 ) -> None:
     from submitit.core.submission import process_job
     from submitit.slurm.test_slurm import mocked_slurm  # submitit's own stand-in for sbatch and srun
@@ -108,18 +108,8 @@ def test_slurm_submission_chains_levels_and_its_tasks_give_the_sequential_report
     assert sweep_status(out).counts() == {"done": 4}
 
 
-def long_sweep(folder: Path, tiny_sweep: Callable[[Path], Path]) -> Path:
-    tiny_sweep(folder)
-    path = folder / "long.toml"
-    path.write_text(f'''
-name = "long"
-seeds = 1
-[[runs]]
-preset = "{folder / 'tiny.toml'}"
-label = "long"
-set = ["data.train_size=160", "train.epochs=4"]
-''')
-    return path
+def long_sweep(folder: Path, tiny_sweep: TinySweep) -> Path:
+    return tiny_sweep(folder, file="long.toml", name="long", seeds=1, runs=(("long", 'set = ["data.train_size=160", "train.epochs=4"]'),), tail="")
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 240.0) -> None:
@@ -130,7 +120,7 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 240.
         time.sleep(0.02)
 
 
-def test_a_preempted_job_is_requeued_and_a_killed_sweep_resumes(tmp_path: Path, tiny_sweep: Callable[[Path], Path], cli: Cli) -> None:
+def test_a_preempted_job_is_requeued_and_a_killed_sweep_resumes(tmp_path: Path, tiny_sweep: TinySweep, cli: Cli) -> None:
     sweep_file = long_sweep(tmp_path, tiny_sweep)
     sweep = load_sweep(sweep_file)
     job = SweepRunner(sweep, tmp_path / "x").jobs[0]
@@ -178,7 +168,7 @@ def test_a_preempted_job_is_requeued_and_a_killed_sweep_resumes(tmp_path: Path, 
     assert status.returncode == 0 and "1 job: 1 done" in status.stdout
 
 
-def test_executor_options_are_checked(tmp_path: Path, cli: Cli, tiny_sweep: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_executor_options_are_checked(tmp_path: Path, cli: Cli, tiny_sweep: TinySweep, monkeypatch: pytest.MonkeyPatch) -> None:
     sweep_file = str(tiny_sweep(tmp_path))
     for args, fragment in [
         (["--executor", "cloud"], "--executor 'cloud': expected one of sequential, local, slurm, debug"),

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_gat_config
 
-from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig
+from gat_tui.config import RunConfig
 from gat_tui.events import Event, PreviewPanel
 from gat_tui.runs.folder import RunFolder
 from gat_tui.runs.panels import PanelError, panel_path, read_panel, saved_panels, write_panel
@@ -52,15 +53,7 @@ def test_a_broken_panel_file_is_named(tmp_path: Path) -> None:
 
 
 def tiny_config(epochs: int) -> RunConfig:
-    return RunConfig(
-        name="tiny_panels",
-        method="gat",
-        device="cpu",
-        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=64, val_size=16, test_size=16, batch_size=16, eval_batch_size=16),
-        train=TrainConfig(epochs=epochs, log_every=2),
-        gat=GatConfig(lr_g=1e-3),
-        eval=EvalConfig(panel_size=4),
-    )
+    return tiny_gat_config("tiny_panels", epochs=epochs, panel_size=4, data={"train_size": 64, "val_size": 16, "test_size": 16, "eval_batch_size": 16})
 
 
 def test_training_keeps_each_epochs_panel(tmp_path: Path) -> None:
