@@ -13,7 +13,7 @@ from torch import nn
 from gat_tui.attacks import AutoAttack
 from gat_tui.attacks.base import Perturbed
 from gat_tui.robustness.evaluate import run_autoattack
-from gat_tui.robustness.resume import ResumeSpec, state_folder, state_path
+from gat_tui.robustness.resume import ResumeSpec, data_fingerprint, state_folder, state_path
 
 EPS = 0.05
 
@@ -96,7 +96,7 @@ def test_state_of_another_evaluation_is_not_used(tmp_path: Path) -> None:
     attack = Counting()
     ours = spec(tmp_path, notices)
     key = ours.identity | {"attack": "autoattack", "version": "custom", "stages": ["apgd-ce"], "norm": "linf",
-                           "eps": EPS, "seed": 0, "images": 12, "batch_size": 5}
+                           "eps": EPS, "seed": 0, "images": 12, "batch_size": 5, "data": data_fingerprint(*data())}
     mine = state_path(tmp_path, key)
     assert mine != other
     record = json.loads(other.read_text())
