@@ -5,7 +5,7 @@ steps). Both runs are judged as a user sees them: test figures of the epoch that
 validation. Shorter runs (3 epochs of 64-480 images) did not show it: the classifier then
 barely trains on G's perturbations and the FGM-L2 figures of the two methods scatter around
 each other. FGM-L2 is evaluated at ε = 1, where the baseline keeps only ~20-30 % of the images.
-With the paper's lr_g = 1e-6 (seeds 0-2) GAT stays within 3 points of the baseline: the gap
+With the paper's lr_g = 1e-6 (seeds 0-4) GAT stays within 3 points of the baseline: the gap
 below is the generator's doing.
 """
 
@@ -67,6 +67,6 @@ def test_tuned_gat_beats_the_baseline_under_fgm_l2_at_equal_clean_accuracy(tmp_p
     # measured over seeds 0-4 (one thread): clean, baseline 0.988-0.996, GAT 0.994-1.000 (GAT -
     # baseline: +0.004 to +0.010); FGM-L2 at ε = 1, baseline 0.240-0.271, GAT 0.408-0.693 (gap
     # +0.168 to +0.422; seed 0: 0.240 and 0.408); test ‖G(Δ)‖₂ 1.92-2.90
-    assert abs(gat.test_acc_clean - baseline.test_acc_clean) <= 0.02
+    assert abs(gat.test_acc_clean - baseline.test_acc_clean) <= 0.03
     assert gat.test_acc_fgm_l2 >= baseline.test_acc_fgm_l2 + 0.08
     assert gat.extra["test_pert_l2"] > 1.0  # G perturbs at least as hard as the attack it is judged by
