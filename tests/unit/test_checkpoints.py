@@ -16,7 +16,7 @@ from gat_tui.checkpoints import (
     read_checkpoint,
     save_checkpoint,
 )
-from gat_tui.models import AllConvClassifier, PerturbationGenerator
+from gat_tui.models import CLASSIFIER_ARCHITECTURE, GENERATOR_ARCHITECTURE, AllConvClassifier, PerturbationGenerator
 
 SHAPE = NetworkShape(num_classes=5, channels=3, height=16, width=16, dropout=0.25)
 
@@ -200,3 +200,93 @@ def test_reading_the_metadata_alone_refuses_by_name(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as raised:
         read_checkpoint_metadata(other)
     assert str(raised.value) == f"{other}: metadata 'format' is 'other-tool'; expected {FORMAT!r} (a gat-tui checkpoint)"
+
+
+def test_the_saved_metadata_and_tensor_names_are_exactly_these(tmp_path: Path) -> None:
+    from gat_tui import __version__
+    from gat_tui.architectures import Architecture
+    from gat_tui.checkpoints import FORMAT
+
+    classifier, generator = AllConvClassifier(5, 3, dropout=0.25), PerturbationGenerator(3, width=4, depth=1)
+    architecture = Architecture(generator_width=4, generator_depth=1)
+    extra = torch.arange(6.0).view(2, 3).t()  # not contiguous: saved as a contiguous copy
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, {"classifier": classifier, "generator": generator}, SHAPE, "toml text", epoch=3, step=42,
+                    extra_tensors={"state.extra": extra}, extra_metadata={"training_state": "{}"}, architecture=architecture)
+    tensors, metadata = read_checkpoint(path)
+    assert metadata == {
+        "format": FORMAT, "gat_tui_version": __version__, "networks": "classifier,generator",
+        "classifier_architecture": CLASSIFIER_ARCHITECTURE, "generator_architecture": "table1-width4-depth1",
+        "architecture": architecture.to_json(), "shape": json.dumps(SHAPE.__dict__), "config_toml": "toml text",
+        "epoch": "3", "step": "42", "training_state": "{}",
+    }
+    expected_names = {f"classifier.{key}" for key in classifier.state_dict()} | {f"generator.{key}" for key in generator.state_dict()}
+    assert set(tensors) == expected_names | {"state.extra"}
+    assert torch.equal(tensors["state.extra"], extra)
+    for key, value in classifier.state_dict().items():
+        assert torch.equal(tensors[f"classifier.{key}"], value)
+
+
+def test_architecture_names_kept_for_older_readers() -> None:
+    from gat_tui.architectures import Architecture
+    from gat_tui.checkpoints import _classifier_name, _generator_name
+
+    assert _classifier_name(Architecture()) == CLASSIFIER_ARCHITECTURE
+    assert _classifier_name(Architecture(normalize_mean=(0.5,), normalize_std=(0.2,))) == "allconv"  # not Table 1's any more
+    assert _classifier_name(Architecture(classifier="torchvision:resnet18")) == "torchvision:resnet18"
+    assert _generator_name(Architecture()) == GENERATOR_ARCHITECTURE
+    assert _generator_name(Architecture(generator_width=48, generator_depth=5)) == "table1-width48-depth5"
+    assert _generator_name(Architecture(generator_width=32, generator_depth=6)) == "table1-width32-depth6"
+    assert _generator_name(Architecture(generator="pkg.mod:make", generator_width=3)) == "pkg.mod:make"
+
+
+def test_a_checkpoint_of_gat_tui_0_1_without_an_architecture_spec(tmp_path: Path) -> None:
+    from gat_tui.architectures import Architecture
+    from gat_tui.checkpoints import network_architecture
+
+    path = tmp_path / "old.safetensors"
+    assert network_architecture(path, {"classifier_architecture": CLASSIFIER_ARCHITECTURE}) == Architecture()
+    with pytest.raises(CheckpointError) as raised:
+        network_architecture(path, {"classifier_architecture": "resnet"})
+    assert str(raised.value) == (f"{path}: classifier architecture 'resnet' is not {CLASSIFIER_ARCHITECTURE!r}, "
+                                 "and the metadata has no 'architecture' spec to rebuild it from")
+    with pytest.raises(CheckpointError) as raised:
+        network_architecture(path, {})
+    assert str(raised.value).startswith(f"{path}: classifier architecture None is not ")
+    with pytest.raises(CheckpointError) as raised:
+        network_architecture(path, {"architecture": '{"classifier": 3}'})
+    assert str(raised.value) == f"{path}: metadata 'architecture' is malformed ('classifier' is not a string)"
+
+
+def test_unreadable_checkpoints_are_refused_with_the_reason(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import FORMAT
+
+    folder = tmp_path / "a-folder.safetensors"
+    folder.mkdir()
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint(folder)
+    assert str(raised.value) == f"{folder}: cannot read: Is a directory"
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(1)}, str(other), metadata={"format": "other-tool"})
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint(other)
+    assert str(raised.value) == f"{other}: metadata 'format' is 'other-tool'; expected {FORMAT!r} (a gat-tui checkpoint)"
+    bare = tmp_path / "bare.safetensors"
+    save_file({"w": torch.zeros(1)}, str(bare))  # no metadata at all
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint(bare)
+    assert str(raised.value) == f"{bare}: metadata 'format' is None; expected {FORMAT!r} (a gat-tui checkpoint)"
+
+
+def test_the_header_reader_takes_the_metadata_and_refuses_a_short_file(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import _read_metadata
+
+    path = tmp_path / "m.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path), metadata={"a": "1", "b": "two"})
+    assert _read_metadata(path.read_bytes()) == {"a": "1", "b": "two"}
+    save_file({"w": torch.zeros(3)}, str(path))
+    assert _read_metadata(path.read_bytes()) == {}
+    with pytest.raises(ValueError, match="^file shorter than the safetensors header$"):
+        _read_metadata(b"1234567")
+    with pytest.raises(json.JSONDecodeError):
+        _read_metadata(bytes(8))  # a header of length 0: not the short-file error
