@@ -51,6 +51,12 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gat_tui.data.cifar.download_and_extract_archive", refuse)
 
 
+@pytest.fixture
+def pyautoattack() -> object:
+    """The pyautoattack package (an optional extra), or the test skipped with how to install it."""
+    return pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]" (the test extra has it)')
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
@@ -131,6 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # (`pytest_sessionfinish`): pytest's own numbered folders were never swept in forked runs, and
     # thousands of them (36 GB) filled the disk during a long run
     if "MUTANT_UNDER_TEST" in os.environ and config.option.basetemp is None:
+        _MUTMUT_TEMP.mkdir(parents=True, exist_ok=True)
         config.option.basetemp = str(_MUTMUT_TEMP / str(os.getpid()))
 
 
