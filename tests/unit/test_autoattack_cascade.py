@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -198,6 +198,7 @@ def test_perturb_is_the_last_stages_result(script: Script) -> None:
     net = PixelClassifier()
     attack = AutoAttack("linf", "custom", ("apgd-ce", "apgd-dlr", "fab"))
     result = attack.perturb(net, script.images, script.labels, 0.1)
+    assert [runner.arguments["eps"] for runner in script.runners] == [0.1]
     changed = (result.adversarial != script.images).flatten(1).any(1).nonzero().flatten().tolist()
     assert changed == [2, 5, 6]
     torch.testing.assert_close(result.perturbation, result.adversarial - script.images, rtol=0, atol=0)
@@ -357,6 +358,9 @@ def apgd_script(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApgdScript]:
             return (x + 0.25).clamp(0, 1).requires_grad_()  # a result still in a graph: gat-tui detaches it
 
     package = ModuleType("pyautoattack")
+    existing = sys.modules.get("pyautoattack")
+    if existing is not None and getattr(existing, "__file__", None) is None:  # the `script` fixture's stand-in: keep its AutoAttack
+        package.AutoAttack = existing.AutoAttack  # type: ignore[attr-defined]
     module = ModuleType("pyautoattack.autopgd_base")
     module.APGDAttack = StandInAPGDAttack  # type: ignore[attr-defined]
     package.autopgd_base = module  # type: ignore[attr-defined]
@@ -368,13 +372,15 @@ def apgd_script(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApgdScript]:
     assert logger.handlers == handlers
 
 
-@pytest.mark.parametrize(("attack", "norm", "loss", "iterations", "restarts"), [
-    (APGDCE("linf", seed=4), "Linf", "ce", 100, 1),
-    (APGDDLR("l2", seed=4, iterations=7, restarts=3), "L2", "dlr", 7, 3),
+# the attacks are built in the test, not at collection: mutmut imports the test modules before it picks a mutant
+@pytest.mark.parametrize(("make", "norm", "loss", "iterations", "restarts"), [
+    (lambda: APGDCE("linf", seed=4), "Linf", "ce", 100, 1),
+    (lambda: APGDDLR("l2", seed=4, iterations=7, restarts=3), "L2", "dlr", 7, 3),
 ])
 def test_apgd_gets_its_loss_norm_iterations_restarts_eps_seed_and_device(
-    apgd_script: ApgdScript, attack: APGD, norm: str, loss: str, iterations: int, restarts: int
+    apgd_script: ApgdScript, make: Callable[[], APGD], norm: str, loss: str, iterations: int, restarts: int
 ) -> None:
+    attack = make()
     images, labels = tiny_batch()
     net = tiny_classifier()
     torch.manual_seed(5)
@@ -460,3 +466,19 @@ def test_every_standard_stage_runs_through_pyautoattack_at_a_few_iterations(monk
         kept = (result.adversarial != images).flatten(1).any(1)
         assert (net(result.adversarial).argmax(1)[kept] != labels[kept]).all()
     assert net.training
+
+
+def test_on_the_cpu_no_accelerators_random_stream_is_forked(script: Script, apgd_script: ApgdScript, monkeypatch: pytest.MonkeyPatch) -> None:
+    # fork_rng(devices=None) would fork (and warn about) every visible GPU's stream around a CPU attack
+    forked: list[object] = []
+    fork_rng = torch.random.fork_rng
+
+    def recording(devices: object = None, **kwargs: Any) -> Any:
+        forked.append(devices)
+        return fork_rng(devices=devices, **kwargs)
+
+    monkeypatch.setattr(torch.random, "fork_rng", recording)
+    run_stages(script, AutoAttack("linf", "custom", ("apgd-ce", "apgd-t")), PixelClassifier())
+    images, labels = tiny_batch()
+    APGDCE().perturb(tiny_classifier(), images, labels, 0.1)
+    assert forked == [[], [], []]  # two stages, then APGD
