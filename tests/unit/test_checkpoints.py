@@ -290,3 +290,38 @@ def test_the_header_reader_takes_the_metadata_and_refuses_a_short_file(tmp_path:
         _read_metadata(b"1234567")
     with pytest.raises(json.JSONDecodeError):
         _read_metadata(bytes(8))  # a header of length 0: not the short-file error
+
+
+def test_a_weights_file_is_read_as_safetensors_and_a_pickle_is_refused(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import read_state_dict
+
+    weights = tmp_path / "net.safetensors"
+    state = {"layer.weight": torch.arange(6.0).view(2, 3), "layer.bias": torch.zeros(2)}
+    save_file(state, str(weights))
+    read = read_state_dict(weights)
+    assert set(read) == set(state) and all(torch.equal(read[key], value) for key, value in state.items())
+    refusals = {
+        tmp_path / "none.safetensors": "no such weights file",
+        tmp_path: "is a folder; expected a .safetensors file",
+        weights / "inside": "cannot read: Not a directory",
+    }
+    for path, reason in refusals.items():
+        with pytest.raises(CheckpointError) as raised:
+            read_state_dict(path)
+        assert str(raised.value) == f"{path}: {reason}"
+    for name, data in (("zip.pt", b"PK\x03\x04 torch.save's zip"), ("bare.pth", b"\x80\x02 a bare pickle")):
+        pickle = tmp_path / name
+        pickle.write_bytes(data)
+        with pytest.raises(CheckpointError) as raised:
+            read_state_dict(pickle)
+        converted = pickle.with_suffix(".safetensors")
+        assert str(raised.value) == (
+            f"{pickle}: a pickle (torch.save's .pt/.pth format), refused: loading one can run arbitrary code. "
+            "Convert it once, where you trust it, to safetensors: python -c \"import torch; "
+            f"from safetensors.torch import save_file; save_file(torch.load('{pickle}', weights_only=True), '{converted}')\""
+        )
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"P not a zip, not a pickle")  # starts like neither
+    with pytest.raises(CheckpointError) as raised:
+        read_state_dict(garbage)
+    assert str(raised.value).startswith(f"{garbage}: not a readable safetensors file (")
