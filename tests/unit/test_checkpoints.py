@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -325,3 +326,31 @@ def test_a_weights_file_is_read_as_safetensors_and_a_pickle_is_refused(tmp_path:
     with pytest.raises(CheckpointError) as raised:
         read_state_dict(garbage)
     assert str(raised.value).startswith(f"{garbage}: not a readable safetensors file (")
+
+
+def test_each_refused_tensor_is_named_with_what_is_wrong(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import load_network_weights
+
+    path = tmp_path / "w.safetensors"
+    network = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))
+    good = {f"net.{key}": value + 1.0 for key, value in network.state_dict().items()}  # other values than the network's
+
+    def refusal(tensors: dict[str, torch.Tensor]) -> str:
+        with pytest.raises(CheckpointError) as raised:
+            load_network_weights(path, "net", network, tensors)
+        return str(raised.value)
+
+    without = {key: value for key, value in good.items() if not key.endswith("bias")}
+    assert refusal(without) == f"{path}: missing tensor 'net.0.bias' (2 missing in all)"
+    extra = {**good, "net.9.weight": torch.zeros(1), "net.8.weight": torch.zeros(1), "other.x": torch.zeros(1)}
+    assert refusal(extra) == f"{path}: unexpected tensor 'net.8.weight' for this architecture"  # the first by name
+    # both layers wrong: the network's first layer is named, whatever the file's order
+    misshaped = {**good, "net.1.weight": torch.zeros(3, 3), "net.0.weight": torch.zeros(2, 4)}
+    assert refusal(dict(reversed(misshaped.items()))) == f"{path}: tensor 'net.0.weight' has shape (2, 4); this architecture needs (2, 3)"
+    assert refusal({**good, "net.1.bias": torch.zeros(2, dtype=torch.float64)}) == (
+        f"{path}: tensor 'net.1.bias' has dtype torch.float64; this architecture needs torch.float32")
+    assert refusal({**good, "net.0.bias": torch.tensor([0.0, math.nan])}) == f"{path}: tensor 'net.0.bias' holds NaN or infinite values"
+    assert refusal({**good, "net.1.weight": torch.full((2, 2), -math.inf)}) == f"{path}: tensor 'net.1.weight' holds NaN or infinite values"
+    load_network_weights(path, "net", network, {**good, "other.x": torch.zeros(1)})  # another network's tensors are not ours
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, good[f"net.{key}"])
