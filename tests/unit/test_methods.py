@@ -16,6 +16,7 @@ from gat_tui.attacks import FGML2, FGSM, GATAttack, RandomL2
 from gat_tui.checkpoints import NetworkShape, save_checkpoint
 from gat_tui.config import AttackConfig, ModelConfig, RunConfig
 from gat_tui.methods import MethodSetupError, build_method
+from gat_tui.methods.base import optimizer_step
 from gat_tui.methods.fast_gradient import FastGradientTraining
 from gat_tui.methods.gat import GenerativeAdversarialTraining, generator_loss
 from gat_tui.methods.gat_attack import GatAttackerTraining
@@ -276,3 +277,16 @@ def test_build_method_refuses_an_unknown_method_and_an_unbuildable_network() -> 
     with pytest.raises(ArchitectureError) as direct:
         build_classifier(Architecture.from_config(config.model), 4, (3, 8, 8), 0.0)
     assert str(error.value) == str(direct.value) and error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_optimizer_step_fills_and_steps_only_the_parameters_it_is_given() -> None:
+    torch.manual_seed(0)
+    trained, other = nn.Linear(2, 1), nn.Linear(1, 1)
+    optimizer = torch.optim.Adam(trained.parameters(), lr=0.1)
+    x = torch.ones(3, 2)
+    optimizer_step(optimizer, other(trained(x)).sum(), list(trained.parameters()))
+    assert all(parameter.grad is None for parameter in other.parameters())  # autograd skipped the other network
+    # a step whose loss no longer reaches the bias: Adam must not move it by its momentum (its gradient is None, not 0)
+    bias = trained.bias.detach().clone()
+    optimizer_step(optimizer, (trained.weight * x[:, :2]).sum(), list(trained.parameters()))
+    assert trained.bias.grad is None and torch.equal(trained.bias.detach(), bias)
