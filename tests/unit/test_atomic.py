@@ -192,3 +192,30 @@ def test_an_error_naming_its_file_is_raised_as_it_is_even_if_the_temporary_is_go
         write_bytes_atomically(path, b"data")
     assert raised.value.errno == errno.EXDEV and Path(raised.value.filename).name.startswith(".best.safetensors.")
     assert not path.exists() and leftovers(tmp_path) == []
+
+
+def test_an_interrupt_after_the_temporary_is_gone_is_still_the_interrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def swept_then_interrupted(source: Any, destination: Any) -> None:
+        Path(source).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", swept_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_bytes_atomically(tmp_path / "metrics.jsonl", b"line\n")
+    assert leftovers(tmp_path) == []
+
+
+def test_a_stale_temporary_swept_meanwhile_by_another_writer_is_no_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "best.safetensors"
+    (tmp_path / ".best.safetensors.abc123.tmp").write_bytes(b"left by a killed writer")
+    real_glob = Path.glob
+
+    def found_then_swept(self: Path, pattern: str) -> Any:
+        found = list(real_glob(self, pattern))
+        for stale in found:
+            stale.unlink()  # another writer's sweep gets there first
+        return iter(found)
+
+    monkeypatch.setattr(Path, "glob", found_then_swept)
+    write_bytes_atomically(path, b"data")
+    assert path.read_bytes() == b"data" and leftovers(tmp_path) == []
