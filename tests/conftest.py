@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +28,7 @@ from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainCo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "gat-tui"
+_MUTMUT_TEMP = Path(tempfile.gettempdir()) / "gat-tui-mutmut"
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +49,12 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr("gat_tui.data.cifar.download_and_extract_archive", refuse)
+
+
+@pytest.fixture
+def pyautoattack() -> object:
+    """The pyautoattack package (an optional extra), or the test skipped with how to install it."""
+    return pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]" (the test extra has it)')
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +151,22 @@ def write_tiny_sweep(
 @pytest.fixture(scope="session")
 def tiny_sweep() -> TinySweep:
     return write_tiny_sweep
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path plugin reads --basetemp
+def pytest_configure(config: pytest.Config) -> None:
+    # under mutmut, each forked mutant run gets a temporary folder of its own, removed at its end
+    # (`pytest_sessionfinish`): pytest's own numbered folders were never swept in forked runs, and
+    # thousands of them (36 GB) filled the disk during a long run
+    if "MUTANT_UNDER_TEST" in os.environ and config.option.basetemp is None:
+        _MUTMUT_TEMP.mkdir(parents=True, exist_ok=True)
+        config.option.basetemp = str(_MUTMUT_TEMP / str(os.getpid()))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    basetemp = session.config.option.basetemp
+    if basetemp and Path(basetemp).parent == _MUTMUT_TEMP:  # ours (above), not a --basetemp given by hand
+        shutil.rmtree(basetemp, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -148,3 +148,74 @@ def test_describe_os_error_names_the_file_and_says_a_full_disk_plainly() -> None
     assert atomic.describe_os_error(denied, "cannot create the run folder") == "cannot create the run folder /runs/a: Permission denied"
     # no file and no strerror: the error's own text, and no stray space before the colon
     assert atomic.describe_os_error(OSError("bare"), "cannot read") == "cannot read: bare"
+
+
+def test_a_failed_write_names_the_file_it_was_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # write() fails naming no file (a full disk): the error gets the destination's name, its errno kept
+    import errno
+
+    path = tmp_path / "best.safetensors"
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, handle: Any) -> None:
+            self.handle = handle
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fdopen", lambda *args, **kwargs: FullDisk(real_fdopen(*args, **kwargs)))
+    with pytest.raises(OSError) as raised:
+        write_bytes_atomically(path, b"data")
+    assert (raised.value.errno, raised.value.strerror, raised.value.filename) == (errno.ENOSPC, "No space left on device", str(path))
+    assert isinstance(raised.value.__cause__, OSError) and leftovers(tmp_path) == []
+
+
+def test_an_error_naming_its_file_is_raised_as_it_is_even_if_the_temporary_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rename fails after a second writer swept our temporary: its own error is the one raised
+    import errno
+
+    path = tmp_path / "best.safetensors"
+
+    def swept_then_failed(source: Any, destination: Any) -> None:
+        Path(source).unlink()
+        raise OSError(errno.EXDEV, "Invalid cross-device link", str(source))
+
+    monkeypatch.setattr(atomic.os, "replace", swept_then_failed)
+    with pytest.raises(OSError) as raised:
+        write_bytes_atomically(path, b"data")
+    assert raised.value.errno == errno.EXDEV and Path(raised.value.filename).name.startswith(".best.safetensors.")
+    assert not path.exists() and leftovers(tmp_path) == []
+
+
+def test_an_interrupt_after_the_temporary_is_gone_is_still_the_interrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def swept_then_interrupted(source: Any, destination: Any) -> None:
+        Path(source).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", swept_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_bytes_atomically(tmp_path / "metrics.jsonl", b"line\n")
+    assert leftovers(tmp_path) == []
+
+
+def test_a_stale_temporary_swept_meanwhile_by_another_writer_is_no_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "best.safetensors"
+    (tmp_path / ".best.safetensors.abc123.tmp").write_bytes(b"left by a killed writer")
+    real_glob = Path.glob
+
+    def found_then_swept(self: Path, pattern: str) -> Any:
+        found = list(real_glob(self, pattern))
+        for stale in found:
+            stale.unlink()  # another writer's sweep gets there first
+        return iter(found)
+
+    monkeypatch.setattr(Path, "glob", found_then_swept)
+    write_bytes_atomically(path, b"data")
+    assert path.read_bytes() == b"data" and leftovers(tmp_path) == []

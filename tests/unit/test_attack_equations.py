@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gat_tui.attacks import FGML2, FGSM, GATAttack, RandomL2, RandomLinf
-from gat_tui.attacks.base import true_class_probability_gradient
+from gat_tui.attacks import FGML2, FGSM, PGDL2, GATAttack, PGDLinf, RandomL2, RandomLinf
+from gat_tui.attacks.base import cross_entropy_input_gradient, true_class_probability_gradient
 
 SHAPE = (2, 3, 4)  # C, H, W
 NUM_CLASSES = 5
@@ -105,3 +105,17 @@ def test_perturbations_leave_the_model_untouched() -> None:
     assert model.training
     assert model[1].weight.grad is None
     torch.testing.assert_close(model[1].weight.detach(), weight)
+
+
+def test_the_input_gradient_is_each_images_own_cross_entropy_gradient() -> None:
+    # summed over the batch, not averaged: image i's gradient is that of its own J(x_i, y_i) whatever the batch size
+    model, weight = linear_model()
+    images, labels = batch()
+    torch.testing.assert_close(cross_entropy_input_gradient(model, images, labels), cross_entropy_gradient_by_hand(weight, images, labels))
+    torch.testing.assert_close(cross_entropy_input_gradient(model, images[:1], labels[:1]), cross_entropy_gradient_by_hand(weight, images[:1], labels[:1]))
+
+
+def test_every_attack_clips_unless_told_not_to() -> None:
+    generator = nn.Conv2d(2, 2, 1)
+    attacks = [FGSM(), FGML2(), RandomL2(), RandomLinf(), PGDLinf(), PGDL2(), GATAttack(generator)]
+    assert [attack.clip for attack in attacks] == [True] * len(attacks)

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from autoattack_support import tiny_batch, tiny_classifier
 from torch import nn
 
 from gat_tui.attacks import APGDCE, AutoAttack, PGDLinf
@@ -13,24 +14,8 @@ from gat_tui.robustness.evaluate import AttackResult, StageResult, evaluate_atta
 from gat_tui.robustness.plan import AttackSpec, AutoAttackOptions, EvalError, parse_attack_spec, parse_sizes, plan_attacks
 
 
-@pytest.fixture
-def pyautoattack() -> object:
-    return pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]" (the test extra has it)')
-
-
-
-
-def model() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 6, 16), nn.ReLU(), nn.Linear(16, 5))
-
-
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
-    torch.manual_seed(1)
-    images = torch.rand(12, 3, 6, 6)
-    labels = model()(images).argmax(1)  # correct on all but the first two
-    labels[:2] = (labels[:2] + 1) % 5
-    return images, labels
+    return tiny_batch(misclassified=2)  # correct on all but the first two
 
 
 def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -42,7 +27,7 @@ def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> floa
 @pytest.mark.usefixtures("pyautoattack")
 @pytest.mark.parametrize(("norm", "eps"), [("linf", 0.05), ("l2", 0.5)])
 def test_autoattack_stages_are_cumulative_and_within_eps(norm: str, eps: float) -> None:
-    net, (images, labels) = model(), batch()
+    net, (images, labels) = tiny_classifier(), batch()
     attack = AutoAttack(norm, "custom", ("apgd-ce", "apgd-t"))
     stages = list(attack.stages(net, images, labels, eps))
     assert [name for name, _ in stages] == ["apgd-ce", "apgd-t"]
@@ -60,7 +45,7 @@ def test_autoattack_stages_are_cumulative_and_within_eps(norm: str, eps: float) 
 @pytest.mark.slow  # pyautoattack's 100-iteration attacks take seconds on a CPU
 @pytest.mark.usefixtures("pyautoattack")
 def test_autoattack_is_repeatable_and_leaves_the_random_stream_alone() -> None:
-    net, (images, labels) = model(), batch()
+    net, (images, labels) = tiny_classifier(), batch()
     attack = AutoAttack("linf", "custom", ("apgd-ce",))
     torch.manual_seed(5)
     first = attack(net, images, labels, 0.05).adversarial
@@ -73,7 +58,7 @@ def test_autoattack_is_repeatable_and_leaves_the_random_stream_alone() -> None:
 @pytest.mark.slow  # pyautoattack's 100-iteration attacks take seconds on a CPU
 @pytest.mark.usefixtures("pyautoattack")
 def test_apgd_ce_is_at_least_as_strong_as_pgd_and_within_eps() -> None:
-    net, (images, labels) = model(), batch()
+    net, (images, labels) = tiny_classifier(), batch()
     eps = 0.03
     apgd = APGDCE("linf")(net, images, labels, eps)
     pgd = PGDLinf(steps=10)(net, images, labels, eps)
@@ -84,7 +69,7 @@ def test_apgd_ce_is_at_least_as_strong_as_pgd_and_within_eps() -> None:
 @pytest.mark.slow  # pyautoattack's 100-iteration attacks take seconds on a CPU
 @pytest.mark.usefixtures("pyautoattack")
 def test_evaluate_attacks_reports_stages_version_norm_and_count() -> None:
-    net, (images, labels) = model(), batch()
+    net, (images, labels) = tiny_classifier(), batch()
     uint8 = (images * 255).round().to(torch.uint8)
     plans = plan_attacks(
         ["autoattack:0.05", "apgd-ce:0.05"], [], True, None, 10, None,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from autoattack_support import predictions, tiny_classifier, tiny_images
 from torch import nn
 
 from gat_tui.attacks import AutoAttack
@@ -18,20 +19,9 @@ from gat_tui.robustness.resume import ResumeSpec, data_fingerprint, state_folder
 EPS = 0.05
 
 
-@pytest.fixture
-def pyautoattack() -> object:
-    return pytest.importorskip("pyautoattack", reason='pyautoattack is not installed: pip install -e ".[autoattack]" (the test extra has it)')
-
-
-def model() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 6, 16), nn.ReLU(), nn.Linear(16, 5))
-
-
 def data() -> tuple[torch.Tensor, torch.Tensor]:
-    torch.manual_seed(1)
-    images = (torch.rand(12, 3, 6, 6) * 255).round().to(torch.uint8)
-    return images, model()(images.float() / 255).argmax(1)
+    images = (tiny_images() * 255).round().to(torch.uint8)
+    return images, predictions(tiny_classifier(), images.float() / 255)
 
 
 class Counting(AutoAttack):
@@ -60,7 +50,7 @@ def evaluate(attack: AutoAttack, resume: ResumeSpec | None, stop_after: int = 0)
         if batches == stop_after:
             raise KeyboardInterrupt
 
-    net = model()
+    net = tiny_classifier()
     return run_autoattack(attack, EPS, net, net, images, labels, 5, on_batch, resume=resume)
 
 

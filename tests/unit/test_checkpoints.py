@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from gat_tui.checkpoints import (
     read_checkpoint,
     save_checkpoint,
 )
-from gat_tui.models import AllConvClassifier, PerturbationGenerator
+from gat_tui.models import CLASSIFIER_ARCHITECTURE, GENERATOR_ARCHITECTURE, AllConvClassifier, PerturbationGenerator
 
 SHAPE = NetworkShape(num_classes=5, channels=3, height=16, width=16, dropout=0.25)
 
@@ -200,3 +201,156 @@ def test_reading_the_metadata_alone_refuses_by_name(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as raised:
         read_checkpoint_metadata(other)
     assert str(raised.value) == f"{other}: metadata 'format' is 'other-tool'; expected {FORMAT!r} (a gat-tui checkpoint)"
+
+
+def test_the_saved_metadata_and_tensor_names_are_exactly_these(tmp_path: Path) -> None:
+    from gat_tui import __version__
+    from gat_tui.architectures import Architecture
+    from gat_tui.checkpoints import FORMAT
+
+    classifier, generator = AllConvClassifier(5, 3, dropout=0.25), PerturbationGenerator(3, width=4, depth=1)
+    architecture = Architecture(generator_width=4, generator_depth=1)
+    extra = torch.arange(6.0).view(2, 3).t()  # not contiguous: saved as a contiguous copy
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, {"classifier": classifier, "generator": generator}, SHAPE, "toml text", epoch=3, step=42,
+                    extra_tensors={"state.extra": extra}, extra_metadata={"training_state": "{}"}, architecture=architecture)
+    tensors, metadata = read_checkpoint(path)
+    assert metadata == {
+        "format": FORMAT, "gat_tui_version": __version__, "networks": "classifier,generator",
+        "classifier_architecture": CLASSIFIER_ARCHITECTURE, "generator_architecture": "table1-width4-depth1",
+        "architecture": architecture.to_json(), "shape": json.dumps(SHAPE.__dict__), "config_toml": "toml text",
+        "epoch": "3", "step": "42", "training_state": "{}",
+    }
+    expected_names = {f"classifier.{key}" for key in classifier.state_dict()} | {f"generator.{key}" for key in generator.state_dict()}
+    assert set(tensors) == expected_names | {"state.extra"}
+    assert torch.equal(tensors["state.extra"], extra)
+    for key, value in classifier.state_dict().items():
+        assert torch.equal(tensors[f"classifier.{key}"], value)
+
+
+def test_architecture_names_kept_for_older_readers() -> None:
+    from gat_tui.architectures import Architecture
+    from gat_tui.checkpoints import _classifier_name, _generator_name
+
+    assert _classifier_name(Architecture()) == CLASSIFIER_ARCHITECTURE
+    assert _classifier_name(Architecture(normalize_mean=(0.5,), normalize_std=(0.2,))) == "allconv"  # not Table 1's any more
+    assert _classifier_name(Architecture(classifier="torchvision:resnet18")) == "torchvision:resnet18"
+    assert _generator_name(Architecture()) == GENERATOR_ARCHITECTURE
+    assert _generator_name(Architecture(generator_width=48, generator_depth=5)) == "table1-width48-depth5"
+    assert _generator_name(Architecture(generator_width=32, generator_depth=6)) == "table1-width32-depth6"
+    assert _generator_name(Architecture(generator="pkg.mod:make", generator_width=3)) == "pkg.mod:make"
+
+
+def test_a_checkpoint_of_gat_tui_0_1_without_an_architecture_spec(tmp_path: Path) -> None:
+    from gat_tui.architectures import Architecture
+    from gat_tui.checkpoints import network_architecture
+
+    path = tmp_path / "old.safetensors"
+    assert network_architecture(path, {"classifier_architecture": CLASSIFIER_ARCHITECTURE}) == Architecture()
+    with pytest.raises(CheckpointError) as raised:
+        network_architecture(path, {"classifier_architecture": "resnet"})
+    assert str(raised.value) == (f"{path}: classifier architecture 'resnet' is not {CLASSIFIER_ARCHITECTURE!r}, "
+                                 "and the metadata has no 'architecture' spec to rebuild it from")
+    with pytest.raises(CheckpointError) as raised:
+        network_architecture(path, {})
+    assert str(raised.value).startswith(f"{path}: classifier architecture None is not ")
+    with pytest.raises(CheckpointError) as raised:
+        network_architecture(path, {"architecture": '{"classifier": 3}'})
+    assert str(raised.value) == f"{path}: metadata 'architecture' is malformed ('classifier' is not a string)"
+
+
+def test_unreadable_checkpoints_are_refused_with_the_reason(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import FORMAT
+
+    folder = tmp_path / "a-folder.safetensors"
+    folder.mkdir()
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint(folder)
+    assert str(raised.value) == f"{folder}: cannot read: Is a directory"
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(1)}, str(other), metadata={"format": "other-tool"})
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint(other)
+    assert str(raised.value) == f"{other}: metadata 'format' is 'other-tool'; expected {FORMAT!r} (a gat-tui checkpoint)"
+    bare = tmp_path / "bare.safetensors"
+    save_file({"w": torch.zeros(1)}, str(bare))  # no metadata at all
+    with pytest.raises(CheckpointError) as raised:
+        read_checkpoint(bare)
+    assert str(raised.value) == f"{bare}: metadata 'format' is None; expected {FORMAT!r} (a gat-tui checkpoint)"
+
+
+def test_the_header_reader_takes_the_metadata_and_refuses_a_short_file(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import _read_metadata
+
+    path = tmp_path / "m.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path), metadata={"a": "1", "b": "two"})
+    assert _read_metadata(path.read_bytes()) == {"a": "1", "b": "two"}
+    save_file({"w": torch.zeros(3)}, str(path))
+    assert _read_metadata(path.read_bytes()) == {}
+    with pytest.raises(ValueError, match="^file shorter than the safetensors header$"):
+        _read_metadata(b"1234567")
+    with pytest.raises(json.JSONDecodeError):
+        _read_metadata(bytes(8))  # a header of length 0: not the short-file error
+
+
+def test_a_weights_file_is_read_as_safetensors_and_a_pickle_is_refused(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import read_state_dict
+
+    weights = tmp_path / "net.safetensors"
+    state = {"layer.weight": torch.arange(6.0).view(2, 3), "layer.bias": torch.zeros(2)}
+    save_file(state, str(weights))
+    read = read_state_dict(weights)
+    assert set(read) == set(state) and all(torch.equal(read[key], value) for key, value in state.items())
+    refusals = {
+        tmp_path / "none.safetensors": "no such weights file",
+        tmp_path: "is a folder; expected a .safetensors file",
+        weights / "inside": "cannot read: Not a directory",
+    }
+    for path, reason in refusals.items():
+        with pytest.raises(CheckpointError) as raised:
+            read_state_dict(path)
+        assert str(raised.value) == f"{path}: {reason}"
+    for name, data in (("zip.pt", b"PK\x03\x04 torch.save's zip"), ("bare.pth", b"\x80\x02 a bare pickle")):
+        pickle = tmp_path / name
+        pickle.write_bytes(data)
+        with pytest.raises(CheckpointError) as raised:
+            read_state_dict(pickle)
+        converted = pickle.with_suffix(".safetensors")
+        assert str(raised.value) == (
+            f"{pickle}: a pickle (torch.save's .pt/.pth format), refused: loading one can run arbitrary code. "
+            "Convert it once, where you trust it, to safetensors: python -c \"import torch; "
+            f"from safetensors.torch import save_file; save_file(torch.load('{pickle}', weights_only=True), '{converted}')\""
+        )
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"P not a zip, not a pickle")  # starts like neither
+    with pytest.raises(CheckpointError) as raised:
+        read_state_dict(garbage)
+    assert str(raised.value).startswith(f"{garbage}: not a readable safetensors file (")
+
+
+def test_each_refused_tensor_is_named_with_what_is_wrong(tmp_path: Path) -> None:
+    from gat_tui.checkpoints import load_network_weights
+
+    path = tmp_path / "w.safetensors"
+    network = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))
+    good = {f"net.{key}": value + 1.0 for key, value in network.state_dict().items()}  # other values than the network's
+
+    def refusal(tensors: dict[str, torch.Tensor]) -> str:
+        with pytest.raises(CheckpointError) as raised:
+            load_network_weights(path, "net", network, tensors)
+        return str(raised.value)
+
+    without = {key: value for key, value in good.items() if not key.endswith("bias")}
+    assert refusal(without) == f"{path}: missing tensor 'net.0.bias' (2 missing in all)"
+    extra = {**good, "net.9.weight": torch.zeros(1), "net.8.weight": torch.zeros(1), "other.x": torch.zeros(1)}
+    assert refusal(extra) == f"{path}: unexpected tensor 'net.8.weight' for this architecture"  # the first by name
+    # both layers wrong: the network's first layer is named, whatever the file's order
+    misshaped = {**good, "net.1.weight": torch.zeros(3, 3), "net.0.weight": torch.zeros(2, 4)}
+    assert refusal(dict(reversed(misshaped.items()))) == f"{path}: tensor 'net.0.weight' has shape (2, 4); this architecture needs (2, 3)"
+    assert refusal({**good, "net.1.bias": torch.zeros(2, dtype=torch.float64)}) == (
+        f"{path}: tensor 'net.1.bias' has dtype torch.float64; this architecture needs torch.float32")
+    assert refusal({**good, "net.0.bias": torch.tensor([0.0, math.nan])}) == f"{path}: tensor 'net.0.bias' holds NaN or infinite values"
+    assert refusal({**good, "net.1.weight": torch.full((2, 2), -math.inf)}) == f"{path}: tensor 'net.1.weight' holds NaN or infinite values"
+    load_network_weights(path, "net", network, {**good, "other.x": torch.zeros(1)})  # another network's tensors are not ours
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, good[f"net.{key}"])

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as functional
 from torch import nn
 
+from gat_tui.architectures import Architecture, ArchitectureError, build_classifier
+from gat_tui.attacks import FGML2, FGSM, GATAttack, RandomL2
 from gat_tui.checkpoints import NetworkShape, save_checkpoint
 from gat_tui.config import AttackConfig, ModelConfig, RunConfig
-from gat_tui.methods import build_method
+from gat_tui.methods import MethodSetupError, build_method
+from gat_tui.methods.base import optimizer_step
+from gat_tui.methods.fast_gradient import FastGradientTraining
 from gat_tui.methods.gat import GenerativeAdversarialTraining, generator_loss
+from gat_tui.methods.gat_attack import GatAttackerTraining
+from gat_tui.methods.random_noise import RandomPerturbationTraining
+from gat_tui.methods.standard import StandardTraining
 
 NUM_CLASSES = 3
 
@@ -180,3 +188,105 @@ def test_gat_attack_trains_only_the_generator(tmp_path) -> None:
     assert any(not torch.equal(generator_before[k], v) for k, v in attack.generator.state_dict().items())
     with pytest.raises(ValueError, match="trained for 4 classes"):
         build_method(config, num_classes=10, image_shape=(3, 16, 16), device=torch.device("cpu"))
+
+
+SETTINGS = dict(lr_f=2e-3, alpha=0.3, eps=0.7, clip=False, c_g=0.05, k=3, lr_g=4e-4)
+
+
+def _settings_config(method: str, dropout: float = 0.0) -> RunConfig:
+    """A config whose settings all differ from their defaults and from each other, so a swap shows."""
+    base = RunConfig(method=method)
+    return replace(
+        base,
+        model=ModelConfig(dropout=dropout, generator_width=8, generator_depth=2),
+        train=replace(base.train, lr_f=SETTINGS["lr_f"], alpha=SETTINGS["alpha"]),
+        perturbation=replace(base.perturbation, eps=SETTINGS["eps"], clip=SETTINGS["clip"]),
+        gat=replace(base.gat, c_g=SETTINGS["c_g"], k=SETTINGS["k"], lr_g=SETTINGS["lr_g"]),
+    )
+
+
+def _learning_rate(optimizer: torch.optim.Optimizer) -> float:
+    (group,) = optimizer.param_groups
+    return float(group["lr"])
+
+
+@pytest.mark.parametrize(("method", "kind", "attack"), [
+    ("baseline", StandardTraining, None),
+    ("dropout", StandardTraining, None),
+    ("random", RandomPerturbationTraining, RandomL2),
+    ("fg_linf", FastGradientTraining, FGSM),
+    ("fg_l2", FastGradientTraining, FGML2),
+    ("gat", GenerativeAdversarialTraining, GATAttack),
+    ("dropout_gat", GenerativeAdversarialTraining, GATAttack),
+])
+def test_build_method_gives_each_setting_to_its_method(method: str, kind: type, attack: type | None) -> None:
+    config = _settings_config(method, dropout=0.25 if "dropout" in method else 0.0)
+    training = build_method(config, num_classes=4, image_shape=(1, 8, 8), device=torch.device("meta"))
+    assert type(training) is kind
+    assert training.architecture == Architecture.from_config(config.model) and training.dropout == config.model.dropout
+    for name, network in training.networks().items():  # built on the device asked for
+        assert {parameter.device.type for parameter in network.parameters()} == {"meta"}, name
+    assert training.classifier(torch.zeros(2, 1, 8, 8, device="meta")).shape == (2, 4)  # 4 classes of 1-channel images
+    assert _learning_rate(training.optimizers()["classifier"]) == SETTINGS["lr_f"]
+    if attack is not None:
+        assert type(training.attack) is attack and training.attack.clip is SETTINGS["clip"]
+        assert (training.alpha, training.clip) == (SETTINGS["alpha"], SETTINGS["clip"])
+    if kind in (RandomPerturbationTraining, FastGradientTraining):
+        assert training.eps == SETTINGS["eps"]
+    if kind is FastGradientTraining:
+        assert training.norm == method.removeprefix("fg_")
+    if kind is GenerativeAdversarialTraining:
+        assert (training.c_g, training.k) == (SETTINGS["c_g"], SETTINGS["k"])
+        assert _learning_rate(training.optimizers()["generator"]) == SETTINGS["lr_g"]
+        assert training.attack.generator is training.generator
+        assert (training.generator.channels, training.generator.width, training.generator.depth) == (1, 8, 2)  # [model]'s
+
+
+def test_build_method_for_the_gat_attacker_takes_the_checkpoints_classifier(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    # the victim's recorded generator spec and size differ from this run's, which the attacker's record must keep
+    victim_model = ModelConfig(dropout=0.3, generator="support_factory:tiny_generator", generator_width=5, generator_depth=1)
+    victim = build_method(replace(RunConfig(method="dropout"), model=victim_model), 4, (1, 8, 8), torch.device("cpu"))
+    path = tmp_path / "victim.safetensors"
+    save_checkpoint(path, victim.networks(), NetworkShape(4, 1, 8, 8, 0.3), "", epoch=1, step=1, architecture=victim.architecture)
+    config = replace(_settings_config("gat_attack"), attack=AttackConfig(classifier=str(path), patience=7))
+    attacker = build_method(config, num_classes=4, image_shape=(1, 8, 8), device=torch.device("meta"))
+    assert type(attacker) is GatAttackerTraining
+    assert (attacker.patience, attacker.c_g, attacker.clip, attacker.attack.clip) == (7, SETTINGS["c_g"], False, False)
+    assert _learning_rate(attacker.optimizers()["generator"]) == SETTINGS["lr_g"]
+    assert attacker.dropout == 0.3  # the victim's, not this run's 0.0
+    assert attacker.architecture == replace(victim.architecture, generator="table1", generator_width=8, generator_depth=2)
+    assert (attacker.generator.channels, attacker.generator.width, attacker.generator.depth) == (1, 8, 2)
+    for network in (attacker.classifier, attacker.generator):
+        assert {parameter.device.type for parameter in network.parameters()} == {"meta"}
+    with pytest.raises(MethodSetupError) as error:
+        build_method(config, num_classes=5, image_shape=(3, 8, 8), device=torch.device("cpu"))
+    assert str(error.value) == (f"attack.classifier {path}: trained for 4 classes of 1-channel images, "
+                                "but data 'cifar10' has 5 of 3")
+    with pytest.raises(MethodSetupError, match="trained for 4 classes of 1-channel images, but data 'cifar10' has 4 of 3$"):
+        build_method(config, num_classes=4, image_shape=(3, 8, 8), device=torch.device("cpu"))
+
+
+def test_build_method_refuses_an_unknown_method_and_an_unbuildable_network() -> None:
+    with pytest.raises(MethodSetupError) as error:
+        build_method(replace(RunConfig(), method="adversarial"), 4, (3, 8, 8), torch.device("cpu"))
+    assert str(error.value) == "unknown method 'adversarial'"
+    config = replace(RunConfig(method="baseline"), model=ModelConfig(classifier="no_such_module_anywhere:factory"))
+    with pytest.raises(MethodSetupError) as error:
+        build_method(config, 4, (3, 8, 8), torch.device("cpu"))
+    with pytest.raises(ArchitectureError) as direct:
+        build_classifier(Architecture.from_config(config.model), 4, (3, 8, 8), 0.0)
+    assert str(error.value) == str(direct.value) and error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_optimizer_step_fills_and_steps_only_the_parameters_it_is_given() -> None:
+    torch.manual_seed(0)
+    trained, other = nn.Linear(2, 1), nn.Linear(1, 1)
+    optimizer = torch.optim.Adam(trained.parameters(), lr=0.1)
+    x = torch.ones(3, 2)
+    optimizer_step(optimizer, other(trained(x)).sum(), list(trained.parameters()))
+    assert all(parameter.grad is None for parameter in other.parameters())  # autograd skipped the other network
+    # a step whose loss no longer reaches the bias: Adam must not move it by its momentum (its gradient is None, not 0)
+    bias = trained.bias.detach().clone()
+    optimizer_step(optimizer, (trained.weight * x[:, :2]).sum(), list(trained.parameters()))
+    assert trained.bias.grad is None and torch.equal(trained.bias.detach(), bias)

@@ -193,17 +193,22 @@ def test_restore_refuses_what_capture_did_not_write() -> None:
 def test_the_accelerators_rng_is_saved_and_restored_only_on_its_own_device(monkeypatch: pytest.MonkeyPatch) -> None:
     # the CUDA and MPS calls are stand-ins, so the branches run on any machine
     calls: list[tuple[str, list[int]]] = []
-    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: torch.tensor([1], dtype=torch.uint8))
+    asked: list[torch.device] = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: asked.append(device) or torch.tensor([1], dtype=torch.uint8))
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: calls.append((f"cuda:{device}", state.tolist())))
     monkeypatch.setattr(torch.mps, "get_rng_state", lambda: torch.tensor([2], dtype=torch.uint8))
     monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: calls.append(("mps", state.tolist())))
-    cuda, mps = torch.device("cuda"), torch.device("mps")
+    cuda, mps = torch.device("cuda", 1), torch.device("mps")
     assert {name: sorted(_rng_tensors(device)) for name, device in (("cpu", CPU), ("cuda", cuda), ("mps", mps))} == {
         "cpu": ["rng.torch"], "cuda": ["rng.cuda", "rng.torch"], "mps": ["rng.mps", "rng.torch"],
     }  # fmt: skip
+    assert asked == [cuda]  # the state of the run's own GPU
+    on_cuda, on_mps = _rng_tensors(cuda), _rng_tensors(mps)
+    assert on_cuda["rng.cuda"].tolist() == [1] and on_mps["rng.mps"].tolist() == [2]
+    assert torch.equal(on_cuda["rng.torch"], torch.get_rng_state()) and torch.equal(on_mps["rng.torch"], torch.get_rng_state())
     saved = {"rng.torch": torch.get_rng_state(), "rng.cuda": torch.tensor([7], dtype=torch.uint8), "rng.mps": torch.tensor([8], dtype=torch.uint8)}
     for device in (CPU, cuda, mps):
         _restore_rng(saved, device)
     _restore_rng({"rng.torch": saved["rng.torch"]}, cuda)  # a checkpoint from a CPU run resumed on CUDA
     _restore_rng({"rng.torch": saved["rng.torch"]}, mps)
-    assert calls == [("cuda:cuda", [7]), ("mps", [8])]
+    assert calls == [("cuda:cuda:1", [7]), ("mps", [8])]

@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from gat_tui.attacks import FGML2, FGSM, GATAttack
+from gat_tui.events import EpochSummary
 from gat_tui.methods.gat import GenerativeAdversarialTraining
 from gat_tui.methods.gat_attack import GatAttackerTraining
 from gat_tui.methods.random_noise import RandomPerturbationTraining
 from gat_tui.methods.standard import StandardTraining
-from gat_tui.training.validation import evaluate_split, preview_panel
+from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
 
 
 class ModeRecorder(nn.Module):
@@ -179,3 +180,11 @@ def test_the_validation_generator_loss_is_the_batches_eq_9_sums_over_the_image_c
     x = images.float() / 255
     sums = [method.validation_loss(x[start : start + 4], labels[start : start + 4]) for start in (0, 4, 8)]
     assert min(sums) > 0 and figures.loss_g == pytest.approx(float(sum(sums)) / 10)
+
+
+def test_split_figures_become_the_epochs_validation_event_field_by_field() -> None:
+    figures = SplitFigures(acc_clean=0.75, acc_adv=0.5, acc_fgm_l2=0.25, pert_l2=1.5, pert_linf=0.125, loss_g=3.0)
+    assert figures.epoch_summary(epoch=4, step=96, time=12.5, is_best=True, seconds=2.5) == EpochSummary(
+        epoch=4, step=96, time=12.5, val_acc_clean=0.75, val_acc_adv=0.5, val_acc_fgm_l2=0.25, val_pert_l2=1.5,
+        val_pert_linf=0.125, val_loss_g=3.0, is_best=True, epoch_seconds=2.5,
+    )
