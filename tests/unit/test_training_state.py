@@ -139,7 +139,8 @@ def test_optimizer_state_that_would_poison_training_is_refused_by_name(state: An
 def _setup(seed: int, lr: float = 0.01) -> tuple[StandardTraining, dict[str, ShuffledBatches]]:
     torch.manual_seed(seed)
     method = StandardTraining(nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), lr_f=lr)
-    images, labels = torch.rand(10, 3, 2, 2, generator=torch.Generator().manual_seed(9)), torch.arange(10) % 3  # the same data
+    images = torch.randint(0, 256, (10, 3, 2, 2), dtype=torch.uint8, generator=torch.Generator().manual_seed(9))  # the same data
+    labels = torch.arange(10) % 3
     return method, {"train": ShuffledBatches(images, labels, 4, seed, channels_last=False)}
 
 
