@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,14 +98,11 @@ class RunScan:
     skipped: list[str]
 
 
-def scan_runs(runs_dir: Path) -> RunScan:
-    """Every run folder directly under `runs_dir`; a broken one is skipped with the reason."""
-    if not runs_dir.is_dir():
-        return RunScan([], [])
+def read_runs(folders: Iterable[Path]) -> RunScan:
+    """The records of `folders` in their order; one that is not a run is passed over, a broken one
+    skipped with the reason."""
     found, skipped = [], []
-    for folder in sorted(runs_dir.iterdir()):
-        if not folder.is_dir():
-            continue
+    for folder in folders:
         try:
             record = read_run(folder)
         except UnreadableRun as error:
@@ -112,7 +110,15 @@ def scan_runs(runs_dir: Path) -> RunScan:
             continue
         if record is not None:
             found.append(record)
-    return RunScan(sorted(found, key=lambda record: record.folder.stat().st_mtime, reverse=True), skipped)
+    return RunScan(found, skipped)
+
+
+def scan_runs(runs_dir: Path) -> RunScan:
+    """Every run folder directly under `runs_dir`, newest first; a broken one is skipped with the reason."""
+    if not runs_dir.is_dir():
+        return RunScan([], [])
+    scan = read_runs(folder for folder in sorted(runs_dir.iterdir()) if folder.is_dir())
+    return RunScan(sorted(scan.records, key=lambda record: record.folder.stat().st_mtime, reverse=True), scan.skipped)
 
 
 def list_runs(runs_dir: Path) -> list[RunRecord]:

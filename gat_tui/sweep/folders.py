@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gat_tui.runs.index import RunRecord, UnreadableRun, read_run
+from gat_tui.runs.index import RunRecord, read_runs
 
 _SEED = re.compile(r"^seed-(\d+)$")
 
@@ -55,13 +55,5 @@ def sweep_runs(folder: Path) -> SweepRuns:
         match = _SEED.match(seed_dir.name)
         if match and seed_dir.is_dir():
             places.append((seed_dir.parent.name, int(match.group(1)), seed_dir))
-    records, skipped = [], []
-    for _, _, seed_dir in sorted(places):
-        try:
-            record = read_run(seed_dir)
-        except UnreadableRun as error:
-            skipped.append(str(error))
-            continue
-        if record is not None:
-            records.append(record)
-    return SweepRuns(folder, records, skipped)
+    scan = read_runs(seed_dir for _, _, seed_dir in sorted(places))
+    return SweepRuns(folder, scan.records, scan.skipped)
