@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,31 @@ from gat_tui.atomic import write_bytes_atomically, write_text_atomically
 
 def leftovers(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir() if path.name.endswith(".tmp"))
+
+class FailingHandle:
+    """The temporary file's handle, with its writes replaced by `write(handle, data)`."""
+
+    def __init__(self, handle: Any, write: Callable[[Any, bytes], int]) -> None:
+        self.handle, self._write = handle, write
+
+    def __enter__(self) -> FailingHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+    def write(self, data: bytes) -> int:
+        return self._write(self.handle, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
+
+
+def break_writes(monkeypatch: pytest.MonkeyPatch, write: Callable[[Any, bytes], int]) -> None:
+    """Every file `gat_tui.atomic` opens writes through `write`."""
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(atomic.os, "fdopen", lambda *args, **kwargs: FailingHandle(real_fdopen(*args, **kwargs), write))
+
 
 
 def test_the_final_file_appears_only_by_a_rename_of_a_complete_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,29 +82,12 @@ def test_a_failed_rename_keeps_the_old_file_and_removes_the_temporary(tmp_path: 
 def test_a_write_that_fails_midway_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "last.safetensors"
     path.write_bytes(b"old checkpoint")
-    real_fdopen = os.fdopen
+    def half_then_fail(handle: Any, data: bytes) -> int:  # a full disk, or a kill, midway
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        raise OSError("no space left on device")
 
-    class HalfWriter:
-        """A file handle that writes half the data, then fails (a full disk, a kill)."""
-
-        def __init__(self, handle: Any) -> None:
-            self.handle = handle
-
-        def __enter__(self) -> HalfWriter:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.handle.close()
-
-        def write(self, data: bytes) -> int:
-            self.handle.write(data[: len(data) // 2])
-            self.handle.flush()
-            raise OSError("no space left on device")
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.handle, name)
-
-    monkeypatch.setattr(atomic.os, "fdopen", lambda *args, **kwargs: HalfWriter(real_fdopen(*args, **kwargs)))
+    break_writes(monkeypatch, half_then_fail)
     with pytest.raises(OSError, match="no space"):
         write_bytes_atomically(path, b"0123456789" * 10)
     assert path.read_bytes() == b"old checkpoint"
@@ -155,22 +164,10 @@ def test_a_failed_write_names_the_file_it_was_writing(tmp_path: Path, monkeypatc
     import errno
 
     path = tmp_path / "best.safetensors"
-    real_fdopen = os.fdopen
+    def full_disk(handle: Any, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    class FullDisk:
-        def __init__(self, handle: Any) -> None:
-            self.handle = handle
-
-        def __enter__(self) -> FullDisk:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.handle.close()
-
-        def write(self, data: bytes) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(atomic.os, "fdopen", lambda *args, **kwargs: FullDisk(real_fdopen(*args, **kwargs)))
+    break_writes(monkeypatch, full_disk)
     with pytest.raises(OSError) as raised:
         write_bytes_atomically(path, b"data")
     assert (raised.value.errno, raised.value.strerror, raised.value.filename) == (errno.ENOSPC, "No space left on device", str(path))
