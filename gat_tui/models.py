@@ -26,6 +26,23 @@ def _xavier_init(module: nn.Module) -> None:
                 nn.init.zeros_(layer.bias)
 
 
+class Dropout(nn.Dropout):
+    """`nn.Dropout` whose mask, on the CPU, comes from uniform draws: the same distribution, ~4x faster.
+
+    torch draws a CPU dropout mask with `bernoulli_`, one element at a time on one thread (15% of
+    an All-Conv dropout step on two cores); `rand_like(x) >= p` keeps each element with the same
+    probability 1 - p from vectorised uniform draws of the same generator, so a run stays
+    reproducible from its seed and resumes exactly. Elsewhere (CUDA's fused kernel, MPS) and in
+    eval mode this is `nn.Dropout`.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if not self.training or input.device.type != "cpu" or self.inplace or not 0.0 < self.p < 1.0:
+            return super().forward(input)
+        keep = torch.rand_like(input).ge_(self.p)  # 1.0 where kept, with probability 1 - p
+        return input * keep.mul_(1.0 / (1.0 - self.p))
+
+
 class AllConvClassifier(nn.Module):
     """F of Table 1 for any input size and class count; logits of shape [N, num_classes].
 
@@ -43,7 +60,7 @@ class AllConvClassifier(nn.Module):
             return [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2), nn.ReLU(inplace=True)]
 
         def maybe_dropout() -> list[nn.Module]:
-            return [nn.Dropout(dropout)] if dropout > 0 else []
+            return [Dropout(dropout)] if dropout > 0 else []
 
         self.features = nn.Sequential(
             *conv(in_channels, 48, 3),

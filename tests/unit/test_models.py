@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gat_tui.models import AllConvClassifier, PerturbationGenerator, count_parameters
+from gat_tui.models import AllConvClassifier, Dropout, PerturbationGenerator, count_parameters
 
 
 def _conv_layers(module: nn.Module) -> list[nn.Conv2d]:
@@ -64,6 +64,27 @@ def test_dropout_sits_after_the_stride_2_convolutions() -> None:
         conv = layers[position - 2]  # conv, ReLU, dropout
         assert isinstance(conv, nn.Conv2d) and conv.stride == (2, 2)
     assert not any(isinstance(layer, nn.Dropout) for layer in AllConvClassifier(10).features)
+
+
+def test_cpu_dropout_keeps_each_value_with_probability_1_minus_p_scaled_by_its_inverse() -> None:
+    layer = Dropout(0.2).train()
+    ones = torch.ones(200_000, requires_grad=True)
+    torch.manual_seed(0)
+    out = layer(ones)
+    kept = out != 0
+    # 0.005 is over five standard deviations of the kept fraction of 200,000 draws
+    assert abs(kept.float().mean().item() - 0.8) < 0.005
+    assert torch.equal(out[kept], torch.full_like(out[kept], 1.25))
+    out.sum().backward()
+    assert ones.grad is not None and torch.equal(ones.grad, out.detach())  # the gradient passes where kept, scaled
+    torch.manual_seed(0)
+    assert torch.equal(layer(ones), out)  # the mask comes from torch's generator: a seed reproduces it
+    assert torch.equal(layer.eval()(ones), ones)
+
+
+def test_the_classifier_drops_out_with_the_cpu_fast_mask() -> None:
+    dropouts = [layer for layer in AllConvClassifier(num_classes=10, dropout=0.5).features if isinstance(layer, nn.Dropout)]
+    assert dropouts and all(type(layer) is Dropout and layer.p == 0.5 for layer in dropouts)
 
 
 def test_generator_layers_shape_and_range() -> None:
