@@ -304,7 +304,7 @@ class RunsScreen(Screen[None]):
 class RunChartsScreen(Screen[None]):
     """Recorded curves of one run, or of several overlaid, from their metrics.jsonl."""
 
-    BINDINGS = [Binding("escape,q", "back", "back"), Binding("x", "x_axis", "x: step/epoch/time"), Binding("l", "log_y", "log y")]
+    BINDINGS = [Binding("escape,q", "back", "back"), Binding("x", "x_axis", "axis"), Binding("l", "log_y", "log y")]
 
     def __init__(self, records: list[RunRecord]) -> None:
         super().__init__()

@@ -77,7 +77,7 @@ class TrainingScreen(WorkerScreen):
         Binding("s", "save", "save now"),
         Binding("e", "evaluate", "evaluate now"),
         Binding("q", "stop", "stop"),
-        Binding("x", "x_axis", "x: step/epoch/time"),
+        Binding("x", "x_axis", "axis"),
         Binding("m", "smoothing", "smoothing"),
         Binding("l", "log_y", "log y"),
         Binding("left_square_bracket", "preview(-1)", "earlier panel", show=False),
