@@ -100,7 +100,7 @@ class TrainingScreen(WorkerScreen):
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
-        yield ResourceStrip(id="resources")
+        yield ResourceStrip(id="resources", interval=None)  # sampled by `_tick`
         with Grid(id="charts"):
             for chart_id, title, names in CHARTS:
                 yield MetricChart(title, names, id=chart_id, color=self.color)
@@ -121,7 +121,7 @@ class TrainingScreen(WorkerScreen):
         header.state.epochs = config.train.epochs
         header.redraw()
         self.set_interval(0.5, self._redraw_if_dirty)
-        self.set_interval(1.0, header.redraw)
+        self.set_interval(1.0, self._tick)
         self.worker = self.train()
 
     # -- the worker --------------------------------------------------------------------------
@@ -237,6 +237,12 @@ class TrainingScreen(WorkerScreen):
         self.log_lines.append(Text.from_markup(text).plain)
         del self.log_lines[:-500]
         self.query_one("#log", RichLog).write(text)
+
+    def _tick(self) -> None:
+        # the clock and the resource strip change together: one timer makes them one screen
+        # update a second, not two (on a CPU each update's work is taken from training)
+        self.query_one(RunHeader).redraw()
+        self.query_one(ResourceStrip).sample()
 
     def _redraw_if_dirty(self) -> None:
         if not self.dirty:

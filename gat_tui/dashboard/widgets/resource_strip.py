@@ -150,14 +150,16 @@ class ResourceStrip(Static):
 
     DEFAULT_CSS = "ResourceStrip { height: 1; padding: 0 1; background: $panel; color: $text-muted; }"
 
-    def __init__(self, *, id: str | None = None, interval: float = 1.0) -> None:
+    def __init__(self, *, id: str | None = None, interval: float | None = 1.0) -> None:
+        """`interval` None: the screen calls `sample` from a timer of its own."""
         super().__init__("CPU -  mem -", id=id)
         self.interval = interval
         self.sampler = ResourceSampler()
         self.text = ""
 
     def on_mount(self) -> None:
-        self.set_interval(self.interval, self.sample)
+        if self.interval is not None:
+            self.set_interval(self.interval, self.sample)
 
     def set_device(self, device: str) -> None:
         self.sampler.device = device
