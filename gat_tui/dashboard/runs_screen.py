@@ -24,8 +24,8 @@ from gat_tui.dashboard.series import X_AXES, RunSeries
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
 from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
 from gat_tui.dashboard.workers import WorkerScreen
-from gat_tui.runs.folder import RunPaths, default_runs_dir, read_json_lines
-from gat_tui.runs.index import RunRecord, list_runs, read_run
+from gat_tui.runs.folder import RunPaths, default_runs_dir
+from gat_tui.runs.index import RunRecord, UnreadableRun, list_runs, metrics_summary, read_run
 from gat_tui.runs.panels import saved_panels
 from gat_tui.sweep.folders import SweepRuns, sweep_folders, sweep_runs
 
@@ -43,8 +43,8 @@ def run_details(folder: Path) -> tuple[str, ...]:
     """(started, duration, c_g, α, ε, lr_g) of a run folder, from its name or config.toml and metrics.jsonl.
 
     The start is the folder name's timestamp (`<preset>-YYYYmmdd-HHMMSS`) or else the config's
-    modification time; the duration is the training time of its last metrics line. Cached until
-    metrics.jsonl changes.
+    modification time; the duration is the training time of its last metrics line, from the metrics
+    summary the run's record was read from (one parse per change). Cached until metrics.jsonl changes.
     """
     paths = RunPaths(folder)
     try:
@@ -58,8 +58,8 @@ def run_details(folder: Path) -> tuple[str, ...]:
         return cached[1]
     try:
         config = tomllib.loads(paths.config.read_text(encoding="utf-8"))
-        lines = read_json_lines(paths.metrics) if paths.metrics.exists() else []
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        training_seconds = metrics_summary(paths.metrics).training_seconds
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, UnreadableRun):
         return ("-",) * len(DETAIL_COLUMNS)
     stamp = _STAMP.search(folder.name)
     try:
@@ -67,10 +67,9 @@ def run_details(folder: Path) -> tuple[str, ...]:
         started_text = time.strftime("%Y-%m-%d %H:%M", started)
     except (ValueError, OSError):
         started_text = "-"
-    times = [line["time"] for line in lines if isinstance(line, dict) and isinstance(line.get("time"), (int, float))]
     duration = "-"
-    if times:
-        seconds = int(max(times))
+    if training_seconds is not None:
+        seconds = int(training_seconds)
         hours, rest = divmod(seconds, 3600)
         duration = f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 

@@ -37,7 +37,7 @@ def read_run(folder: Path) -> RunRecord | None:
         return None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise UnreadableRun(f"{paths.config}: cannot be read ({error})") from None
-    epochs_done, best_val_acc = _epoch_summary(paths.metrics)
+    summary = metrics_summary(paths.metrics)
     status = run_status(folder)
     if status == "new":
         status = "failed"  # it began (it has a config) but died before its first checkpoint
@@ -48,19 +48,31 @@ def read_run(folder: Path) -> RunRecord | None:
         preset=str(config.get("name", folder.name)),
         method=str(config.get("method", "?")),
         status=status,
-        epochs_done=epochs_done,
+        epochs_done=summary.epochs_done,
         epochs=epochs_planned if _is_int(epochs_planned) else None,
-        best_val_acc=best_val_acc,
+        best_val_acc=summary.best_val_acc,
     )
 
 
+@dataclass(frozen=True)
+class MetricsSummary:
+    """What a run's metrics.jsonl tells at a glance: the run record's epochs and best accuracy, and the
+    runs screen's duration (the largest `time` of any line, None when no line has one)."""
+
+    epochs_done: int
+    best_val_acc: float | None
+    training_seconds: float | None
+
+
 # The runs screen re-reads every folder every two seconds, and a sweep's metrics files can hold
-# thousands of lines each: a file is parsed again only when its size or modification time moved.
-_summaries: dict[Path, tuple[tuple[int, int], tuple[int, float | None]]] = {}
+# thousands of lines each: a file is parsed again only when its size or modification time moved,
+# and its one summary serves both the run record and the screen's detail columns.
+_summaries: dict[Path, tuple[tuple[int, int], MetricsSummary]] = {}
 
 
-def _epoch_summary(metrics: Path) -> tuple[int, float | None]:
-    """(epochs done, best validation accuracy) of a metrics.jsonl, cached until the file changes."""
+def metrics_summary(metrics: Path) -> MetricsSummary:
+    """The summary of a metrics.jsonl (a missing file has none of its figures), cached until the file
+    changes; UnreadableRun if it is not UTF-8 text."""
     try:
         stat = metrics.stat()
         key = (stat.st_mtime_ns, stat.st_size)
@@ -74,9 +86,15 @@ def _epoch_summary(metrics: Path) -> tuple[int, float | None]:
     except UnicodeDecodeError as error:
         raise UnreadableRun(f"{metrics}: not UTF-8 text ({error})") from None
     # lines of the wrong shape (not an object, a non-integer epoch) are passed over
-    epochs = [r for r in records if isinstance(r, dict) and r.get("event") == "epoch" and _is_int(r.get("epoch"))]
+    lines = [r for r in records if isinstance(r, dict)]
+    epochs = [r for r in lines if r.get("event") == "epoch" and _is_int(r.get("epoch"))]
     accuracies = [r["val_acc_clean"] for r in epochs if _is_number(r.get("val_acc_clean"))]
-    summary = (max((int(r["epoch"]) for r in epochs), default=0), max(accuracies) if accuracies else None)
+    times = [r["time"] for r in lines if isinstance(r.get("time"), (int, float))]
+    summary = MetricsSummary(
+        epochs_done=max((int(r["epoch"]) for r in epochs), default=0),
+        best_val_acc=max(accuracies) if accuracies else None,
+        training_seconds=max(times) if times else None,
+    )
     if key is not None:
         _summaries[metrics] = (key, summary)
     return summary

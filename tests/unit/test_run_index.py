@@ -1,13 +1,16 @@
-"""Reading run folders back: the epoch summary is parsed once per change of metrics.jsonl."""
+"""Reading run folders back: metrics.jsonl is parsed once per change, for the run record and the
+runs screen's detail columns together."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gat_tui.dashboard.runs_screen import DETAIL_COLUMNS, run_details
 from gat_tui.runs import index
 
 
@@ -15,7 +18,7 @@ def write_run(folder: Path, accuracies: list[float]) -> Path:
     folder.mkdir()
     (folder / "config.toml").write_text('name = "tiny"\nmethod = "gat"\n[train]\nepochs = 5\n', encoding="utf-8")
     metrics = folder / "metrics.jsonl"
-    lines = [{"event": "epoch", "epoch": n + 1, "val_acc_clean": acc} for n, acc in enumerate(accuracies)]
+    lines = [{"event": "epoch", "epoch": n + 1, "val_acc_clean": acc, "time": 90.0 * (n + 1)} for n, acc in enumerate(accuracies)]
     metrics.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return metrics
 
@@ -42,6 +45,38 @@ def test_metrics_are_parsed_again_only_when_the_file_changed(tmp_path: Path, mon
     third = index.read_run(tmp_path / "run")
     assert third is not None
     assert (third.epochs_done, third.best_val_acc) == (3, 0.875)
+    assert reads == [metrics, metrics]
+
+
+def test_the_record_and_the_detail_columns_share_one_parse_per_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs screen shows a run's record and its detail columns: one read of a changed metrics.jsonl
+    serves both, and an unchanged one is not read at all."""
+    metrics = write_run(tmp_path / "run", [0.5, 0.75])
+    reads: list[Path] = []
+    real_read_text = Path.read_text
+
+    # counted at the file, so that any reader of metrics.jsonl, wherever it is imported, is caught
+    def counting_read_text(path: Path, *args: Any, **kwargs: Any) -> str:
+        if path.name == "metrics.jsonl":
+            reads.append(path)
+        return real_read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting_read_text)
+    duration = DETAIL_COLUMNS.index("duration")
+
+    def screen_row() -> tuple[int, float | None, str]:
+        record = index.read_run(tmp_path / "run")  # the screen reads the record, then its detail columns
+        assert record is not None
+        return record.epochs_done, record.best_val_acc, run_details(tmp_path / "run")[duration]
+
+    assert screen_row() == (2, 0.75, "0:03:00")
+    assert reads == [metrics]
+    assert screen_row() == (2, 0.75, "0:03:00")
+    assert reads == [metrics]
+
+    with metrics.open("a", encoding="utf-8") as file:
+        file.write(json.dumps({"event": "epoch", "epoch": 3, "val_acc_clean": 0.875, "time": 3725.5}) + "\n")
+    assert screen_row() == (3, 0.875, "1:02:05")
     assert reads == [metrics, metrics]
 
 
