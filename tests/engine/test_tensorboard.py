@@ -226,7 +226,9 @@ def test_at_each_epoch_checkpoint_the_files_hold_the_epoch_and_its_panel(tmp_pat
     def at_epoch_checkpoint(event: Event) -> None:
         if isinstance(event, CheckpointSaved) and event.reason == "epoch":
             folder = run_dir / "tensorboard"
-            images = {tag: [image.step for image in read_events(folder).Images(tag)] for tag in PREVIEW_TAGS.values()}
+            accumulator = read_events(folder)
+            shown = accumulator.Tags()["images"]
+            images = {tag: [image.step for image in accumulator.Images(tag)] if tag in shown else [] for tag in PREVIEW_TAGS.values()}
             panels = [epoch for epoch, _ in saved_panels(run_dir)]
             seen[event.epoch] = (event.step, scalars(folder), expected_scalars(run_dir), images, panels)
 
