@@ -1,6 +1,6 @@
 """TensorBoard event files of a run: its metrics, its preview panel and its hyperparameters.
 
-    RUN_DIR/tensorboard/events.out.tfevents.*   written by tensorboardX, read by `tensorboard --logdir`
+    RUN_DIR/tensorboard/events.out.tfevents.*   TensorBoard's format (via tensorboardX), read by `tensorboard --logdir`
 
 `TensorBoardLog` is a subscriber like the metrics log: each step and epoch line of
 metrics.jsonl becomes scalars at its classifier step under the tags of `SCALAR_TAGS` (one
@@ -12,16 +12,24 @@ the resolved configuration as hyperparameters with its test figures as their met
 A resumed run writes a purge marker at the step after its checkpoint: TensorBoard drops what a
 killed run wrote after that checkpoint, as `RunFolder.start` drops those metrics lines.
 
-tensorboardX is imported only when a log is opened, and its own thread writes the files, so
-the training step never waits on them.
+Writing: the events are built with tensorboardX's summary functions (imported only when a log
+is opened) and handed to one daemon thread through an unbounded queue, so adding an event never
+waits on the disk. At each checkpoint `EventWriter.flush` waits until every event added before it
+is in the file and flushed (fsynced): the files hold at least what the checkpoint holds, so the
+purge marker of a resume never hides a step it will not write again. The wait is bounded
+(`FLUSH_WAIT_SECONDS`): a writer that cannot write (a full disk) stops writing and never holds
+training up, and one stuck on a slow disk is waited for once, not at every checkpoint.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import math
+import queue
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -40,6 +48,11 @@ from gat_tui.events import (
 
 TENSORBOARD_DIR = "tensorboard"
 EVENT_FILE_PREFIX = "events.out.tfevents."
+# how long a checkpoint waits for the events before it to reach the file; a writer stuck longer
+# is left behind (TensorBoard lags; metrics.jsonl, and `export`, still hold everything)
+FLUSH_WAIT_SECONDS = 5.0
+# how often the writer thread flushes the file between checkpoints, for a live `tensorboard`
+FLUSH_EVERY_SECONDS = 30.0
 
 # every figure of a metrics.jsonl line, by its event field name, and its TensorBoard tag
 SCALAR_TAGS: dict[str, str] = {
@@ -112,65 +125,180 @@ def event_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.name.startswith(EVENT_FILE_PREFIX))
 
 
+class _Stop:
+    """The writer thread's last item: close the file and end."""
+
+
 class EventWriter:
-    """One tensorboardX writer into `folder`; a new file beside any earlier ones (a resumed run's)."""
+    """Event files of one run in `folder`: a new file beside any earlier ones (a resumed run's).
+
+    `record`, `panel` and `results` only queue events; the writer thread writes them in order
+    (see the module's docstring). Not for use from several threads at once.
+    """
 
     def __init__(self, folder: Path, purge_step: int | None = None) -> None:
-        from tensorboardX import SummaryWriter
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto.event_pb2 import Event as TensorBoardEvent
+        from tensorboardX.proto.event_pb2 import SessionLog
 
         folder.mkdir(parents=True, exist_ok=True)
         # files are read in name order: the sequence number orders two writers of one second
         suffix = f".{len(event_files(folder)):04d}"
-        self._writer = SummaryWriter(str(folder), purge_step=purge_step, filename_suffix=suffix, flush_secs=30)
+        # opening writes the file's header (its version) here, so the file exists once this returns
+        self._file = EventsWriter(str(folder / "events"), suffix)
+        self._event_type = TensorBoardEvent
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._unflushed = 0  # events added since the last flush that reached the file
+        self._behind: threading.Event | None = None  # a flush that timed out, until the writer gets to it
+        self._done = 0  # items the writer thread has taken: close waits while this moves
+        self._closed = False
         self.failed = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_events, name=f"tensorboard writer {folder}", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)  # a process that ends without closing still gets its events
+        if purge_step is not None:
+            # what tensorboardX's SummaryWriter(purge_step=) writes: TensorBoard drops the steps
+            # from purge_step on that earlier files hold
+            self._add(TensorBoardEvent(file_version="brain.Event:2"), purge_step)
+            self._add(TensorBoardEvent(session_log=SessionLog(status=SessionLog.START)), purge_step)
+
+    # -- the training thread's side -------------------------------------------------------------
 
     def _writing(self) -> bool:
-        """False once tensorboardX's writer thread has died (e.g. a full disk): its queue would then
-        fill and block training for good, so the event files stop there; metrics.jsonl goes on
-        (and `export` can rebuild them)."""
-        if not self.failed:
-            worker = getattr(self._writer.file_writer.event_writer, "_worker", None)
-            self.failed = worker is not None and not worker.is_alive()
+        """False once the writer thread has failed (e.g. a full disk) or ended: the event files
+        stop there; metrics.jsonl goes on (and `export` can rebuild them)."""
+        if self._closed:
+            return False
+        if not self.failed and not self._thread.is_alive():
+            self.failed = True
         return not self.failed
 
+    def _add(self, event: Any, step: int | None, walltime: float | None = None) -> None:
+        event.wall_time = time.time() if walltime is None else walltime
+        if step is not None:
+            event.step = int(step)
+        self._queue.put(event)
+        self._unflushed += 1
+
+    def _add_summary(self, summary: Any, step: int, walltime: float | None = None) -> None:
+        self._add(self._event_type(summary=summary), step, walltime)
+
     def record(self, record: Mapping[str, Any], step: int, walltime: float | None = None) -> None:
+        from tensorboardX.summary import scalar
+
         if not self._writing():
             return
         for tag, value in scalars_of(record):
-            self._writer.add_scalar(tag, value, step, walltime=walltime)
+            self._add_summary(scalar(tag, value), step, walltime)
 
     def panel(self, panel: PreviewPanel, step: int) -> None:
+        from tensorboardX.summary import image
+
         if not self._writing():
             return
         shown = {"images": panel.images, "perturbations": visible_perturbation(panel.perturbations), "adversarial": panel.adversarial}
         for name, tag in PREVIEW_TAGS.items():
-            self._writer.add_images(tag, shown[name], step, dataformats="NCHW")
+            self._add_summary(image(tag, shown[name], dataformats="NCHW"), step)
 
     def results(self, hparams: Mapping[str, bool | int | float | str], figures: Mapping[str, Any], step: int) -> None:
         """The test figures as scalars and the hyperparameters' session, whose metrics they are."""
         from tensorboardX.summary import hparams as hparams_summaries
+        from tensorboardX.summary import scalar
 
         if not self._writing():
             return
         metrics = dict(scalars_of(figures, TEST_TAGS))
         for tag, value in metrics.items():
-            self._writer.add_scalar(tag, value, step)
+            self._add_summary(scalar(tag, value), step)
         # the session's start and end only: with no experiment summary, TensorBoard builds the
         # HParams table from all runs' sessions (one per run folder), metrics from their scalars
         _, session_start, session_end = hparams_summaries(dict(hparams), metrics)
-        self._writer.file_writer.add_summary(session_start, step)
-        self._writer.file_writer.add_summary(session_end, step)
+        self._add_summary(session_start, step)
+        self._add_summary(session_end, step)
 
-    def flush(self) -> None:
-        if self._writing():
-            try:
-                self._writer.flush()
-            except OSError:
-                self.failed = True
+    def flush(self) -> bool:
+        """Wait until every event added so far is in the file and flushed; True once it is.
+
+        Waits `FLUSH_WAIT_SECONDS` at most; False if the writer has failed or did not get there
+        in time. A writer still behind an earlier flush that timed out is not waited for again.
+        """
+        if not self._writing():
+            return False
+        if self._unflushed == 0:
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        if self._behind is not None and not self._behind.is_set():
+            return False
+        self._behind = None
+        if not done.wait(FLUSH_WAIT_SECONDS):
+            self._behind = done
+            return False
+        if self.failed:
+            return False
+        self._unflushed = 0
+        return True
 
     def close(self) -> None:
-        if self._writing():  # closing waits for the writer thread: not for a dead one
-            self._writer.close()
+        """Write what is queued and close the file; waits while the writer makes progress, not for a stuck one."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        self._queue.put(_Stop())
+        while self._thread.is_alive():
+            done = self._done
+            self._thread.join(FLUSH_WAIT_SECONDS)
+            if self._done == done:
+                break  # nothing written for FLUSH_WAIT_SECONDS: leave the daemon thread behind
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _write_events(self) -> None:
+        next_flush = 0.0  # the first event is flushed at once, as tensorboardX does
+        pending = False  # events written since the file was last flushed
+        while True:
+            timeout = max(next_flush - time.monotonic(), 0.0) if pending else None
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            self._done += 1
+            if isinstance(item, _Stop):
+                self._close_file()
+                return
+            if isinstance(item, threading.Event):  # a flush marker: every earlier event is written
+                if pending:
+                    self._guarded(self._file.flush)
+                    pending, next_flush = False, time.monotonic() + FLUSH_EVERY_SECONDS
+                item.set()
+                continue
+            if item is not None:
+                self._guarded(self._file.write_event, item)
+                pending = True
+            if pending and time.monotonic() >= next_flush:
+                self._guarded(self._file.flush)
+                pending, next_flush = False, time.monotonic() + FLUSH_EVERY_SECONDS
+
+    def _close_file(self) -> None:
+        try:
+            self._file.close()  # flushes first
+        except Exception as error:  # a full disk: the file keeps what reached it
+            if not self.failed:
+                self.error, self.failed = error, True
+
+    def _guarded(self, write: Callable[..., Any], *args: Any) -> None:
+        """Run a write unless an earlier one failed. A failure (an OSError such as a full disk, or
+        any other) ends writing: later events are taken from the queue and dropped, and flush
+        markers still set, so nothing waits on a writer that has given up."""
+        if self.failed:
+            return
+        try:
+            write(*args)
+        except Exception as error:  # whatever stops the event files must not stop training
+            self.error = error
+            self.failed = True
 
 
 class TensorBoardLog:

@@ -268,11 +268,16 @@ class Trainer:
         )
 
     def _end_epoch(self, setup: TrainingSetup, train_seconds: float) -> None:
-        """Validate, record the epoch, then checkpoint it: `best` and the epoch copy before `last`.
+        """Validate, record the epoch and its preview panel, then checkpoint it: `best` and the
+        epoch copy before `last`.
 
+        The panel comes before the checkpoints, so what the subscribers keep of it (panels/, the
+        TensorBoard images) is written by the time `last` covers the epoch: a resume never redoes
+        that epoch, so a panel emitted after `last` would be lost to a kill right after it. The
+        panel draws from a forked random stream, so it leaves the saved state as it was.
         `last` is written last, so a kill anywhere in between resumes from the previous epoch's
-        `last` and redoes this epoch, rewriting `best` and the copy; `best` never lags behind
-        the epoch that `last` calls best.
+        `last` and redoes this epoch, rewriting `best`, the copy and the panel; `best` never lags
+        behind the epoch that `last` calls best.
         """
         progress, method = self.progress, setup.method
         figures = self._evaluate(setup, setup.splits.val_images, setup.splits.val_labels)
@@ -284,11 +289,6 @@ class Trainer:
         warning = self.generator_watch.observe(figures.pert_l2)
         if warning is not None:
             self.emit(LogMessage("warning", warning))
-        if better:
-            self._save(setup, self.paths.best_checkpoint, "best")
-        if self.config.checkpoint.keep_epochs:
-            self._save(setup, self.paths.checkpoints / f"epoch-{progress.epoch:03d}.safetensors", "epoch copy")
-        self._save(setup, self.paths.last_checkpoint, "epoch")
         panel_size = min(self.config.eval.panel_size, int(setup.splits.val_images.shape[0]))
         if panel_size:
             with torch.random.fork_rng(devices=setup.rng_devices()):
@@ -301,6 +301,11 @@ class Trainer:
                     setup.channels_last,
                 )
             self.emit(panel)
+        if better:
+            self._save(setup, self.paths.best_checkpoint, "best")
+        if self.config.checkpoint.keep_epochs:
+            self._save(setup, self.paths.checkpoints / f"epoch-{progress.epoch:03d}.safetensors", "epoch copy")
+        self._save(setup, self.paths.last_checkpoint, "epoch")
 
     def _evaluate(self, setup: TrainingSetup, images: torch.Tensor, labels: torch.Tensor) -> SplitFigures:
         # evaluation draws its random numbers from a forked stream: training's stream, and so

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tensorboard_events import assert_same, expected_scalars, read_events, scalars, tiny
 
 from gat_tui.config import config_from_toml, config_to_toml
-from gat_tui.events import EPOCH_FIGURES, STEP_FIGURES, Event, StepMetrics
+from gat_tui.events import EPOCH_FIGURES, STEP_FIGURES, CheckpointSaved, Event, StepMetrics
+from gat_tui.runs import tensorboard
+from gat_tui.runs.panels import saved_panels
 from gat_tui.runs.tensorboard import (
     PREVIEW_TAGS,
     SCALAR_TAGS,
@@ -154,3 +159,85 @@ def test_a_writer_that_cannot_write_never_holds_training_up(tmp_path: Path, monk
     finished = Trainer(TrainingRequest(tiny(epochs=1), tmp_path / "run")).run()
     assert finished.status == "finished"  # the writer thread died at its first event; its queue never blocked a step
     assert expected_scalars(tmp_path / "run")["loss/classifier"]
+
+
+def writer_thread_writes(monkeypatch: pytest.MonkeyPatch, before: Callable[[], object]) -> None:
+    """Every event the writer thread writes first calls `before` (the file's header, written at opening, does not)."""
+    from tensorboardX import event_file_writer
+
+    original = event_file_writer.EventsWriter._write_serialized_event
+
+    def write(self: object, data: bytes) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            before()
+        original(self, data)
+
+    monkeypatch.setattr(event_file_writer.EventsWriter, "_write_serialized_event", write)
+
+
+def within(seconds: float, call: Callable[[], Any]) -> tuple[bool, Any]:
+    """(whether `call` returned within `seconds`, what it returned): a hang shows as a failure, not a stuck test."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive(), result[0] if result else None
+
+
+def test_a_flush_returns_once_every_earlier_event_is_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tensorboard, "FLUSH_WAIT_SECONDS", 60.0, raising=False)  # a loaded machine is no reason to fail
+    writer_thread_writes(monkeypatch, lambda: time.sleep(0.02))  # a disk slower than the training step
+    writer = EventWriter(tmp_path)
+    for step in range(1, 21):
+        writer.record({"loss_f": float(step)}, step)
+    flushed = writer.flush()
+    try:
+        # read before closing, as after a SIGKILL that follows the checkpoint
+        assert scalars(tmp_path)["loss/classifier"] == [(step, float(step)) for step in range(1, 21)]
+        assert flushed is True
+    finally:
+        writer.close()
+
+
+def test_a_stuck_writer_neither_blocks_adds_nor_holds_a_flush_for_long(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tensorboard, "FLUSH_WAIT_SECONDS", 0.2, raising=False)
+    unstuck = threading.Event()
+    writer_thread_writes(monkeypatch, lambda: unstuck.wait(30))  # a disk that hangs
+    writer = EventWriter(tmp_path)
+    try:
+        added, _ = within(10, lambda: [writer.record({"loss_f": float(step)}, step) for step in range(1, 51)])
+        assert added, "adding events waited for the writer"
+        flushed, result = within(10, writer.flush)
+        assert flushed and result is False  # gave up after FLUSH_WAIT_SECONDS; the events stay queued
+        assert not writer.failed
+    finally:
+        unstuck.set()
+    monkeypatch.setattr(tensorboard, "FLUSH_WAIT_SECONDS", 60.0)
+    writer.close()  # the writer moves again: closing waits for all it has queued
+    assert scalars(tmp_path)["loss/classifier"] == [(step, float(step)) for step in range(1, 51)]
+
+
+def test_at_each_epoch_checkpoint_the_files_hold_the_epoch_and_its_panel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a SIGKILL right after `last` leaves: the resume never writes those steps or that panel again."""
+    monkeypatch.setattr(tensorboard, "FLUSH_WAIT_SECONDS", 60.0, raising=False)
+    run_dir = tmp_path / "run"
+    seen: dict[int, tuple[int, dict, dict, dict, list[int]]] = {}
+
+    def at_epoch_checkpoint(event: Event) -> None:
+        if isinstance(event, CheckpointSaved) and event.reason == "epoch":
+            folder = run_dir / "tensorboard"
+            accumulator = read_events(folder)
+            shown = accumulator.Tags()["images"]
+            images = {tag: [image.step for image in accumulator.Images(tag)] if tag in shown else [] for tag in PREVIEW_TAGS.values()}
+            panels = [epoch for epoch, _ in saved_panels(run_dir)]
+            seen[event.epoch] = (event.step, scalars(folder), expected_scalars(run_dir), images, panels)
+
+    assert Trainer(TrainingRequest(tiny(), run_dir), subscribers=[at_epoch_checkpoint]).run().status == "finished"
+    assert sorted(seen) == [1, 2]
+    for epoch, (step, actual, expected, images, panels) in seen.items():
+        assert_same(actual, expected)  # every figure up to the checkpoint's step
+        epoch_steps = [epoch_step for epoch_step, _ in expected["accuracy/val_clean"]]
+        assert epoch_steps[-1] == step
+        for tag, steps in images.items():
+            assert steps == epoch_steps, f"epoch {epoch}, {tag}: {steps}"
+        assert panels == list(range(1, epoch + 1))
