@@ -305,6 +305,7 @@ class TensorBoardLog:
     """The subscriber writing a run's TensorBoard events (see the module's docstring)."""
 
     def __init__(self, folder: Path, config: RunConfig, purge_step: int | None = None) -> None:
+        self._folder = folder
         self._events = EventWriter(folder, purge_step)
         self._hparams = hparams_of(config)
         self._epoch_steps: dict[int, int] = {}
@@ -327,6 +328,16 @@ class TensorBoardLog:
             if event.status == "finished":
                 self._events.results(self._hparams, {**event.extra, **dataclasses.asdict(event)}, event.step)
             self._events.flush()
+
+    def failure(self) -> str | None:
+        """Why the event files stopped (a full disk, say), once they have; None while they are written."""
+        if not self._events.failed:
+            return None
+        cause = f" ({self._events.error})" if self._events.error is not None else ""
+        return (
+            f"TensorBoard event files in {self._folder} stopped{cause}; training goes on, metrics.jsonl holds "
+            "every figure, and `gat-tui export RUN_DIR --tensorboard OUT` rebuilds the files from it"
+        )
 
     def write_history(self, records: Iterable[Mapping[str, Any]], walltime_base: float | None = None) -> int:
         """Write metrics.jsonl records (a run resumed with no event files yet); returns how many."""

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -50,6 +51,9 @@ from gat_tui.training.state import Progress, StateError
 from gat_tui.training.step_metrics import StepAccumulator
 from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
 
+if TYPE_CHECKING:
+    from gat_tui.runs.tensorboard import TensorBoardLog
+
 # errors that end a run with a message rather than a traceback
 EXPECTED_ERRORS = (DataError, DeviceError, CheckpointError, MethodSetupError, StateError, RunFolderError, RunLocked)
 
@@ -72,6 +76,7 @@ class Trainer:
         self.progress = Progress()
         self._started = time.perf_counter()
         self.generator_watch = GeneratorWatch(self.config.method, self.config.eval.fgm_l2_eps, self.config.train.epochs)
+        self._tensorboard: TensorBoardLog | None = None  # set once the run has started its event files
 
     def emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
@@ -108,6 +113,7 @@ class Trainer:
         tensorboard = self.folder.start_tensorboard(self.config, self.progress.step)
         if tensorboard is not None:
             self.subscribers.insert(2, tensorboard)
+            self._tensorboard = tensorboard
         try:
             return self._train(setup)
         except EXPECTED_ERRORS as error:
@@ -306,6 +312,17 @@ class Trainer:
         if self.config.checkpoint.keep_epochs:
             self._save(setup, self.paths.checkpoints / f"epoch-{progress.epoch:03d}.safetensors", "epoch copy")
         self._save(setup, self.paths.last_checkpoint, "epoch")
+        self._warn_once_if_tensorboard_stopped()
+
+    def _warn_once_if_tensorboard_stopped(self) -> None:
+        # the writer fails in its own thread, where nothing can reach the user; the checkpoint's
+        # flush has just waited for it, so a failure before the checkpoint is known here
+        if self._tensorboard is None:
+            return
+        failure = self._tensorboard.failure()
+        if failure is not None:
+            self._tensorboard = None
+            self.emit(LogMessage("warning", failure))
 
     def _evaluate(self, setup: TrainingSetup, images: torch.Tensor, labels: torch.Tensor) -> SplitFigures:
         # evaluation draws its random numbers from a forked stream: training's stream, and so

@@ -14,7 +14,7 @@ import pytest
 from tensorboard_events import assert_same, expected_scalars, read_events, scalars, tiny
 
 from gat_tui.config import config_from_toml, config_to_toml
-from gat_tui.events import EPOCH_FIGURES, STEP_FIGURES, CheckpointSaved, Event, StepMetrics
+from gat_tui.events import EPOCH_FIGURES, STEP_FIGURES, CheckpointSaved, Event, LogMessage, StepMetrics
 from gat_tui.runs import tensorboard
 from gat_tui.runs.panels import saved_panels
 from gat_tui.runs.tensorboard import (
@@ -159,6 +159,29 @@ def test_a_writer_that_cannot_write_never_holds_training_up(tmp_path: Path, monk
     finished = Trainer(TrainingRequest(tiny(epochs=1), tmp_path / "run")).run()
     assert finished.status == "finished"  # the writer thread died at its first event; its queue never blocked a step
     assert expected_scalars(tmp_path / "run")["loss/classifier"]
+
+
+def test_the_user_is_told_once_when_the_event_files_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from tensorboardX import event_file_writer
+
+    original = event_file_writer.EventsWriter._write_serialized_event
+
+    def full_disk_for_the_writer_thread(self: object, data: bytes) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, data)
+
+    monkeypatch.setattr(event_file_writer.EventsWriter, "_write_serialized_event", full_disk_for_the_writer_thread)
+    events: list[Event] = []
+    finished = Trainer(TrainingRequest(tiny(epochs=2), tmp_path / "run"), subscribers=[events.append]).run()
+    assert finished.status == "finished"
+    warnings = [event.text for event in events if isinstance(event, LogMessage) and "TensorBoard" in event.text]
+    assert len(warnings) == 1  # at the first epoch's checkpoint, not again at the second
+    assert str(tmp_path / "run" / "tensorboard") in warnings[0] and "No space left on device" in warnings[0]
+    assert "gat-tui export" in warnings[0]
+    assert [event.level for event in events if isinstance(event, LogMessage) and "TensorBoard" in event.text] == ["warning"]
 
 
 def writer_thread_writes(monkeypatch: pytest.MonkeyPatch, before: Callable[[], object]) -> None:
