@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -47,6 +48,9 @@ def _root(
 ) -> None:
     apply_allocator_setting()
     if context.invoked_subcommand is None:
+        reason = no_terminal()
+        if reason is not None:
+            fail(f"the dashboard needs a terminal ({reason}); train with `gat-tui run PRESET --headless`")
         raise typer.Exit(open_dashboard(None))
 
 
@@ -61,6 +65,31 @@ def apply_allocator_setting() -> None:
         tune_allocator()
     except AllocatorError as error:
         fail(str(error))
+
+
+def no_terminal() -> str | None:
+    """Why the dashboard cannot be drawn here, or None: it needs standard input and output to be a terminal."""
+    for name, stream in (("standard output", sys.stdout), ("standard input", sys.stdin)):
+        try:
+            is_terminal = stream is not None and stream.isatty()
+        except (AttributeError, ValueError):  # replaced or closed streams
+            is_terminal = False
+        if not is_terminal:
+            return f"{name} is not a terminal"
+    return None
+
+
+def headless_unless_terminal(headless: bool) -> bool:
+    """True for --headless, and also where the dashboard cannot be drawn (a pipe, a log file, nohup,
+    cron): then a line on stderr says so. The dashboard would otherwise write escape codes into
+    the file and, once done, wait for a key nobody can press."""
+    if headless:
+        return True
+    reason = no_terminal()
+    if reason is None:
+        return False
+    typer.echo(f"{reason}: running headless, as with --headless (pass --headless to leave this line out)", err=True)
+    return True
 
 
 def open_dashboard(request: TrainingRequest | None) -> int:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from gat_tui.cli.app import app, check_output_file, check_output_folder, fail, install_stop_handlers
+from gat_tui.cli.app import app, check_output_file, check_output_folder, fail, headless_unless_terminal, install_stop_handlers
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -77,7 +77,7 @@ def sweep(
         raise typer.Exit(0)
     if executor in ("local", "debug"):
         raise typer.Exit(run_locally(plan, folder, executor, jobs_at_once, data_dir))
-    if not headless:
+    if not headless_unless_terminal(headless):
         from gat_tui.dashboard.app import GatTuiApp
         from gat_tui.dashboard.sweep_screen import SweepRequest
 

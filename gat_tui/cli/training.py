@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from gat_tui.cli.app import app, fail, install_stop_handlers, open_dashboard
+from gat_tui.cli.app import app, fail, headless_unless_terminal, install_stop_handlers, open_dashboard
 
 if TYPE_CHECKING:
     from gat_tui.training.request import TrainingRequest
@@ -88,7 +88,7 @@ def run(
 
     request = TrainingRequest(config, run_dir, data_dir)
     try:
-        if headless:
+        if headless_unless_terminal(headless):
             _train_headless(request)
         else:
             raise typer.Exit(open_dashboard(request))
@@ -137,7 +137,7 @@ def resume(
         request = resume_request(target, overrides, data_dir)
     except (ResumeError, CheckpointError, ConfigError) as error:
         fail(str(error))
-    if headless:
+    if headless_unless_terminal(headless):
         _train_headless(request)
     else:
         raise typer.Exit(open_dashboard(request))

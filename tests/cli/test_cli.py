@@ -28,6 +28,28 @@ def test_synthetic_smoke_end_to_end_writes_the_run_folder_and_beats_chance(tmp_p
     assert again.returncode == 2 and "already holds a run" in again.stderr
 
 
+def test_without_a_terminal_run_and_resume_train_headless_and_say_so(tmp_path: Path, cli: Cli) -> None:
+    # no --headless, output captured: the dashboard would write escape codes into the pipe and
+    # then wait for a key nobody can press
+    out = tmp_path / "piped"
+    small = ("--set", "data.train_size=128", "--set", "data.val_size=32", "--set", "data.test_size=32")
+    result = cli("run", "synthetic_smoke", "--epochs", "1", *small, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "standard output is not a terminal: running headless, as with --headless" in result.stderr
+    assert "run finished" in result.stdout and "\x1b[?1049h" not in result.stdout  # no alternate screen
+    resumed = cli("resume", str(out), "--epochs", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "running headless" in resumed.stderr and "run finished" in resumed.stdout
+    assert json.loads((out / "summary.json").read_text())["epochs_done"] == 2
+
+
+def test_the_bare_dashboard_without_a_terminal_says_how_to_train_instead(cli: Cli) -> None:
+    result = cli()
+    assert result.returncode == 2
+    assert "the dashboard needs a terminal (standard output is not a terminal)" in result.stderr
+    assert "gat-tui run PRESET --headless" in result.stderr
+
+
 def test_bad_override_names_file_key_value_and_allowed(tmp_path: Path, cli: Cli) -> None:
     result = cli("run", "synthetic_smoke", "--headless", "--set", "gat.c_g=-1", "--out", str(tmp_path / "x"))
     assert result.returncode == 2
