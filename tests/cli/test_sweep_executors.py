@@ -18,9 +18,9 @@ import torch
 from conftest import SCRIPT, Cli, TinySweep
 from safetensors.torch import load_file
 
-from gat_tui.sweep.executors import LocalSweep, SlurmOptions, submit_slurm
+from gat_tui.sweep.executors import LocalSweep, SlurmOptions, cpu_threads_per_job, submit_slurm
 from gat_tui.sweep.jobstate import read_state, read_submitted
-from gat_tui.sweep.plan import load_sweep
+from gat_tui.sweep.plan import jobs, load_sweep
 from gat_tui.sweep.report import build_report
 from gat_tui.sweep.runner import SweepRunner
 from gat_tui.sweep.status import sweep_status
@@ -56,6 +56,39 @@ def test_local_and_debug_executors_give_the_sequential_report(tmp_path: Path, ti
     again: list[str] = []
     assert LocalSweep(sweep, tmp_path / "local", "local", at_once=2, on_progress=lambda p: again.append(p.job)).run() == "finished"
     assert again == []
+
+
+def test_cpu_jobs_side_by_side_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert [cpu_threads_per_job(n, on_gpus=False) for n in (2, 3, 8, 16)] == [4, 2, 1, 1]
+    assert cpu_threads_per_job(1, on_gpus=False) is None  # one job: torch's own default
+    assert cpu_threads_per_job(2, on_gpus=True) is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's setting applies to every job
+    assert cpu_threads_per_job(2, on_gpus=False) is None
+
+
+def test_each_local_cpu_job_process_gets_its_share_of_the_cores(
+    tmp_path: Path, tiny_sweep: TinySweep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr("gat_tui.sweep.executors.visible_gpus", lambda: [])
+    sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
+    local = LocalSweep(sweep, tmp_path / "local", "local", at_once=2)
+
+    class Recording:
+        setups: list[list[str]] = []
+
+        def update_parameters(self, **parameters: object) -> None:
+            self.setups.append(list(parameters["setup"]))  # type: ignore[call-overload]
+
+        def submit(self, job: object) -> object:
+            return type("Handle", (), {"job_id": "1"})()
+
+    executor = Recording()
+    local._submit(executor, jobs(sweep)[0], slot=1)
+    assert executor.setups == [["export CUDA_VISIBLE_DEVICES=''", "export OMP_NUM_THREADS=2"]]
 
 
 @contextmanager
