@@ -114,6 +114,8 @@ class Trainer:
         if tensorboard is not None:
             self.subscribers.insert(2, tensorboard)
             self._tensorboard = tensorboard
+        if setup.layout_note is not None:
+            self.emit(LogMessage("info", setup.layout_note))
         try:
             return self._train(setup)
         except EXPECTED_ERRORS as error:
