@@ -14,7 +14,7 @@ import pytest
 
 from gat_tui.allocator import USER_SETTINGS, glibc_mallopt
 
-# three GAT steps at batch 96 on 32x32: the classifier's activations (96 channels) are ~38 MB,
+# four GAT steps at batch 96 on 32x32: the classifier's activations (96 channels) are ~38 MB,
 # above glibc's largest default mmap threshold (32 MB), so the default process maps them afresh
 TRAIN = r"""
 import hashlib, json, resource
@@ -37,7 +37,7 @@ method.train()
 batches = ShuffledBatches(images, labels, 96, 3, False).endless()
 others = ShuffledBatches(images, labels, 96, 4, False).endless()
 faults = []
-for step in range(3):
+for step in range(4):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     method.train_step(*next(batches), lambda: next(others))
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
@@ -67,8 +67,11 @@ def test_weights_are_bit_identical_with_and_without_the_tuned_allocator() -> Non
     assert tuned["digest"] == default["digest"]
     # the setting took effect: once the heap has grown to its peak (the first two steps), the
     # tuned process reuses its blocks, where the default one maps the large activations afresh
-    # every step (~5*10^4 minor page faults per step)
+    # (up to ~5*10^4 minor page faults a step). How many a given default step takes varies with
+    # glibc's sliding mmap threshold (one CI run saw 4,576 then 36,834), so the default steps
+    # after the first are counted together
     tuned_faults, default_faults = tuned["faults"], default["faults"]
     assert isinstance(tuned_faults, list) and isinstance(default_faults, list)
-    assert min(default_faults[1:]) > 5000, (tuned_faults, default_faults)
-    assert tuned_faults[-1] * 5 < min(default_faults[1:]), (tuned_faults, default_faults)
+    refaulted = sum(default_faults[1:])
+    assert refaulted > 15000, (tuned_faults, default_faults)
+    assert tuned_faults[-1] * 5 < refaulted, (tuned_faults, default_faults)
