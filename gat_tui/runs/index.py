@@ -89,7 +89,7 @@ def metrics_summary(metrics: Path) -> MetricsSummary:
     lines = [r for r in records if isinstance(r, dict)]
     epochs = [r for r in lines if r.get("event") == "epoch" and _is_int(r.get("epoch"))]
     accuracies = [r["val_acc_clean"] for r in epochs if _is_number(r.get("val_acc_clean"))]
-    times = [r["time"] for r in lines if isinstance(r.get("time"), (int, float))]
+    times = [r["time"] for r in lines if _is_number(r.get("time"))]
     summary = MetricsSummary(
         epochs_done=max((int(r["epoch"]) for r in epochs), default=0),
         best_val_acc=max(accuracies) if accuracies else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import threading
@@ -144,36 +145,14 @@ def test_export_rebuilds_the_scalars_of_a_run_and_of_a_sweep(finished_run: Path,
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_writer_that_cannot_write_never_holds_training_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import errno
-
-    from tensorboardX import event_file_writer
-
-    original = event_file_writer.EventsWriter._write_serialized_event
-
-    def full_disk_for_the_writer_thread(self: object, data: bytes) -> None:
-        if threading.current_thread() is not threading.main_thread():  # the file's header, written at opening, fits
-            raise OSError(errno.ENOSPC, "No space left on device")
-        original(self, data)
-
-    monkeypatch.setattr(event_file_writer.EventsWriter, "_write_serialized_event", full_disk_for_the_writer_thread)
+    writer_thread_writes(monkeypatch, full_disk)  # the file's header, written at opening, fits
     finished = Trainer(TrainingRequest(tiny(epochs=1), tmp_path / "run")).run()
     assert finished.status == "finished"  # the writer thread died at its first event; its queue never blocked a step
     assert expected_scalars(tmp_path / "run")["loss/classifier"]
 
 
 def test_the_user_is_told_once_when_the_event_files_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import errno
-
-    from tensorboardX import event_file_writer
-
-    original = event_file_writer.EventsWriter._write_serialized_event
-
-    def full_disk_for_the_writer_thread(self: object, data: bytes) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            raise OSError(errno.ENOSPC, "No space left on device")
-        original(self, data)
-
-    monkeypatch.setattr(event_file_writer.EventsWriter, "_write_serialized_event", full_disk_for_the_writer_thread)
+    writer_thread_writes(monkeypatch, full_disk)
     events: list[Event] = []
     finished = Trainer(TrainingRequest(tiny(epochs=2), tmp_path / "run"), subscribers=[events.append]).run()
     assert finished.status == "finished"
@@ -182,6 +161,10 @@ def test_the_user_is_told_once_when_the_event_files_stop(tmp_path: Path, monkeyp
     assert str(tmp_path / "run" / "tensorboard") in warnings[0] and "No space left on device" in warnings[0]
     assert "gat-tui export" in warnings[0]
     assert [event.level for event in events if isinstance(event, LogMessage) and "TensorBoard" in event.text] == ["warning"]
+
+
+def full_disk() -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
 
 
 def writer_thread_writes(monkeypatch: pytest.MonkeyPatch, before: Callable[[], object]) -> None:
