@@ -286,8 +286,24 @@ def toml_value(value: Any) -> str:
     if isinstance(value, dict):
         items = ", ".join(f"{_toml_key(name)} = {toml_value(item)}" for name, item in value.items())
         return "{ " + items + " }" if items else "{}"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return _toml_string(str(value))
+
+
+# TOML's short escapes; every other control character is written as \uXXXX (a raw one is invalid TOML)
+_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string that parses back to `text`, whatever characters it holds."""
+    parts = []
+    for char in text:
+        if char in _SHORT_ESCAPES:
+            parts.append(_SHORT_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            parts.append(f"\\u{ord(char):04X}")
+        else:
+            parts.append(char)
+    return '"' + "".join(parts) + '"'
 
 
 def _toml_key(name: str) -> str:

@@ -8,8 +8,12 @@ the run folder and the commands to evaluate or resume it (`summary_lines`, the d
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -97,7 +101,8 @@ class HeadlessPrinter:
     """Draws the progress of one run on a Rich console."""
 
     def __init__(self, console: Console | None = None, plain_every: float = 0.0) -> None:
-        self.console = console or Console()
+        self.console = console or _RunConsole(file=_tolerant(sys.stdout))
+        self.console_lost = False
         self.run_dir = ""
         self.plain_every = plain_every
         self.last_plain = float("-inf")
@@ -115,6 +120,37 @@ class HeadlessPrinter:
         self.started = False
 
     def __call__(self, event: Event) -> None:
+        """Show one event; a console that fails (a closed pipe, a full disk, an encoding) is given up, never the run."""
+        if self.console_lost:
+            return
+        try:
+            self._show(event)
+        except (OSError, UnicodeError) as error:
+            self._lose_console(error)
+
+    def _lose_console(self, error: BaseException) -> None:
+        """Stop writing to the console for the rest of the run: the run folder keeps the record."""
+        self.console_lost = True
+        self.task = None  # the bar's refresh thread must not write either
+        try:
+            self.progress.live.stop()
+        except (OSError, UnicodeError):
+            pass
+        broken = self.console.file
+        self.console.file = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (the console's for the rest of the process)
+        if broken is sys.stdout:
+            # the interpreter flushes stdout once more at exit: that flush must not fail the run either
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(self.console.file.fileno(), sys.stdout.fileno())
+        where = f"; its record is in {self.run_dir}" if self.run_dir else ""
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(
+                f"warning: the console's output failed ({type(error).__name__}: {error}); "
+                f"training goes on without it{where}\n"
+            )
+            sys.stderr.flush()
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._started(event)
         elif isinstance(event, StepMetrics):
@@ -171,5 +207,24 @@ class HeadlessPrinter:
 
     def close(self) -> None:
         if self.task is not None:
-            self.progress.stop()
             self.task = None
+            try:
+                self.progress.stop()
+            except (OSError, UnicodeError) as error:
+                self._lose_console(error)
+
+
+class _RunConsole(Console):
+    """A console whose closed pipe is an error for the printer to handle: Rich's default exits the process."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError("the reader of standard output has gone")
+
+
+def _tolerant(stream: TextIO) -> TextIO:
+    """`stream`, writing characters its encoding lacks (δ, ━ under PYTHONIOENCODING=ascii) as '?' rather than failing."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(ValueError, OSError):
+            reconfigure(errors="replace")
+    return stream

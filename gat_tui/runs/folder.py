@@ -6,6 +6,7 @@
         checkpoints/last.safetensors  the latest weights
         checkpoints/best.safetensors  the weights best on validation
         summary.json                  test accuracies, best epoch, wall time (at the end)
+        gat-tui-run.json              marks the folder as a gat-tui run, with the run's id (see runs/identity.py)
         tensorboard/                  TensorBoard event files (see runs/tensorboard.py), unless logging.tensorboard = false
         evals/<time>-<ckpt>-<attacks>.json  each direct `gat-tui eval` of its checkpoints (the --json record)
         evals/.autoattack-<hash>.json  an interrupted AutoAttack evaluation's state (see robustness/resume.py)
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from gat_tui.atomic import write_text_atomically
 from gat_tui.events import EpochSummary, Event, RunFinished, StepMetrics
+from gat_tui.runs.identity import MARKER_NAME, RunFolderError, RunMarker, check_checkpoint_belongs, read_marker, write_marker
 from gat_tui.runs.lock import LOCK_NAME, RunLock, lock_holder
 from gat_tui.runs.panels import PanelStore, remove_panels_after
 
@@ -186,15 +188,12 @@ def write_summary(path: Path, finished: RunFinished, extra: dict[str, Any]) -> N
     write_text_atomically(path, json.dumps({k: _finite_or_none(v) for k, v in record.items()}, indent=2) + "\n")
 
 
-class RunFolderError(RuntimeError):
-    """The folder cannot take this run; the message names it and says what would work."""
-
-
 def check_new_run_dir(root: Path) -> None:
     """Refuse a folder that a new run must not write into; a missing or empty one is fine.
 
-    A run folder with nothing to resume (killed before its first checkpoint) may be started
-    again: its old metrics are discarded when the new run starts.
+    Only a folder that its marker calls a gat-tui run may hold files already, and then only if it
+    has nothing to resume (it failed or was killed before its first checkpoint): its old
+    metrics, panels and summary are discarded when the new run starts.
     """
     if root.exists() and not root.is_dir():
         raise RunFolderError(f"{root}: is a file, not a folder; choose a folder for the run")
@@ -202,13 +201,21 @@ def check_new_run_dir(root: Path) -> None:
     if not root.is_dir() or not any(entry.name != LOCK_NAME for entry in root.iterdir()):
         return
     paths = RunPaths(root)
-    if not paths.config.is_file():
+    if read_marker(root) is None:
+        if paths.last_checkpoint.exists():  # a run of a gat-tui from before the marker
+            raise RunFolderError(
+                f"{root} already holds a run (checkpoints/last.safetensors); continue it with `gat-tui resume {root}`, "
+                "or choose another folder"
+            )
+        names = sorted(entry.name for entry in root.iterdir() if entry.name != LOCK_NAME)
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise RunFolderError(
-            f"{root}: is not empty and holds no run (no config.toml); choose an empty or new folder for the run"
+            f"{root}: is not empty ({shown}) and is not a gat-tui run folder (no {MARKER_NAME}); "
+            "nothing was written; choose an empty or new folder for the run"
         )
-    if paths.last_checkpoint.exists() or paths.summary.exists():
+    if paths.last_checkpoint.exists():
         raise RunFolderError(
-            f"{root} already holds a run (checkpoints or summary.json); continue it with `gat-tui resume {root}`, "
+            f"{root} already holds a run (checkpoints/last.safetensors); continue it with `gat-tui resume {root}`, "
             "or choose another folder"
         )
 
@@ -219,33 +226,52 @@ class RunFolder:
     def __init__(self, root: Path, resuming: bool) -> None:
         self.paths = RunPaths(root)
         self.resuming = resuming
+        # the id every checkpoint of this run records: the marker's, or the resumed checkpoint's
+        self.run_id: str | None = None
         self._lock = RunLock(root)
         self._created = not root.exists()
         self._metrics: MetricsLog | None = None
         self._tensorboard: TensorBoardLog | None = None
 
-    def claim(self) -> None:
-        """Lock the folder (RunLocked if another writer has it) and check it may take this run."""
+    def claim(self, resume_from: Path | None = None) -> None:
+        """Lock the folder (RunLocked if another writer has it) and check it may take this run.
+
+        A resumed run also checks that `resume_from` is this folder's run's checkpoint (see runs/identity.py).
+        """
         if self.paths.root.exists() and not self.paths.root.is_dir():
             raise RunFolderError(f"{self.paths.root}: is a file, not a folder; choose a folder for the run")
         self._lock.acquire()
         try:
             if not self.resuming:
                 check_new_run_dir(self.paths.root)
+            elif resume_from is not None:
+                self.run_id = check_checkpoint_belongs(self.paths.root, resume_from)
         except BaseException:
             self.abandon()
             raise
 
     def start(self, config_toml: str, step: int, epochs_done: int) -> MetricsLog:
-        """Write the config; keep the metrics up to the checkpoint when resuming, else start them afresh."""
+        """Mark the folder as this run's and write the config; keep the metrics up to the checkpoint
+        when resuming, else start them afresh."""
+        marker = read_marker(self.paths.root)
+        if self.resuming and marker is not None:
+            self.run_id = marker.run_id
+        else:
+            # a new run, or one resumed in a folder from before the marker: it keeps its checkpoint's id
+            marker = RunMarker.new() if self.run_id is None else RunMarker(self.run_id, RunMarker.new().created)
+            write_marker(self.paths.root, marker)
+            self.run_id = marker.run_id
         write_text_atomically(self.paths.config, config_toml)
         if self.resuming:
             # lines written after the checkpoint would otherwise appear twice
             truncate_metrics(self.paths.metrics, step, epochs_done)
             remove_panels_after(self.paths.root, epochs_done)
         else:
-            # a run killed before its first checkpoint starts again from nothing
+            # a run that failed or was killed before its first checkpoint starts again from nothing
             self.paths.metrics.unlink(missing_ok=True)
+            self.paths.summary.unlink(missing_ok=True)
+            for stale in (self.paths.best_checkpoint, *self.paths.checkpoints.glob("epoch-*.safetensors")):
+                stale.unlink(missing_ok=True)
             remove_panels_after(self.paths.root, 0)
         self._metrics = MetricsLog(self.paths.metrics)
         return self._metrics

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from gat_tui.checkpoints import Checkpoint, CheckpointError, read_checkpoint_metadata, save_checkpoint
+from gat_tui.runs.identity import RUN_ID_KEY
 from gat_tui.training.setup import TrainingSetup
 from gat_tui.training.state import Progress, StateError, capture, restore
 
@@ -35,9 +36,14 @@ def first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def save(path: Path, setup: TrainingSetup, progress: Progress, config_toml: str) -> None:
-    """The networks and the training state to `path`, atomically; TrainingDiverged if any is not finite."""
+def save(path: Path, setup: TrainingSetup, progress: Progress, config_toml: str, run_id: str | None = None) -> None:
+    """The networks and the training state to `path`, atomically; TrainingDiverged if any is not finite.
+
+    `run_id` (the run folder's, see runs/identity.py) lets a resume tell this run's checkpoints from another's.
+    """
     state_tensors, state_metadata = capture(setup.method, setup.cursors, progress, setup.device)
+    if run_id is not None:
+        state_metadata[RUN_ID_KEY] = run_id
     networks = setup.method.networks()
     weights = {f"{name}.{key}": value for name, network in networks.items() for key, value in network.state_dict().items()}
     culprit = first_non_finite({**state_tensors, **weights})

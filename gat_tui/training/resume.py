@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from gat_tui.architectures import Architecture
 from gat_tui.checkpoints import Checkpoint
+from gat_tui.config import RunConfig
 from gat_tui.runs.folder import RunPaths
+from gat_tui.runs.identity import RunFolderError, check_checkpoint_belongs
 from gat_tui.runs.lock import lock_holder
+from gat_tui.runs.status import read_summary
 from gat_tui.training.request import TrainingRequest
+from gat_tui.training.state import StateError, checked_progress
 
 
 class ResumeError(RuntimeError):
@@ -38,7 +43,33 @@ def resume_request(target: Path, overrides: Iterable[str] = (), data_dir: Path |
     opened = Checkpoint.open(checkpoint)
     config = opened.config(overrides)
     _refuse_other_networks(checkpoint, opened.architecture, Architecture.from_config(config.model))
+    try:
+        check_checkpoint_belongs(paths.root, checkpoint)
+    except RunFolderError as error:
+        raise ResumeError(str(error)) from None
+    _refuse_to_shorten_or_redo(paths, checkpoint, opened, config)
     return TrainingRequest(config, paths.root, data_dir, checkpoint)
+
+
+def _refuse_to_shorten_or_redo(paths: RunPaths, checkpoint: Path, opened: Checkpoint, config: RunConfig) -> None:
+    """A finished run stays as it is unless asked to train longer; no resume asks for fewer epochs than were done."""
+    try:
+        progress = checked_progress(json.loads(opened.metadata.get("training_state", "{}")).get("progress"))
+        saved_epochs = opened.config().train.epochs
+    except (StateError, ValueError, AttributeError):
+        return  # a damaged state: restoring it names the fault
+    done, asked = progress.epochs_done, config.train.epochs
+    if asked < done:
+        raise ResumeError(
+            f"{checkpoint}: the run has trained {done} epochs already, so --epochs {asked} cannot be reached; "
+            f"nothing was changed. To train it further, pass --epochs N with N > {done}"
+        )
+    summary = read_summary(paths.root)
+    if summary is not None and summary["status"] == "finished" and asked <= max(done, saved_epochs):
+        raise ResumeError(
+            f"{paths.root}: this run has finished ({done} epochs; its test figures are in {paths.summary}); "
+            f"nothing to resume, nothing was changed. To train it further: gat-tui resume {paths.root} --epochs {done + 10}"
+        )
 
 
 # each Architecture field and the [model] key that sets it

@@ -101,18 +101,19 @@ def _check_optimizer_state(
     if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
         raise StateError(f"its {name} optimizer has {groups!r} as parameter groups; expected {len(optimizer.param_groups)}")
     parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
-    for group in groups:
-        for key in ("lr", "eps", "weight_decay"):
-            value = group.get(key) if isinstance(group, dict) else None
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-                raise StateError(f"its {name} optimizer has {key} = {value!r}; expected a finite number >= 0")
+    for group, own in zip(groups, optimizer.state_dict()["param_groups"]):
+        _check_group(name, group, own)
     for index, slots in state.items():
         if not 0 <= index < len(parameters):
             raise StateError(f"its {name} optimizer has a state for parameter {index}, which this network lacks")
         for slot, value in slots.items():
             if slot == "step":
-                if value.numel() != 1 or not bool(torch.isfinite(value).all()) or float(value) < 0:
-                    raise StateError(f"its {name} optimizer's step count for parameter {index} is {value.tolist()!r}")
+                count = float(value) if value.numel() == 1 else math.nan
+                if not (math.isfinite(count) and 0 <= count <= _STEP_COUNT_MAX and count == int(count)):
+                    raise StateError(
+                        f"its {name} optimizer's step count for parameter {index} is {value.tolist()!r}; "
+                        f"expected a whole number in 0..{_STEP_COUNT_MAX}"
+                    )
                 continue
             if value.shape != parameters[index].shape:
                 raise StateError(
@@ -121,6 +122,34 @@ def _check_optimizer_state(
                 )
             if not bool(torch.isfinite(value).all()):
                 raise StateError(f"its {name} optimizer's '{slot}' of parameter {index} holds NaN or infinite values")
+
+
+# an Adam step count beyond this is no training's (float32 counts whole numbers exactly up to 2**24,
+# and a count of 1e30 overflows the bias correction): an edited or damaged state
+_STEP_COUNT_MAX = 2**24
+# the optimiser's own choices, fixed when it is built: a saved value must be the same
+_FIXED_FLAGS = ("amsgrad", "maximize", "capturable", "differentiable", "fused", "decoupled_weight_decay")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_group(name: str, group: Any, own: Mapping[str, Any]) -> None:
+    """One saved parameter group against the group this run's optimiser has: same parameters, sound hyperparameters."""
+    group = group if isinstance(group, dict) else {}  # not a table: its first key is named missing
+    for key in ("lr", "eps", "weight_decay"):
+        value = group.get(key)
+        if not _is_number(value) or value < 0:
+            raise StateError(f"its {name} optimizer has {key} = {value!r}; expected a finite number >= 0")
+    betas = group.get("betas")
+    if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(_is_number(b) and 0 <= b < 1 for b in betas)):
+        raise StateError(f"its {name} optimizer has betas = {betas!r}; expected two numbers in [0, 1)")
+    for key in _FIXED_FLAGS:
+        if key in own and group.get(key, own[key]) != own[key]:
+            raise StateError(f"its {name} optimizer has {key} = {group.get(key)!r}; this run's optimizer has {own[key]!r}")
+    if group.get("params") != own["params"]:
+        raise StateError(f"its {name} optimizer's parameter group lists parameters {group.get('params')!r}; expected {own['params']!r}")
 
 
 def restore(
@@ -150,7 +179,17 @@ def restore(
         if key not in tensors or name not in record["cursors"]:
             raise StateError(f"it has no data order for '{name}'")
         saved = record["cursors"][name]
-        cursor.load_state(tensors[key], saved["position"], saved["has_order"])
+        if not isinstance(saved, dict):
+            raise StateError(f"its data order for '{name}' is {saved!r}; expected a table")
+        position, has_order = saved.get("position"), saved.get("has_order")
+        if not isinstance(has_order, bool):
+            raise StateError(f"its data order for '{name}' has has_order = {has_order!r}; expected true or false")
+        if not (isinstance(position, int) and not isinstance(position, bool) and 0 <= position <= cursor.batches_per_epoch):
+            raise StateError(
+                f"its data order for '{name}' is at position {position!r}; expected a whole number of batches "
+                f"in 0..{cursor.batches_per_epoch}"
+            )
+        cursor.load_state(tensors[key], position, has_order)
     _restore_rng(tensors, device)
     return checked_progress(record.get("progress"))
 

@@ -41,6 +41,7 @@ from gat_tui.methods import MethodSetupError
 from gat_tui.methods.base import Batch
 from gat_tui.runs.folder import RunFolder, RunFolderError, write_summary
 from gat_tui.runs.lock import RunLocked
+from gat_tui.runs.status import read_summary
 from gat_tui.training import checkpointing
 from gat_tui.training.checkpointing import TrainingDiverged, best_file_epoch, restore_from
 from gat_tui.training.control import TrainingControl
@@ -90,8 +91,9 @@ class Trainer:
     def run(self) -> RunFinished:
         self._started = time.perf_counter()
         try:
-            self.folder.claim()  # one writer per folder, checked before any expensive work
-        except (RunLocked, RunFolderError) as error:
+            # one writer per folder, and only its own run's checkpoint, checked before any expensive work
+            self.folder.claim(self.request.resume_from)
+        except (RunLocked, RunFolderError, CheckpointError) as error:
             return self._finish("failed", message=str(error), write_summary_file=False)
         except OSError as error:  # e.g. a read-only file system, or a file where a folder should be
             return self._finish("failed", message=describe_os_error(error, "cannot create the run folder"), write_summary_file=False)
@@ -344,7 +346,7 @@ class Trainer:
     def _save(self, setup: TrainingSetup, path: Path, reason: str) -> None:
         self.progress.elapsed = self.elapsed()
         self._started = time.perf_counter()
-        checkpointing.save(path, setup, self.progress, config_to_toml(self.config))
+        checkpointing.save(path, setup, self.progress, config_to_toml(self.config), self.folder.run_id)
         self.emit(CheckpointSaved(str(path), self.progress.epoch, self.progress.step, reason))
 
     # -- the end -----------------------------------------------------------------------------
@@ -385,6 +387,10 @@ class Trainer:
         )
         if status == "failed":
             self.emit(LogMessage("error", finished.message))
+        if write_summary_file and status == "failed" and _finished_before(self.paths.root):
+            # a finished run's test figures are never replaced by a later attempt's failure
+            self.emit(LogMessage("warning", f"{self.paths.summary} keeps the finished run's figures"))
+            write_summary_file = False
         if write_summary_file:
             write_summary(
                 self.paths.summary,
@@ -393,3 +399,8 @@ class Trainer:
             )
         self.emit(finished)
         return finished
+
+
+def _finished_before(run_dir: Path) -> bool:
+    summary = read_summary(run_dir)  # not `finished_summary`: this process holds the folder's lock
+    return summary is not None and summary["status"] == "finished"

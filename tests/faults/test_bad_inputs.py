@@ -75,6 +75,31 @@ def _lr(value: object) -> Callable[[dict], None]:
     return edit
 
 
+def _cursor(position: object) -> Callable[[dict], None]:
+    def edit(meta: dict) -> None:
+        state = json.loads(meta["training_state"])
+        state["cursors"]["train"]["position"] = position
+        meta["training_state"] = json.dumps(state)
+
+    return edit
+
+
+def _group(**change: object) -> Callable[[dict], None]:
+    def edit(meta: dict) -> None:
+        state = json.loads(meta["training_state"])
+        state["param_groups"]["classifier"][0].update(change)
+        meta["training_state"] = json.dumps(state)
+
+    return edit
+
+
+def _step(value: float) -> Callable[[dict], None]:
+    def edit(values: dict) -> None:
+        values["optimizer.classifier.0.step"] = torch.tensor(value)
+
+    return edit
+
+
 def _shape(change: dict) -> Callable[[dict], None]:
     def edit(meta: dict) -> None:
         meta["shape"] = json.dumps({**json.loads(meta["shape"]), **change})
@@ -111,6 +136,15 @@ CHECKPOINT_FAULTS = [
     ("negative-epoch", "resume", None, _progress({"epoch": -5, "epochs_done": -5}), ["epoch = -5"]),
     ("unknown-counter", "resume", None, _progress({"laps": 3}), ["unknown counter 'laps'"]),
     ("no-config-resume", "resume", None, lambda meta: meta.pop("config_toml"), ["no 'config_toml'"]),
+    # hand-edited training state: NaN training, a "finished" epoch at step 11, tracebacks mid-run (issue 25)
+    ("cursor-negative", "resume", None, _cursor(-5), ["position -5"]),
+    ("cursor-huge", "resume", None, _cursor(10**9), ["position 1000000000"]),
+    ("cursor-fraction", "resume", None, _cursor(2.5), ["position 2.5"]),
+    ("cursor-text", "resume", None, _cursor("abc"), ["position 'abc'"]),
+    ("betas-text", "resume", None, _group(betas="abc"), ["betas = 'abc'"]),
+    ("betas-one", "resume", None, _group(betas=[1, 1]), ["betas = [1, 1]"]),
+    ("amsgrad", "resume", None, _group(amsgrad=True), ["amsgrad = True"]),
+    ("step-huge", "resume", _step(1e30), None, ["step count", "1.0000000150474662e+30"]),
 ]
 
 
@@ -131,6 +165,8 @@ def test_a_damaged_checkpoint_is_refused_with_the_culprit_named(
     assert str(checkpoint) in output
     for fragment in fragments:
         assert fragment in output
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["test_acc_clean"] is not None, "the finished run's figures were replaced"
 
 
 @pytest.mark.slow

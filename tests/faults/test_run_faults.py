@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 from gat_tui.checkpoints import Checkpoint
 from gat_tui.config import CheckpointConfig, DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig, config_to_toml
 from gat_tui.events import Event, PauseChanged, StepMetrics
+from gat_tui.runs.identity import RunMarker, write_marker
 from gat_tui.runs.status import run_status
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
@@ -228,6 +229,7 @@ def test_out_refuses_a_folder_that_is_not_a_run_and_a_file(tmp_path: Path, cli: 
 def test_a_run_killed_before_its_first_checkpoint_starts_again_in_its_folder(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
+    write_marker(run_dir, RunMarker.new())  # what a run writes first, as it starts
     (run_dir / "config.toml").write_text(config_to_toml(tiny_config(epochs=1)))
     (run_dir / "metrics.jsonl").write_text('{"event": "step", "epoch": 1, "step": 2, "time": 0.1, "loss_f": 9.9}\n')
     finished = Trainer(TrainingRequest(tiny_config(epochs=1), run_dir)).run()

@@ -127,6 +127,16 @@ def test_sound_optimizer_state_passes_including_zero_hyperparameters_and_step() 
         (_moments(step=torch.tensor(-1.0)), _groups(), "its classifier optimizer's step count for parameter 0 is -1.0"),
         (_moments(exp_avg=torch.zeros(3, 2)), _groups(), "its classifier optimizer's 'exp_avg' of parameter 0 has shape (3, 2); the parameter has (2, 3)"),
         (_moments(exp_avg_sq=torch.full((2, 3), math.inf)), _groups(), "its classifier optimizer's 'exp_avg_sq' of parameter 0 holds NaN or infinite values"),
+        # hand-edited hyperparameters that failed mid-run with a traceback (issue 25)
+        (_moments(), _groups(betas="fast"), "its classifier optimizer has betas = 'fast'; expected two numbers in [0, 1)"),
+        (_moments(), _groups(betas=[1, 1]), "its classifier optimizer has betas = [1, 1]; expected two numbers in [0, 1)"),
+        (_moments(), _groups(betas=[0.9]), "its classifier optimizer has betas = [0.9]; expected two numbers in [0, 1)"),
+        (_moments(), _groups(betas=[0.9, -0.1]), "its classifier optimizer has betas = [0.9, -0.1]; expected two numbers in [0, 1)"),
+        (_moments(), _groups(amsgrad=True), "its classifier optimizer has amsgrad = True; this run's optimizer has False"),
+        (_moments(), _groups(maximize=True), "its classifier optimizer has maximize = True; this run's optimizer has False"),
+        (_moments(), _groups(params=[0]), "its classifier optimizer's parameter group lists parameters [0]; expected [0, 1]"),
+        (_moments(step=torch.tensor(1e30)), _groups(), "its classifier optimizer's step count for parameter 0 is 1.0000000150474662e+30"),
+        (_moments(step=torch.tensor(2.5)), _groups(), "its classifier optimizer's step count for parameter 0 is 2.5"),
     ],
 )
 def test_optimizer_state_that_would_poison_training_is_refused_by_name(state: Any, groups: Any, message: str) -> None:
@@ -189,6 +199,33 @@ def test_restore_refuses_what_capture_did_not_write() -> None:
     without_cursor = json.dumps({**record, "cursors": {}})
     with pytest.raises(StateError, match=r"^it has no data order for 'train'$"):
         restore(tensors, {"training_state": without_cursor}, method, cursors, CPU)
+
+
+@pytest.mark.parametrize(
+    ("cursor", "message"),
+    [
+        ({"position": -5, "has_order": True}, "its data order for 'train' is at position -5; expected a whole number of batches in 0..2"),
+        ({"position": 3, "has_order": True}, "is at position 3; expected a whole number of batches in 0..2"),
+        ({"position": 1e9, "has_order": True}, "is at position 1000000000.0;"),
+        ({"position": 2.5, "has_order": True}, "is at position 2.5;"),
+        ({"position": "abc", "has_order": True}, "is at position 'abc';"),
+        ({"position": True, "has_order": True}, "is at position True;"),
+        ({"position": 1, "has_order": "yes"}, "its data order for 'train' has has_order = 'yes'; expected true or false"),
+        ([1, True], "its data order for 'train' is [1, True]; expected a table"),
+    ],
+)
+def test_a_hand_edited_data_cursor_is_refused_by_name(cursor: Any, message: str) -> None:
+    method, cursors = _setup(0)
+    tensors, metadata = capture(method, cursors, Progress(), CPU)
+    record = json.loads(metadata["training_state"])
+    edited = json.dumps({**record, "cursors": {"train": cursor}})
+    with pytest.raises(StateError) as raised:
+        restore(tensors, {"training_state": edited}, method, cursors, CPU)
+    assert message in str(raised.value)
+    for position in (0, 2):  # the bounds are allowed: a fresh order, and one used up
+        sound = json.dumps({**record, "cursors": {"train": {"position": position, "has_order": True}}})
+        restore(tensors, {"training_state": sound}, method, cursors, CPU)
+        assert cursors["train"].position == position
 
 
 def test_the_accelerators_rng_is_saved_and_restored_only_on_its_own_device(monkeypatch: pytest.MonkeyPatch) -> None:
