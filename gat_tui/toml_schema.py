@@ -80,7 +80,7 @@ def read_text(path: Path, what: str) -> str:
     if path.is_dir():  # checked first: reading a folder fails differently per platform
         raise SchemaError(f"{where}: is a folder, not a {what} file")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark (some Windows editors write one) is not TOML
     except FileNotFoundError:
         raise SchemaError(f"{where}: no such {what} file") from None
     except UnicodeDecodeError as error:
@@ -97,6 +97,8 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SchemaError(f"{where}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise SchemaError(f"{where}: arrays or tables nested too deeply to be a preset") from None
 
 
 # --- building a tree from a table -------------------------------------------------------------
@@ -149,6 +151,9 @@ def _coerce(value: Any, kind: type, where: str, key: str) -> Any:
             return value
     elif kind is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            # TOML's integers are 64-bit; tomllib reads larger ones, which fail later (tensorboardX, torch)
+            if not -(2**63) <= value < 2**63:
+                raise SchemaError(f"{where}: key '{key}' = {value} is out of range; expected a 64-bit integer (below 2**63)")
             return value
     elif kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -246,10 +251,14 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _sections(schema: type) -> dict[str, type]:
-    """The fields of `schema` that are sub-tables, by name."""
-    hints = _hints(schema)
-    return {name: typing.cast(type, hint) for name, hint in hints.items() if dataclasses.is_dataclass(hint)}
+def _sections(schema: type, optional: bool = True) -> dict[str, type]:
+    """The fields of `schema` that are sub-tables, by name; `optional=False` leaves out `Schema | None` ones."""
+    sections = {}
+    for name, hint in _hints(schema).items():
+        inner = _unwrap_optional(hint)
+        if dataclasses.is_dataclass(inner) and (optional or inner is hint):
+            sections[name] = typing.cast(type, inner)
+    return sections
 
 
 def set_dotted(schema: type, table: dict[str, Any], key: str, value: Any, original: str) -> None:
@@ -265,6 +274,12 @@ def set_dotted(schema: type, table: dict[str, Any], key: str, value: Any, origin
         if not isinstance(node, dict):
             raise SchemaError(f"--set {original!r}: '{section}' is not a table")
         level = sections[section]
+    if leaf in _sections(level, optional=False):
+        # a whole table would replace the section, silently resetting every key it does not name
+        # (an optional table such as model.normalize is set whole: its keys go together)
+        raise SchemaError(
+            f"--set {original!r}: '{key}' is a section; set its keys one at a time, e.g. --set {key}.KEY=VALUE"
+        )
     node[leaf] = value
 
 

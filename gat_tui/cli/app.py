@@ -6,6 +6,7 @@ presets` answer at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -104,16 +105,21 @@ def open_dashboard(request: TrainingRequest | None) -> int:
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
-    """First Ctrl-C (or SIGTERM) asks the engine to save and stop; a second Ctrl-C aborts."""
+    """First Ctrl-C (or SIGTERM, or SIGHUP: the SSH session or terminal went away) asks the engine to
+    save and stop; a second Ctrl-C aborts."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
-        typer.secho("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", err=True)
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            typer.secho("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", err=True)
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
+    # not on Windows; and under `nohup` (SIGHUP ignored) a hang-up must go on being ignored
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, handle)
 
 
 def check_output_file(path: Path | None, option: str) -> None:

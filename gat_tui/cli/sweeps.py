@@ -72,6 +72,12 @@ def sweep(
         fail(str(error))
     _require_extras(sweep_file, plan)
     folder = out or default_runs_dir() / "sweeps" / plan.name
+    from gat_tui.sweep.runner import check_sweep_out
+
+    try:
+        check_sweep_out(folder, plan)
+    except ConfigError as error:
+        fail(str(error))
     if executor == "slurm":
         submit_to_slurm(plan, folder, data_dir, slurm_partition, slurm_time, slurm_gpus_per_task, array_parallelism, dry_run)
         raise typer.Exit(0)

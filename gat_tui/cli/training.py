@@ -66,18 +66,21 @@ def run(
         _, config = load_named_preset(preset, overrides)
     except ConfigError as error:
         fail(str(error))
+    from gat_tui.atomic import describe_os_error
     from gat_tui.runs.folder import RunFolderError, check_new_run_dir, default_runs_dir, new_run_dir, remove_if_empty
     from gat_tui.runs.lock import lock_holder
     from gat_tui.training.request import TrainingRequest
 
     if out is not None:
-        holder = lock_holder(out) if out.is_dir() else None
-        if holder is not None:
-            fail(f"{out}: this run folder is being trained by {holder.describe()}; choose another --out folder")
         try:
+            holder = lock_holder(out) if out.is_dir() else None
+            if holder is not None:
+                fail(f"{out}: this run folder is being trained by {holder.describe()}; choose another --out folder")
             check_new_run_dir(out)
         except RunFolderError as error:
             fail(str(error))
+        except OSError as error:  # e.g. a name longer than the file system takes
+            fail(f"--out: {describe_os_error(error, 'cannot use')}")
         run_dir = out
     else:
         runs_dir = default_runs_dir()

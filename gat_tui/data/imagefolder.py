@@ -37,6 +37,13 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # RuntimeError: a link that loops (`ln -s a.png a.png`)
+        raise DataError(f"{path}: a symbolic link that loops back on itself; remove it") from None
+
+
 def _scan(folder: Path) -> _Listing:
     """Class sub-folders and their image files, without reading any image.
 
@@ -56,7 +63,7 @@ def _scan(folder: Path) -> _Listing:
             subfolders.sort()
             for name in sorted(files):
                 path = Path(directory) / name
-                if path.suffix.lower() in IMG_EXTENSIONS and _inside(path.resolve(), real_class_dir):
+                if path.suffix.lower() in IMG_EXTENSIONS and _inside(_resolved(path), real_class_dir):
                     found.append((str(path), label))
         if not found:
             raise DataError(f"{class_dir}: class folder without images; {_LAYOUT}")
@@ -77,12 +84,25 @@ def _check_same_classes(train: _Listing, test: _Listing, root: Path) -> None:
     raise DataError(f"{root}: train/ and test/ must have the same class folders; {'; '.join(parts)}")
 
 
+def _as_8_bit_rgb(image: Image.Image, path: str) -> Image.Image:
+    """The image in 8-bit RGB; 16-bit grey levels scaled down (Pillow's own conversion clips them at 255: all white)."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        levels = np.asarray(image, dtype=np.int64)
+        if levels.min() < 0 or levels.max() > 65535:
+            raise DataError(f"{path}: a {image.mode} image with values outside 0..65535; save it as an 8- or 16-bit image")
+        # 'I' is how some Pillow versions open a 16-bit PNG: its values are 16-bit levels as well
+        return Image.fromarray((levels >> 8).astype(np.uint8), "L").convert("RGB")
+    if image.mode == "F":
+        raise DataError(f"{path}: a floating-point image (mode F); save it as an 8- or 16-bit image")
+    return image.convert("RGB")
+
+
 def _read_images(dataset: _Listing, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.empty(len(dataset.samples), 3, size, size, dtype=torch.uint8)
     for index, (path, _) in enumerate(dataset.samples):
         try:
             with Image.open(path) as image:
-                resized = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+                resized = _as_8_bit_rgb(image, path).resize((size, size), Image.Resampling.BILINEAR)
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:
             raise DataError(f"{path}: cannot read the image ({error}); fix or remove the file") from None
         images[index] = torch.from_numpy(np.array(resized, dtype=np.uint8)).permute(2, 0, 1)

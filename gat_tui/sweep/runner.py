@@ -19,10 +19,14 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from gat_tui.atomic import describe_os_error
+from gat_tui.config import ConfigError
 from gat_tui.events import Subscriber
 from gat_tui.runs.folder import RunPaths
 from gat_tui.runs.lock import lock_holder
@@ -96,6 +100,7 @@ class SweepRunner:
 
     def prepare(self, executor: str = "sequential") -> None:
         """The output folder, its copy of the sweep file, and the seeds planned (for `--status`)."""
+        check_sweep_out(self.layout.root, self.sweep)
         self.layout.root.mkdir(parents=True, exist_ok=True)
         if self.sweep.path is not None and not (self.layout.root / "sweep.toml").exists():
             shutil.copyfile(self.sweep.path, self.layout.root / "sweep.toml")
@@ -186,3 +191,32 @@ class SweepRunner:
 
         evaluate_run(RunPaths(run_dir).best_checkpoint, source, evaluation, self.data_dir, out)
         return "finished", str(out)
+
+
+def check_sweep_out(root: Path, sweep: Sweep) -> None:
+    """Refuse an output folder that cannot take this sweep: a file, or a folder holding another sweep file.
+
+    Runs of two sweep files in one folder would mix in its report, under the first file's name.
+    ConfigError (the sweep's error type) names the folder and both files.
+    """
+    try:
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"--out {root}: is a file; expected a folder for the sweep")
+        held = root / "sweep.toml"
+        if sweep.path is None or not held.is_file():
+            return
+        if _toml_table(held) != _toml_table(sweep.path):
+            raise ConfigError(
+                f"--out {root}: holds the sweep of {held}, which differs from {sweep.path}; "
+                "run that sweep file again to resume it, or choose another --out folder for this one"
+            )
+    except OSError as error:  # e.g. a name longer than the file system takes
+        raise ConfigError(f"--out: {describe_os_error(error, 'cannot use')}") from None
+
+
+def _toml_table(path: Path) -> dict[str, Any]:
+    """The parsed file; one that does not parse stands for its bytes (then only an identical file counts as the same)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+        return {"unparsed": path.read_bytes().hex()}

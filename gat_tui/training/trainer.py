@@ -110,12 +110,10 @@ class Trainer:
             self.folder.abandon()
             message = describe_os_error(error, "cannot read") if isinstance(error, OSError) else str(error)
             return self._finish("failed", message=message, write_summary_file=False)
-        self.subscribers.insert(0, self.folder.start(config_to_toml(self.config), self.progress.step, self.progress.epochs_done))
-        self.subscribers.insert(1, self.folder.panel_store())
-        tensorboard = self.folder.start_tensorboard(self.config, self.progress.step)
-        if tensorboard is not None:
-            self.subscribers.insert(2, tensorboard)
-            self._tensorboard = tensorboard
+        try:
+            self._start_files()
+        except OSError as error:  # e.g. metrics.jsonl replaced by a folder, a name too long for the file system
+            return self._finish("failed", message=describe_os_error(error, "cannot write"), write_summary_file=False)
         if setup.layout_note is not None:
             self.emit(LogMessage("info", setup.layout_note))
         try:
@@ -136,6 +134,15 @@ class Trainer:
         except BaseException as error:  # still record the failure, then let the caller see it
             self._finish("failed", message=f"{type(error).__name__}: {error}")
             raise
+
+    def _start_files(self) -> None:
+        """The run folder's marker, config, metrics log, panels and TensorBoard files, as the engine's first subscribers."""
+        self.subscribers.insert(0, self.folder.start(config_to_toml(self.config), self.progress.step, self.progress.epochs_done))
+        self.subscribers.insert(1, self.folder.panel_store())
+        tensorboard = self.folder.start_tensorboard(self.config, self.progress.step)
+        if tensorboard is not None:
+            self.subscribers.insert(2, tensorboard)
+            self._tensorboard = tensorboard
 
     def _what_is_kept(self) -> str:
         if self.paths.last_checkpoint.exists():

@@ -1,0 +1,207 @@
+"""Silently wrong inputs, tracebacks and signals from the second fault pass (issue 25, parts 2 and 3).
+
+Each case failed on the code before its fix: a wrong result without a word, a traceback, or a
+run killed without its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SCRIPT, Cli
+from PIL import Image
+
+from gat_tui.config import ConfigError, DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig, config_to_toml, load_preset
+from gat_tui.data import DataError, load_splits
+from gat_tui.sweep.plan import load_sweep
+from gat_tui.sweep.runner import check_sweep_out
+from gat_tui.training.request import TrainingRequest
+from gat_tui.training.resume import resume_request
+from gat_tui.training.trainer import Trainer
+
+
+def tiny(epochs: int = 1) -> RunConfig:
+    return RunConfig(
+        name="tiny",
+        method="gat",
+        device="cpu",
+        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=64, val_size=16, test_size=16, batch_size=16),
+        train=TrainConfig(epochs=epochs, log_every=2),
+        gat=GatConfig(lr_g=1e-3),
+        eval=EvalConfig(panel_size=0),
+    )
+
+
+# -- images ------------------------------------------------------------------------------------
+
+
+def _image_folder(root: Path, write: object) -> None:
+    for split in ("train", "test"):
+        for label, name in enumerate(("a", "b")):
+            for index in range(3):
+                path = root / split / name / f"{index}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write(path, label)  # type: ignore[operator]
+
+
+def test_16_bit_grey_images_are_scaled_to_8_bits_not_clipped_white(tmp_path: Path) -> None:
+    levels = {0: 40000, 1: 10000}  # 16-bit levels: 40000 >> 8 = 156, 10000 >> 8 = 39
+
+    def write(path: Path, label: int) -> None:
+        Image.fromarray(np.full((6, 6), levels[label], dtype=np.uint16)).save(path)
+
+    _image_folder(tmp_path / "data", write)
+    assert Image.open(tmp_path / "data/train/a/0.png").mode.startswith("I")
+    splits = load_splits(DataConfig(dataset="imagefolder", path=str(tmp_path / "data"), val_size=1, image_size=4))
+    for images, labels in ((splits.train_images, splits.train_labels), (splits.test_images, splits.test_labels)):
+        expected = np.where(labels.numpy() == 0, 156, 39)
+        assert (images.numpy() == expected[:, None, None, None]).all()
+
+
+def test_a_link_that_loops_in_a_class_folder_is_named(tmp_path: Path) -> None:
+    def write(path: Path, label: int) -> None:
+        Image.fromarray(np.full((6, 6, 3), 100 * label, dtype=np.uint8)).save(path)
+
+    _image_folder(tmp_path / "data", write)
+    loop = tmp_path / "data/train/a/loop.png"
+    loop.symlink_to(loop)
+    with pytest.raises(DataError, match=f"{loop}: a symbolic link that loops back on itself"):
+        load_splits(DataConfig(dataset="imagefolder", path=str(tmp_path / "data"), val_size=1, image_size=4))
+
+
+# -- presets and overrides ---------------------------------------------------------------------
+
+
+def test_a_preset_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    preset = tmp_path / "bom.toml"
+    preset.write_bytes(b"\xef\xbb\xbf" + config_to_toml(tiny()).encode())
+    assert load_preset(preset) == tiny()
+
+
+def test_a_preset_nested_thousands_deep_is_refused_without_a_traceback(tmp_path: Path) -> None:
+    preset = tmp_path / "deep.toml"
+    preset.write_text("description = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=f"{preset}: arrays or tables nested too deeply"):
+        load_preset(preset)
+
+
+@pytest.mark.parametrize("key", ["train.log_every", "train.max_steps_per_epoch", "seed"])
+def test_integers_beyond_64_bits_are_refused(tmp_path: Path, key: str) -> None:
+    preset = tmp_path / "p.toml"
+    preset.write_text(config_to_toml(tiny()))
+    with pytest.raises(ConfigError, match=f"'{key}' = {2**63} is out of range"):
+        load_preset(preset, [f"{key}={2**63}"])
+
+
+def test_a_table_value_for_a_section_is_refused_not_put_in_its_place(tmp_path: Path) -> None:
+    preset = tmp_path / "p.toml"
+    preset.write_text(config_to_toml(tiny()))
+    with pytest.raises(ConfigError, match="'data' is a section; set its keys one at a time"):
+        load_preset(preset, ["data={batch_size=8}"])
+    assert load_preset(preset, ["data.batch_size=8"]).data.dataset == "synthetic"
+    # an optional table is set whole, or key by key
+    with pytest.raises(ConfigError, match="'model.normalize.std' is missing"):
+        load_preset(preset, ["model.normalize.mean=[0.5, 0.5, 0.5]"])
+    normalized = load_preset(preset, ["model.normalize={mean=[0.5,0.5,0.5],std=[0.2,0.2,0.2]}"])
+    assert normalized.model.normalize is not None and normalized.model.normalize.std == (0.2, 0.2, 0.2)
+
+
+# -- sweep folders -----------------------------------------------------------------------------
+
+
+def test_a_sweep_folder_takes_only_its_own_sweep_file(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.toml", tmp_path / "second.toml"
+    first.write_text('name = "s"\nseeds = 1\n[[runs]]\npreset = "synthetic_smoke"\n')
+    second.write_text('name = "s"\nseeds = 2\n[[runs]]\npreset = "synthetic_smoke"\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sweep.toml").write_text("# the same sweep, written another way\n" + first.read_text())
+    check_sweep_out(out, load_sweep(first))
+    with pytest.raises(ConfigError) as raised:
+        check_sweep_out(out, load_sweep(second))
+    assert f"{out / 'sweep.toml'}, which differs from {second}" in str(raised.value)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match=f"--out {a_file}: is a file"):
+        check_sweep_out(a_file, load_sweep(first))
+
+
+@pytest.mark.slow
+def test_output_paths_the_file_system_cannot_take_are_refused_cleanly(tmp_path: Path, cli: Cli) -> None:
+    long_name = tmp_path / ("x" * 300)
+    result = cli("run", "synthetic_smoke", "--headless", "--out", str(long_name))
+    assert result.returncode == 2 and "File name too long" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    result = cli("sweep", "presets/paper/smoke_sweep.toml", "--headless", "--out", str(a_file))
+    assert result.returncode == 2 and f"--out {a_file}: is a file" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- run files replaced ------------------------------------------------------------------------
+
+
+def test_a_metrics_log_replaced_by_a_folder_fails_the_resume_cleanly(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert Trainer(TrainingRequest(tiny(), run)).run().status == "finished"
+    (run / "metrics.jsonl").unlink()
+    (run / "metrics.jsonl").mkdir()
+    finished = Trainer(resume_request(run, ["train.epochs=2"])).run()  # raised IsADirectoryError
+    assert finished.status == "failed" and str(run / "metrics.jsonl") in finished.message
+
+
+# -- signals -----------------------------------------------------------------------------------
+
+
+def _start(preset: Path, run: Path, ignore_hangup: bool) -> subprocess.Popen[bytes]:
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "gat_tui"]
+
+    def as_nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    return subprocess.Popen(
+        [*command, "run", str(preset), "--headless", "--out", str(run)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=as_nohup if ignore_hangup else None,
+    )
+
+
+def _wait_for_steps(run: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        metrics = run / "metrics.jsonl"
+        if metrics.is_file() and '"event": "step"' in metrics.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run never logged a step")
+
+
+@pytest.mark.slow
+def test_a_hang_up_checkpoints_and_stops_like_sigterm_unless_nohup_ignores_it(tmp_path: Path) -> None:
+    preset = tmp_path / "long.toml"
+    preset.write_text(config_to_toml(tiny(epochs=500)))
+    run = tmp_path / "hung-up"
+    process = _start(preset, run, ignore_hangup=False)
+    _wait_for_steps(run)
+    process.send_signal(signal.SIGHUP)
+    assert process.wait(timeout=120) == 130  # was -1: killed without a checkpoint
+    assert (run / "checkpoints/last.safetensors").is_file()
+    assert json.loads((run / "summary.json").read_text())["status"] == "stopped"
+
+    under_nohup = tmp_path / "nohup"
+    process = _start(preset, under_nohup, ignore_hangup=True)
+    try:
+        _wait_for_steps(under_nohup)
+        process.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert process.poll() is None, "a run started under nohup stopped on a hang-up"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 130
+    assert os.path.isfile(under_nohup / "checkpoints/last.safetensors")
