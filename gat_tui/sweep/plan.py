@@ -65,6 +65,7 @@ repeat job whose choice cannot be made yet (tuning runs of another shard not fin
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,10 +227,17 @@ def _refuse(where: str, key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"{where}: key '{key}' = {value!r} is not allowed; expected {allowed}")
 
 
+# what a grid or tune value may keep of itself in a folder name: a '/' or '..' would lead the
+# run's folder (and its job file) out of the sweep folder
+_UNSAFE_IN_FOLDER_NAME = re.compile(r"[^A-Za-z0-9._=+-]+")
+_SAFE_LABEL = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._=+-]*")
+
+
 def _grid_label(preset: str, point: dict[str, Any]) -> str:
     if not point:
         return preset
-    return preset + "-" + "-".join(f"{key.split('.')[-1]}={value}" for key, value in point.items())
+    parts = (f"{key.split('.')[-1]}={value}" for key, value in point.items())
+    return preset + "-" + "-".join(_UNSAFE_IN_FOLDER_NAME.sub("_", part).replace("..", "_") for part in parts)
 
 
 def _value_text(value: Any) -> str:
@@ -316,6 +324,9 @@ def _check_autoattack_keys(where: str, prefix: str, table: EvaluationTable) -> N
 
 def _check_labels(where: str, entries: list[RunEntry]) -> None:
     labels = [entry.label for entry in entries]
+    for label in labels:  # a label names a folder: a preset path such as "a/.." must not lead out of the sweep
+        if not _SAFE_LABEL.fullmatch(label):
+            raise ConfigError(f"{where}: run label {label!r} cannot name a folder; give the entry a 'label' of letters, digits and . _ = + -, not starting with '.'")
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
         raise ConfigError(f"{where}: run label '{duplicates[0]}' appears twice; give one entry a 'label'")

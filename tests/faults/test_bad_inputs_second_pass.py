@@ -205,3 +205,36 @@ def test_a_hang_up_checkpoints_and_stops_like_sigterm_unless_nohup_ignores_it(tm
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=120) == 130
     assert os.path.isfile(under_nohup / "checkpoints/last.safetensors")
+
+
+# -- sweep labels from values ------------------------------------------------------------------
+
+
+def test_grid_and_tune_values_never_lead_a_folder_out_of_the_sweep(tmp_path: Path) -> None:
+    from gat_tui.sweep.jobstate import state_file
+    from gat_tui.sweep.plan import jobs
+    from gat_tui.sweep.runner import SweepLayout
+
+    sweep_file = tmp_path / "escape.toml"
+    sweep_file.write_text(
+        'name = "s"\nseeds = 1\n'
+        '[[runs]]\npreset = "synthetic_smoke"\ngrid = { "description" = ["../../../../../escaped_sweep_dir", "a/b"] }\n'
+        '[[runs]]\npreset = "synthetic_smoke"\nlabel = "tuned"\ntune = { "description" = ["../../x", "c/d"] }\n'
+    )
+    sweep = load_sweep(sweep_file)
+    assert [entry.label for entry in sweep.runs] == [
+        "synthetic_smoke-description=__________escaped_sweep_dir", "synthetic_smoke-description=a_b", "tuned",
+    ]
+    assert [point.name for point in sweep.runs[2].tuning] == ["description=____x", "description=c_d"]
+    root = (tmp_path / "out").resolve()
+    layout = SweepLayout(root)
+    for job in jobs(sweep):
+        for path in (layout.job_run_dir(job), state_file(root, job)):
+            assert root in path.resolve().parents, f"{path} is outside the sweep folder"
+
+
+def test_a_label_that_cannot_name_a_folder_is_refused(tmp_path: Path) -> None:
+    sweep_file = tmp_path / "dots.toml"
+    sweep_file.write_text('name = "s"\nseeds = 1\n[[runs]]\npreset = "presets/.."\n')
+    with pytest.raises(ConfigError, match="run label '..' cannot name a folder"):
+        load_sweep(sweep_file)
