@@ -29,6 +29,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from gat_tui import __version__
 from gat_tui.checkpoints import Checkpoint, CheckpointError
+from gat_tui.runs.figures import accuracy_problem, is_accuracy
 from gat_tui.runs.folder import RunPaths
 from gat_tui.runs.status import read_summary
 
@@ -93,6 +94,9 @@ def find_autoattack(paths: RunPaths, threat: str, eps: float) -> tuple[AutoAttac
             clean = next(row["accuracy"] for row in rows if row["attack"] == "clean")
             for row in rows:
                 if row["attack"] == "autoattack" and row.get("norm") == threat and math.isclose(row["eps"], eps, rel_tol=1e-6):
+                    for key, value in (("clean accuracy", clean), ("autoattack accuracy", row["accuracy"])):
+                        if not is_accuracy(value):
+                            raise ValueError(f"its {key} {value!r} is not a fraction in [0, 1]")
                     matches.append(AutoAttackRecord(path, float(row["accuracy"]), float(clean), int(row["n"]), str(row["version"])))
         except (OSError, ValueError, KeyError, TypeError, StopIteration) as error:
             problems.append(f"{path}: not a readable evaluation record ({type(error).__name__}: {error}); skipped")
@@ -113,7 +117,10 @@ def build_card(run_dir: Path, checkpoint: Checkpoint, threat: str, eps: float) -
     summary = read_summary(run_dir) or {}
     shown_eps = eps_text(threat, eps)
     if found is None:
-        clean = summary.get("test_acc_clean") if isinstance(summary.get("test_acc_clean"), (int, float)) else None
+        clean = summary.get("test_acc_clean") if is_accuracy(summary.get("test_acc_clean")) else None
+        problem = accuracy_problem("test_acc_clean", summary.get("test_acc_clean"))
+        if problem is not None:
+            notes.append(f"{paths.summary}: {problem}")
         notes.append(
             f"no AutoAttack figure recorded for this run's best checkpoint at {THREAT_MODELS[threat]} ε = {shown_eps}: "
             f"run `gat-tui eval {run_dir} --attack autoattack --norm {threat} --eps {shown_eps} --limit 1000` "
@@ -153,6 +160,18 @@ def build_card(run_dir: Path, checkpoint: Checkpoint, threat: str, eps: float) -
     }
 
 
+_STAGED_FILES = {"model.safetensors", "model_card.json", "config.toml"}
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Remove the hidden `.OUT.xxxx` folders that a killed export of OUT left (holding only what an export writes)."""
+    for entry in out.parent.iterdir():
+        if not entry.name.startswith(f".{out.name}.") or entry.is_symlink() or not entry.is_dir():
+            continue
+        if {child.name for child in entry.iterdir()} <= _STAGED_FILES:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def export_robustbench(run_dir: Path, out: Path, threat: str = "linf", eps: float | None = None) -> dict[str, Any]:
     """Write OUT (see the module docstring) from the run's best checkpoint; the card written."""
     if threat not in THREAT_MODELS:
@@ -181,6 +200,7 @@ def export_robustbench(run_dir: Path, out: Path, threat: str = "linf", eps: floa
         "gat_tui_version": __version__,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         (staging / "model.safetensors").write_bytes(save_safetensors_bytes(weights, metadata=metadata))

@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gat_tui.runs.status import finished_summary
+from gat_tui.runs.figures import accuracy_problem, is_accuracy, is_norm
+from gat_tui.runs.lock import lock_holder
+from gat_tui.runs.status import finished_summary, read_summary
 from gat_tui.sweep.plan import Sweep, load_sweep
 from gat_tui.sweep.runner import SweepLayout
 from gat_tui.sweep.tuning import Tuning, choose
@@ -108,10 +110,10 @@ def build_report(folder: Path) -> SweepReport:
     table = []
     tunings: list[Tuning] = []
     for entry in sweep.runs:
-        summaries = [s for s in (finished_summary(layout.run_dir(entry.label, seed)) for seed in seed_range) if s is not None]
+        summaries = _finished_summaries([layout.run_dir(entry.label, seed) for seed in seed_range], skipped)
 
         def cell(key: str, summaries: list[dict] = summaries) -> Cell:
-            return Cell.of([s[key] for s in summaries if isinstance(s.get(key), (int, float))])
+            return Cell.of([s[key] for s in summaries if is_accuracy(s.get(key))])
 
         published = sweep.paper.get(entry.label)
         paper = Cell(published.get("mean"), published.get("std"), int(published.get("n", 0))) if published else None
@@ -152,6 +154,28 @@ def build_report(folder: Path) -> SweepReport:
     return SweepReport(sweep.name, sweep.seeds, table, curves, skipped, tunings, order_ours, order_paper)
 
 
+_TEST_FIGURES = ("test_acc_clean", "test_acc_adv", "test_acc_fgm_l2")
+
+
+def _finished_summaries(run_dirs: list[Path], skipped: list[str]) -> list[dict[str, Any]]:
+    """The summaries of the runs that finished; a warning in `skipped` for a summary that cannot be
+    read and for each figure in one that is not an accuracy (that figure is left out)."""
+    summaries = []
+    for run_dir in run_dirs:
+        summary = finished_summary(run_dir)
+        path = run_dir / "summary.json"
+        if summary is None:
+            if path.is_file() and read_summary(run_dir) is None and lock_holder(run_dir) is None:
+                skipped.append(f"{path}: not a readable run summary (JSON with a status); its run is left out")
+            continue
+        for key in _TEST_FIGURES:
+            problem = accuracy_problem(key, summary.get(key))
+            if problem is not None:
+                skipped.append(f"{path}: {problem}")
+        summaries.append(summary)
+    return summaries
+
+
 def _z(ours: Cell, paper: Cell | None) -> float | None:
     """Our mean minus the paper's in units of the paper's std; None where a figure or the std is missing."""
     if ours.mean is None or paper is None or paper.mean is None or not paper.std:
@@ -172,17 +196,15 @@ def _evaluation_rows(path: Path) -> list[dict[str, Any]]:
         fits = (
             isinstance(row, dict)
             and isinstance(row.get("attack"), str)
-            and (row.get("eps") is None or _is_number(row.get("eps")))
-            and _is_number(row.get("accuracy"))
-            and _is_number(row.get("pert_l2"))
+            and (row.get("eps") is None or is_norm(row.get("eps")))
+            and is_accuracy(row.get("accuracy"))
+            and is_norm(row.get("pert_l2"))
             and (row.get("matched_to") is None or isinstance(row.get("matched_to"), str))
             and all(row.get(key) is None or isinstance(row.get(key), str) for key in ("norm", "version"))
             and (row.get("n") is None or (isinstance(row.get("n"), int) and not isinstance(row.get("n"), bool)))
         )
         if not fits:
-            raise ValueError(f"results[{index}] = {row!r} is not an evaluation row (attack, eps, accuracy, pert_l2)")
+            raise ValueError(
+                f"results[{index}] = {row!r} is not an evaluation row (attack, eps >= 0, accuracy in [0, 1], pert_l2 >= 0)"
+            )
     return rows
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

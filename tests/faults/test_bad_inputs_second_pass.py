@@ -238,3 +238,63 @@ def test_a_label_that_cannot_name_a_folder_is_refused(tmp_path: Path) -> None:
     sweep_file.write_text('name = "s"\nseeds = 1\n[[runs]]\npreset = "presets/.."\n')
     with pytest.raises(ConfigError, match="run label '..' cannot name a folder"):
         load_sweep(sweep_file)
+
+
+# -- damaged figures read back -----------------------------------------------------------------
+
+
+def test_report_leaves_out_figures_that_are_not_accuracies_and_names_the_file(tmp_path: Path) -> None:
+    from gat_tui.sweep.report import build_report
+
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    (folder / "sweep.toml").write_text(
+        'name = "s"\nseeds = 4\n[[runs]]\npreset = "synthetic_smoke"\nlabel = "gat"\n[[runs]]\npreset = "synthetic_smoke"\nlabel = "base"\n'
+    )
+    figures = {0: 0.5, 1: 7.5, 2: -3, 3: float("nan")}
+    for seed, value in figures.items():
+        run = folder / f"runs/gat/seed-{seed}"
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text(json.dumps({"status": "finished", "test_acc_clean": value, "test_acc_adv": 0.25}))
+    broken = folder / "runs/base/seed-0"
+    broken.mkdir(parents=True)
+    (broken / "summary.json").write_text("{")
+    report = build_report(folder)
+    gat = next(row for row in report.table if row.label == "gat")
+    assert (gat.test_acc_clean.mean, gat.test_acc_clean.n) == (0.5, 1)  # 7.5, -3 and NaN left out, not averaged in
+    assert (gat.test_acc_adv.mean, gat.test_acc_adv.n) == (0.25, 4)
+    for seed, shown in ((1, "7.5"), (2, "-3"), (3, "nan")):
+        expected = f"{folder}/runs/gat/seed-{seed}/summary.json: test_acc_clean = {shown} is not an accuracy"
+        assert any(line.startswith(expected) for line in report.skipped), report.skipped
+    assert f"{broken}/summary.json: not a readable run summary (JSON with a status); its run is left out" in report.skipped
+
+
+def test_report_skips_evaluation_rows_that_are_not_accuracies(tmp_path: Path) -> None:
+    from gat_tui.sweep.report import _evaluation_rows
+
+    record = tmp_path / "seed-0.json"
+    for accuracy in (1.7, -0.1, float("nan")):
+        record.write_text(json.dumps({"results": [{"attack": "fgsm", "eps": 0.1, "accuracy": accuracy, "pert_l2": 0.2}]}))
+        with pytest.raises(ValueError, match="accuracy in \\[0, 1\\]"):
+            _evaluation_rows(record)
+
+
+def test_export_leaves_out_damaged_figures_and_removes_a_killed_exports_folder(tmp_path: Path) -> None:
+    from gat_tui.runs.robustbench import export_robustbench
+
+    run = tmp_path / "run"
+    assert Trainer(TrainingRequest(tiny(), run)).run().status == "finished"
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "test_acc_clean": 1.7}))
+    (run / "evals").mkdir()
+    rows = [{"attack": "clean", "eps": 0.0, "accuracy": 0.75, "pert_l2": 0.0},
+            {"attack": "autoattack", "eps": 8 / 255, "accuracy": 1.7, "pert_l2": 0.1, "norm": "linf", "n": 100, "version": "standard"}]
+    (run / "evals/edited.json").write_text(json.dumps({"checkpoint": str(run / "checkpoints/best.safetensors"), "split": "test", "results": rows}))
+    stale = tmp_path / ".out.abc123"  # what a killed export of `out` leaves
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    card = export_robustbench(run, tmp_path / "out")
+    assert card["clean_acc"] is None and card["autoattack_acc"] is None  # was "170.00"
+    assert any(f"{run / 'summary.json'}: test_acc_clean = 1.7 is not an accuracy" in note for note in card["notes"])
+    assert any("edited.json" in note and "autoattack accuracy 1.7 is not a fraction in [0, 1]" in note for note in card["notes"])
+    assert not stale.exists()
