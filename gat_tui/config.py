@@ -8,6 +8,7 @@ This module imports neither torch nor any UI library: `gat-tui presets` stays fa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from gat_tui.toml_schema import REQUIRED, SchemaError, build, parse_override, pa
 __all__ = [
     "ConfigError", "RunConfig", "DataConfig", "ModelConfig", "NormalizeConfig", "TrainConfig", "PerturbationConfig", "GatConfig",
     "AttackConfig", "CheckpointConfig", "EvalConfig", "LoggingConfig", "METHODS", "DATASETS", "DEVICES", "FOLDER_NAME", "SEED_MAX",
-    "config_from_mapping", "config_from_toml", "config_to_toml", "load_preset", "parse_override",
+    "config_from_mapping", "config_from_toml", "config_to_toml", "load_preset", "parse_override", "with_absolute_data_path",
 ]
 
 METHODS = ("baseline", "dropout", "random", "fg_linf", "fg_l2", "gat", "dropout_gat", "gat_attack")
@@ -221,6 +222,14 @@ def config_from_toml(text: str, where: str, overrides: Iterable[str] = ()) -> Ru
         key, value = parse_override(override)
         set_dotted(RunConfig, table, key, value, override)
     return config_from_mapping(table, where if not overrides else f"{where} with --set")
+
+
+def with_absolute_data_path(config: RunConfig) -> RunConfig:
+    """`config` with `data.path` made absolute (from the working folder), so a run reads the same images from anywhere."""
+    if not config.data.path:
+        return config
+    absolute = str(Path(config.data.path).expanduser().absolute())
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, path=absolute))
 
 
 def config_to_toml(config: RunConfig) -> str:

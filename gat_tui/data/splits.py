@@ -7,6 +7,7 @@ as float32, and the trainer scales each batch to [0, 1] after moving it to the d
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,11 @@ class ImageSplits:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every split's images and labels and the class names: a resume tells by it that the data changed."""
+        parts = [data_fingerprint(getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")) for split in ("train", "val", "test")]
+        return hashlib.sha256("\n".join([*parts, *self.class_names]).encode("utf-8")).hexdigest()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -103,3 +109,14 @@ def to_model_input(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
         raise TypeError(f"to_model_input expects uint8 images (0..255), got {images.dtype}")
     pixels = images.float().div_(255.0)
     return pixels.contiguous(memory_format=torch.channels_last) if channels_last else pixels
+
+
+def data_fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
+    """SHA-256 of the evaluated images and labels: a dataset changed under the same folder name
+    (or split, or limit) must not continue another one's sums. One copy to the host per evaluation."""
+    digest = hashlib.sha256()
+    for tensor in (images, labels):
+        host = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{host.dtype}{tuple(host.shape)}".encode())
+        digest.update(host.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

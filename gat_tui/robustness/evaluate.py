@@ -20,11 +20,11 @@ from gat_tui.attacks import AUTOATTACKS, FGML2, FGSM, Attack, AutoAttack, GATAtt
 from gat_tui.checkpoints import Checkpoint
 from gat_tui.config import RunConfig
 from gat_tui.data import load_splits, to_model_input
+from gat_tui.data.splits import data_fingerprint
 from gat_tui.robustness.options import EvalOptions, OnProgress
 from gat_tui.robustness.plan import AttackPlan, AttackSpec, EvalError, plan_attacks
 from gat_tui.robustness.resume import (
     ResumeSpec,
-    data_fingerprint,
     file_identity,
     load_state,
     save_state,

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from gat_tui.atomic import write_text_atomically
 from gat_tui.runs.folder import RunPaths
 
@@ -51,17 +49,6 @@ def state_folder(evaluated: Path) -> Path:
         if paths.config.is_file():
             return paths.evals
     return evaluated.parent
-
-
-def data_fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
-    """SHA-256 of the evaluated images and labels: a dataset changed under the same folder name
-    (or split, or limit) must not continue another one's sums. One copy to the host per evaluation."""
-    digest = hashlib.sha256()
-    for tensor in (images, labels):
-        host = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{host.dtype}{tuple(host.shape)}".encode())
-        digest.update(host.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def state_path(folder: Path, key: dict[str, object]) -> Path:

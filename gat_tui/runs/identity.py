@@ -81,7 +81,10 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_differences(folder_config: RunConfig, checkpoint_config: RunConfig) -> list[str]:
     """The keys (besides what a resume may change) where a checkpoint's config differs from the folder's."""
-    here, there = _flatten(folder_config), _flatten(checkpoint_config)
+    from gat_tui.config import with_absolute_data_path
+
+    # a relative data.path (written by versions before it was stored absolute) means the same folder as its absolute form
+    here, there = _flatten(with_absolute_data_path(folder_config)), _flatten(with_absolute_data_path(checkpoint_config))
     return [
         f"{key} = {there.get(key)!r} (the folder's run has {here.get(key)!r})"
         for key in sorted(set(here) | set(there))

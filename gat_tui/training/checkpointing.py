@@ -15,6 +15,9 @@ from gat_tui.runs.identity import RUN_ID_KEY
 from gat_tui.training.setup import TrainingSetup
 from gat_tui.training.state import Progress, StateError, capture, restore
 
+# the checkpoint metadata key of the training data's SHA-256 (ImageSplits.fingerprint)
+DATA_FINGERPRINT_KEY = "data_fingerprint"
+
 
 class TrainingDiverged(RuntimeError):
     """A loss, or the state about to be saved, became NaN or infinite."""
@@ -44,6 +47,7 @@ def save(path: Path, setup: TrainingSetup, progress: Progress, config_toml: str,
     state_tensors, state_metadata = capture(setup.method, setup.cursors, progress, setup.device)
     if run_id is not None:
         state_metadata[RUN_ID_KEY] = run_id
+    state_metadata[DATA_FINGERPRINT_KEY] = setup.data_fingerprint
     networks = setup.method.networks()
     weights = {f"{name}.{key}": value for name, network in networks.items() for key, value in network.state_dict().items()}
     culprit = first_non_finite({**state_tensors, **weights})

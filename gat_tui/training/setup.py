@@ -29,6 +29,7 @@ class TrainingSetup:
     cursors: dict[str, ShuffledBatches]
     steps_per_epoch: int
     layout_note: str | None = None  # why the networks train in the default memory layout, where they must
+    data_fingerprint: str = ""  # SHA-256 of the splits (ImageSplits.fingerprint), recorded in each checkpoint
 
     def rng_devices(self) -> list[torch.device]:
         """The devices whose random streams `torch.random.fork_rng` must fork besides the CPU's."""
@@ -40,7 +41,9 @@ def prepare(config: RunConfig, data_dir: Path | None) -> TrainingSetup:
     device = select_device(config.device)
     configure_backends(device)
     torch.manual_seed(config.seed)
-    splits = load_splits(config.data, data_dir).to(device)
+    loaded = load_splits(config.data, data_dir)
+    data_fingerprint = loaded.fingerprint()  # on the host, once: a resume compares it with its checkpoint's
+    splits = loaded.to(device)
     channels_last = prefers_channels_last(device)
     method = build_method(config, splits.num_classes, splits.image_shape, device)
     layout_note = None
@@ -78,6 +81,7 @@ def prepare(config: RunConfig, data_dir: Path | None) -> TrainingSetup:
         cursors=cursors,
         steps_per_epoch=steps_per_epoch,
         layout_note=layout_note,
+        data_fingerprint=data_fingerprint,
     )
 
 

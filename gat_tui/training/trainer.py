@@ -22,7 +22,7 @@ import torch
 
 from gat_tui.atomic import describe_os_error
 from gat_tui.checkpoints import Checkpoint, CheckpointError
-from gat_tui.config import RunConfig, config_to_toml
+from gat_tui.config import RunConfig, config_to_toml, with_absolute_data_path
 from gat_tui.data import DataError
 from gat_tui.device import DeviceError
 from gat_tui.events import (
@@ -69,7 +69,8 @@ class Trainer:
         control: TrainingControl | None = None,
     ) -> None:
         self.request = request
-        self.config: RunConfig = request.config
+        # a new run records where its image folder is, whatever folder it is resumed from later
+        self.config: RunConfig = with_absolute_data_path(request.config)
         self.folder = RunFolder(request.run_dir, resuming=request.resume_from is not None)
         self.paths = self.folder.paths
         self.subscribers = list(subscribers)
@@ -78,6 +79,7 @@ class Trainer:
         self._started = time.perf_counter()
         self.generator_watch = GeneratorWatch(self.config.method, self.config.eval.fgm_l2_eps, self.config.train.epochs)
         self._tensorboard: TensorBoardLog | None = None  # set once the run has started its event files
+        self._data_note: str | None = None  # set on resume when the data differs from the checkpoint's
 
     def emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
@@ -116,6 +118,8 @@ class Trainer:
             return self._finish("failed", message=describe_os_error(error, "cannot write"), write_summary_file=False)
         if setup.layout_note is not None:
             self.emit(LogMessage("info", setup.layout_note))
+        if self._data_note is not None:
+            self.emit(LogMessage("warning", self._data_note))
         try:
             return self._train(setup)
         except EXPECTED_ERRORS as error:
@@ -155,6 +159,7 @@ class Trainer:
         if self.request.resume_from is not None:
             checkpoint, self.progress = restore_from(self.request.resume_from, setup)
             self._check_best_checkpoint(setup, checkpoint)
+            self._data_note = _data_changed_note(checkpoint, setup)
         return setup
 
     def _check_best_checkpoint(self, setup: TrainingSetup, resumed: Checkpoint) -> None:
@@ -411,3 +416,15 @@ class Trainer:
 def _finished_before(run_dir: Path) -> bool:
     summary = read_summary(run_dir)  # not `finished_summary`: this process holds the folder's lock
     return summary is not None and summary["status"] == "finished"
+
+
+def _data_changed_note(checkpoint: Checkpoint, setup: TrainingSetup) -> str | None:
+    """A warning when the data loaded now is not the data the checkpoint was trained on (files added, removed, edited)."""
+    saved = checkpoint.metadata.get(checkpointing.DATA_FINGERPRINT_KEY)
+    if saved is None or saved == setup.data_fingerprint:  # a checkpoint from before fingerprints: nothing to compare
+        return None
+    return (
+        f"the data differs from the data {checkpoint.path.name} was trained on (SHA-256 {saved[:12]}, now "
+        f"{setup.data_fingerprint[:12]}): files were added, removed or changed; the run goes on with the data as it is now, "
+        "so it no longer reproduces an uninterrupted run"
+    )

@@ -298,3 +298,51 @@ def test_export_leaves_out_damaged_figures_and_removes_a_killed_exports_folder(t
     assert any(f"{run / 'summary.json'}: test_acc_clean = 1.7 is not an accuracy" in note for note in card["notes"])
     assert any("edited.json" in note and "autoattack accuracy 1.7 is not a fraction in [0, 1]" in note for note in card["notes"])
     assert not stale.exists()
+
+
+# -- the image folder of a run -----------------------------------------------------------------
+
+
+def _imagefolder_config(path: str) -> RunConfig:
+    base = tiny()
+    return RunConfig(
+        name="folder", method="baseline", device="cpu",
+        data=DataConfig(dataset="imagefolder", path=path, image_size=8, val_size=2, batch_size=4),
+        train=TrainConfig(epochs=1, log_every=2), eval=base.eval,
+    )
+
+
+def _write_image_folder(root: Path) -> None:
+    def write(path: Path, label: int) -> None:
+        Image.fromarray(np.full((8, 8, 3), 60 + 120 * label + int(path.stem), dtype=np.uint8)).save(path)
+
+    _image_folder(root, write)
+
+
+def test_a_relative_data_path_is_stored_absolute_so_resume_works_from_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_image_folder(tmp_path / "work/images")
+    monkeypatch.chdir(tmp_path / "work")
+    run = tmp_path / "run"
+    assert Trainer(TrainingRequest(_imagefolder_config("images"), run)).run().status == "finished"
+    assert load_preset(run / "config.toml").data.path == str(tmp_path / "work/images")
+    monkeypatch.chdir(tmp_path)  # another working folder: "images" is not here
+    finished = Trainer(resume_request(run, ["train.epochs=2"])).run()
+    assert finished.status == "finished" and finished.epochs_done == 2, finished.message
+
+
+def test_resume_warns_when_the_image_folder_changed(tmp_path: Path) -> None:
+    from gat_tui.events import Event, LogMessage
+
+    _write_image_folder(tmp_path / "images")
+    run = tmp_path / "run"
+    assert Trainer(TrainingRequest(_imagefolder_config(str(tmp_path / "images")), run)).run().status == "finished"
+
+    def warnings_of_resume(epochs: int) -> list[str]:
+        events: list[Event] = []
+        Trainer(resume_request(run, [f"train.epochs={epochs}"]), subscribers=[events.append]).run()
+        return [event.text for event in events if isinstance(event, LogMessage) and event.level == "warning"]
+
+    assert not any("data differs" in text for text in warnings_of_resume(2))  # the same images: no warning
+    (tmp_path / "images/train/a/2.png").unlink()
+    warnings = warnings_of_resume(3)
+    assert any("the data differs from the data last.safetensors was trained on" in text for text in warnings), warnings

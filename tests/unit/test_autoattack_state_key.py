@@ -11,8 +11,9 @@ from torch import nn
 
 from gat_tui.attacks import AutoAttack
 from gat_tui.attacks.base import Perturbed
+from gat_tui.data.splits import data_fingerprint
 from gat_tui.robustness.evaluate import run_autoattack
-from gat_tui.robustness.resume import ResumeSpec, data_fingerprint
+from gat_tui.robustness.resume import ResumeSpec
 
 
 class NoPerturbation(AutoAttack):
