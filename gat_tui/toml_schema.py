@@ -237,13 +237,17 @@ def build(schema: type[T], table: Mapping[str, Any], where: str, prefix: str = "
 # --- overrides --------------------------------------------------------------------------------
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """`gat.c_g=0.01` -> ("gat.c_g", 0.01); the value is read as TOML, else as a bare string."""
+def parse_override(text: str, option: str = "--set") -> tuple[str, Any]:
+    """`gat.c_g=0.01` -> ("gat.c_g", 0.01); the value is read as TOML, else as a bare string.
+
+    `option` names where the text came from in an error (`--set`, `--data`).
+    """
+    example = "--set gat.c_g=0.01" if option == "--set" else f"{option} test_size=500"
     if "=" not in text:
-        raise SchemaError(f"--set {text!r}: expected KEY=VALUE, e.g. --set gat.c_g=0.01")
+        raise SchemaError(f"{option} {text!r}: expected KEY=VALUE, e.g. {example}")
     key, raw = (part.strip() for part in text.split("=", 1))
     if not key:
-        raise SchemaError(f"--set {text!r}: the key before '=' is empty")
+        raise SchemaError(f"{option} {text!r}: the key before '=' is empty")
     try:
         value = tomllib.loads(f"value = {raw}")["value"]
     except tomllib.TOMLDecodeError:

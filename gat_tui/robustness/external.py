@@ -62,6 +62,8 @@ def model_config(model: ExternalModel) -> RunConfig:
     """The run config whose [data] and [model] describe `model`'s evaluation, validated (errors name the key)."""
     if model.dataset in DATASETS:
         table: dict[str, Any] = {"data": {"dataset": model.dataset}}
+        if model.dataset == "synthetic":  # its default validation split (5000) exceeds its default 2000 training images
+            table["data"]["val_size"] = 200
     else:  # a preset file, or a run folder's config: its [data], so the images are the ones it was trained on
         path = Path(model.dataset)
         if path.is_dir():
@@ -74,7 +76,7 @@ def model_config(model: ExternalModel) -> RunConfig:
         model_table["normalize"] = {"mean": list(model.normalize[0]), "std": list(model.normalize[1])}
     table["model"] = model_table
     for override in model.data:
-        key, value = parse_override(override)
+        key, value = parse_override(override, "--data")
         set_dotted(RunConfig, table, f"data.{key}", value, f"--data {override}")
     return config_from_mapping(table, WHERE)
 

@@ -346,3 +346,15 @@ def test_resume_warns_when_the_image_folder_changed(tmp_path: Path) -> None:
     (tmp_path / "images/train/a/2.png").unlink()
     warnings = warnings_of_resume(3)
     assert any("the data differs from the data last.safetensors was trained on" in text for text in warnings), warnings
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def test_eval_of_a_model_on_synthetic_data_validates_and_data_errors_name_data(tmp_path: Path) -> None:
+    from gat_tui.robustness.external import ExternalModel, model_config
+
+    config = model_config(ExternalModel("allconv", tmp_path / "w.safetensors", "synthetic", ("num_classes=4", "image_size=16"), None))
+    assert (config.data.num_classes, config.data.image_size) == (4, 16)  # failed: val_size 5000 >= train_size 2000
+    with pytest.raises(ConfigError, match="^--data 'nokey': expected KEY=VALUE, e.g. --data test_size=500$"):
+        model_config(ExternalModel("allconv", tmp_path / "w.safetensors", "synthetic", ("nokey",), None))
