@@ -46,7 +46,7 @@ def sweep(
     from gat_tui.config import ConfigError
     from gat_tui.runs.folder import default_runs_dir
     from gat_tui.sweep.executors import EXECUTORS
-    from gat_tui.sweep.plan import load_sweep, parse_shard
+    from gat_tui.sweep.plan import check_runs, load_sweep, parse_shard
 
     if status is not None:
         show_status(status)
@@ -68,6 +68,7 @@ def sweep(
     try:
         plan = load_sweep(sweep_file, seeds)
         shard_index, shard_count = parse_shard(shard)
+        check_runs(plan)
     except ConfigError as error:
         fail(str(error))
     _require_extras(sweep_file, plan)

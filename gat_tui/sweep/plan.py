@@ -366,6 +366,26 @@ def _paper_figures(entry: PaperEntry) -> dict[str, float]:
     return {key: value for key, value in figures.items() if value is not None}
 
 
+def check_runs(sweep: Sweep) -> None:
+    """Every run's preset and overrides (each tuning point's too), validated before the first job trains.
+
+    A missing preset or an unknown key in `set`, `grid` or `tune` would otherwise fail only when its
+    job starts, after the jobs before it have trained. ConfigError names the sweep file and the run.
+    """
+    from gat_tui.presets import load_named_preset
+
+    where = str(sweep.path) if sweep.path is not None else sweep.name
+    for entry in sweep.runs:
+        # an attacker's classifier is its target's best checkpoint, known once the target has trained
+        target = [] if entry.attack_target is None else [f'attack.classifier="best checkpoint of {entry.attack_target}"']
+        for point in entry.tuning or (None,):
+            overrides = [*entry.overrides, *(point.overrides if point is not None else ()), *target]
+            try:
+                load_named_preset(entry.preset, overrides)
+            except ConfigError as error:
+                raise ConfigError(f"{where}: run '{entry.label}': {error}") from None
+
+
 def jobs(sweep: Sweep, shard: int = 0, shards: int = 1) -> list[Job]:
     """This shard's jobs in the order they must run: tuning runs (tuning seed k to shard k mod N),
     then per seed, trainings, then evaluations."""

@@ -358,3 +358,35 @@ def test_eval_of_a_model_on_synthetic_data_validates_and_data_errors_name_data(t
     assert (config.data.num_classes, config.data.image_size) == (4, 16)  # failed: val_size 5000 >= train_size 2000
     with pytest.raises(ConfigError, match="^--data 'nokey': expected KEY=VALUE, e.g. --data test_size=500$"):
         model_config(ExternalModel("allconv", tmp_path / "w.safetensors", "synthetic", ("nokey",), None))
+
+
+# -- sweeps checked whole before they start ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("second_run", "message"),
+    [
+        ('preset = "no_such_preset"', "run 'no_such_preset': no_such_preset: no such preset file or preset name"),
+        ('preset = "synthetic_smoke"\nlabel = "b"\nset = ["gat.nokey=1"]', "run 'b': "),
+        ('preset = "synthetic_smoke"\nlabel = "b"\ngrid = { "train.nokey" = [1, 2] }', "run 'b-nokey=1': "),
+        ('preset = "synthetic_smoke"\nlabel = "b"\ntune = { "gat.c_g" = [0.1, -1.0] }', "key 'gat.c_g' = -1.0 is out of range"),
+    ],
+    ids=["missing-preset", "unknown-set-key", "unknown-grid-key", "bad-tune-value"],
+)
+def test_every_run_of_a_sweep_is_validated_before_the_first_trains(tmp_path: Path, second_run: str, message: str) -> None:
+    from gat_tui.sweep.plan import check_runs
+
+    sweep_file = tmp_path / "late.toml"
+    sweep_file.write_text(f'name = "s"\nseeds = 1\n[[runs]]\npreset = "synthetic_smoke"\n[[runs]]\n{second_run}\n')
+    with pytest.raises(ConfigError) as raised:
+        check_runs(load_sweep(sweep_file))
+    assert str(raised.value).startswith(f"{sweep_file}: run '") and message in str(raised.value)
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_broken_run_trains_nothing(tmp_path: Path, cli: Cli) -> None:
+    sweep_file = tmp_path / "late.toml"
+    sweep_file.write_text('name = "s"\nseeds = 1\n[[runs]]\npreset = "synthetic_smoke"\n[[runs]]\npreset = "no_such_preset"\n')
+    result = cli("sweep", str(sweep_file), "--headless", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "no_such_preset" in result.stderr, result.stdout + result.stderr
+    assert not (tmp_path / "out").exists()  # the first run used to train before the second failed
