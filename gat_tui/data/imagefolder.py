@@ -27,6 +27,7 @@ class _Listing:
 
     classes: list[str]
     samples: list[tuple[str, int]]
+    linked: tuple[str, ...] = ()  # class folders that are links, not followed (named when the classes differ)
 
     @property
     def targets(self) -> list[int]:
@@ -53,6 +54,7 @@ def _scan(folder: Path) -> _Listing:
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found; {_LAYOUT}")
     class_dirs = sorted(entry for entry in folder.iterdir() if entry.is_dir() and not entry.is_symlink())
+    linked = tuple(sorted(entry.name for entry in folder.iterdir() if entry.is_symlink() and entry.is_dir()))
     if not class_dirs:
         raise DataError(f"{folder}: no class folders; {_LAYOUT}")
     samples: list[tuple[str, int]] = []
@@ -68,7 +70,7 @@ def _scan(folder: Path) -> _Listing:
         if not found:
             raise DataError(f"{class_dir}: class folder without images; {_LAYOUT}")
         samples += found
-    return _Listing([entry.name for entry in class_dirs], samples)
+    return _Listing([entry.name for entry in class_dirs], samples, linked)
 
 
 def _check_same_classes(train: _Listing, test: _Listing, root: Path) -> None:
@@ -81,6 +83,9 @@ def _check_same_classes(train: _Listing, test: _Listing, root: Path) -> None:
         parts.append(f"only in train/: {', '.join(only_train)}")
     if only_test:
         parts.append(f"only in test/: {', '.join(only_test)}")
+    for split, listing in (("train", train), ("test", test)):
+        if listing.linked:
+            parts.append(f"{split}/{', '.join(listing.linked)}: links to folders, which are not followed (copy the folder in)")
     raise DataError(f"{root}: train/ and test/ must have the same class folders; {'; '.join(parts)}")
 
 

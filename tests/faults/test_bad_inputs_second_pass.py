@@ -390,3 +390,15 @@ def test_a_sweep_with_a_broken_run_trains_nothing(tmp_path: Path, cli: Cli) -> N
     result = cli("sweep", str(sweep_file), "--headless", "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "no_such_preset" in result.stderr, result.stdout + result.stderr
     assert not (tmp_path / "out").exists()  # the first run used to train before the second failed
+
+
+def test_a_class_folder_that_is_a_link_is_named_when_the_classes_differ(tmp_path: Path) -> None:
+    def write(path: Path, label: int) -> None:
+        Image.fromarray(np.full((6, 6, 3), 100 * label, dtype=np.uint8)).save(path)
+
+    _image_folder(tmp_path / "data", write)
+    elsewhere = tmp_path / "b-images"
+    (tmp_path / "data/train/b").rename(elsewhere)
+    (tmp_path / "data/train/b").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(DataError, match="only in test/: b; train/b: links to folders, which are not followed"):
+        load_splits(DataConfig(dataset="imagefolder", path=str(tmp_path / "data"), val_size=1, image_size=4))
