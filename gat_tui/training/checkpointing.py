@@ -14,6 +14,7 @@ from gat_tui.checkpoints import Checkpoint, CheckpointError, read_checkpoint_met
 from gat_tui.runs.identity import RUN_ID_KEY
 from gat_tui.training.setup import TrainingSetup
 from gat_tui.training.state import Progress, StateError, capture, restore
+from gat_tui.training.step_metrics import StepAccumulator
 
 # the checkpoint metadata key of the training data's SHA-256 (ImageSplits.fingerprint)
 DATA_FINGERPRINT_KEY = "data_fingerprint"
@@ -39,12 +40,24 @@ def first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def save(path: Path, setup: TrainingSetup, progress: Progress, config_toml: str, run_id: str | None = None) -> None:
+def save(
+    path: Path,
+    setup: TrainingSetup,
+    progress: Progress,
+    config_toml: str,
+    run_id: str | None = None,
+    pending: StepAccumulator | None = None,
+) -> None:
     """The networks and the training state to `path`, atomically; TrainingDiverged if any is not finite.
 
-    `run_id` (the run folder's, see runs/identity.py) lets a resume tell this run's checkpoints from another's.
+    `run_id` (the run folder's, see runs/identity.py) lets a resume tell this run's checkpoints from another's;
+    `pending` holds the step figures since the last report of a run stopped between reports.
     """
     state_tensors, state_metadata = capture(setup.method, setup.cursors, progress, setup.device)
+    if pending is not None:  # a stop between reports: the figures of its steps so far
+        pending_tensors, pending_metadata = pending.to_checkpoint()
+        state_tensors.update(pending_tensors)
+        state_metadata.update(pending_metadata)
     if run_id is not None:
         state_metadata[RUN_ID_KEY] = run_id
     state_metadata[DATA_FINGERPRINT_KEY] = setup.data_fingerprint

@@ -49,7 +49,7 @@ from gat_tui.training.generator_watch import GeneratorWatch
 from gat_tui.training.request import TrainingRequest
 from gat_tui.training.setup import TrainingSetup, prepare
 from gat_tui.training.state import Progress, StateError
-from gat_tui.training.step_metrics import StepAccumulator
+from gat_tui.training.step_metrics import PendingMetricsError, StepAccumulator
 from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ class Trainer:
         self.generator_watch = GeneratorWatch(self.config.method, self.config.eval.fgm_l2_eps, self.config.train.epochs)
         self._tensorboard: TensorBoardLog | None = None  # set once the run has started its event files
         self._data_note: str | None = None  # set on resume when the data differs from the checkpoint's
+        self._pending: StepAccumulator | None = None  # step figures since the last report, across a stop and its resume
 
     def emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
@@ -158,6 +159,12 @@ class Trainer:
         setup = prepare(self.config, self.request.data_dir)
         if self.request.resume_from is not None:
             checkpoint, self.progress = restore_from(self.request.resume_from, setup)
+            try:
+                self._pending = StepAccumulator.from_checkpoint(
+                    checkpoint.tensors, checkpoint.metadata, self.config.train.log_every, setup.device
+                )
+            except PendingMetricsError as error:
+                raise CheckpointError(f"{checkpoint.path}: {error}") from None
             self._check_best_checkpoint(setup, checkpoint)
             self._data_note = _data_changed_note(checkpoint, setup)
         return setup
@@ -224,7 +231,7 @@ class Trainer:
 
     def _train_epoch(self, setup: TrainingSetup, batches: Iterable[Batch], draw_batch: Callable[[], Batch]) -> bool:
         """Train the (rest of the) epoch; False if a stop was asked for before it ended."""
-        accumulator = StepAccumulator()
+        accumulator, self._pending = self._pending or StepAccumulator(), None
         log_every, save_every = self.config.train.log_every, self.config.checkpoint.every_steps
         batch_size = setup.cursors["train"].batch_size
         interval_started = time.perf_counter()
@@ -239,9 +246,12 @@ class Trainer:
                 self._report(accumulator, batch_size, interval_started)  # a checkpoint never holds a NaN
                 self._save(setup, self.paths.last_checkpoint, "steps")
             if self.control.anything_asked():
-                self._report(accumulator, batch_size, interval_started)
-                interval_started = time.perf_counter()
+                if not self.control.stop.is_set():
+                    self._report(accumulator, batch_size, interval_started)
+                    interval_started = time.perf_counter()
                 if not self._answer_requests(setup):
+                    # no partial step line: the stop checkpoint carries the figures on to the next report
+                    self._pending = accumulator
                     return False
         self._report(accumulator, batch_size, interval_started)
         return True
@@ -271,7 +281,7 @@ class Trainer:
             )
 
     def _report(self, accumulator: StepAccumulator, batch_size: int, interval_started: float) -> None:
-        steps = accumulator.steps
+        steps, timed = accumulator.steps, accumulator.steps - accumulator.carried
         if steps == 0:
             return
         means = accumulator.read()
@@ -284,7 +294,7 @@ class Trainer:
                 epoch=self.progress.epoch,
                 step=self.progress.step,
                 time=round(self.elapsed(), 3),
-                images_per_second=steps * batch_size / seconds,
+                images_per_second=timed * batch_size / seconds,
                 **{name: means.get(name) for name in STEP_FIGURES},
             )
         )
@@ -358,7 +368,7 @@ class Trainer:
     def _save(self, setup: TrainingSetup, path: Path, reason: str) -> None:
         self.progress.elapsed = self.elapsed()
         self._started = time.perf_counter()
-        checkpointing.save(path, setup, self.progress, config_to_toml(self.config), self.folder.run_id)
+        checkpointing.save(path, setup, self.progress, config_to_toml(self.config), self.folder.run_id, self._pending)
         self.emit(CheckpointSaved(str(path), self.progress.epoch, self.progress.step, reason))
 
     # -- the end -----------------------------------------------------------------------------

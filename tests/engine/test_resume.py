@@ -208,3 +208,31 @@ def test_resume_refuses_other_networks_than_the_checkpoint_holds(tmp_path: Path,
     finished = Trainer(request).run()
     assert finished.status == "failed"
     assert "model.classifier 'support_factory:tiny_classifier': cannot import module 'support_factory'" in finished.message
+
+
+class _StopAfterSteps(TrainingControl):
+    """Asks for a stop after `steps` classifier steps, between two reports (the engine asks once per step)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.remaining = steps
+
+    def anything_asked(self) -> bool:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.stop.set()
+        return super().anything_asked()
+
+
+def test_a_stop_between_reports_leaves_the_metrics_of_an_uninterrupted_run(tmp_path: Path) -> None:
+    config = replace(resumable_config(epochs=2), train=TrainConfig(epochs=2, log_every=4), checkpoint=CheckpointConfig())
+    assert Trainer(TrainingRequest(config, tmp_path / "straight")).run().status == "finished"
+    stopped = Trainer(TrainingRequest(config, tmp_path / "resumed"), control=_StopAfterSteps(6)).run()
+    assert stopped.status == "stopped" and stopped.step == 6  # two steps after the report at step 4
+    assert Trainer(resume_request(tmp_path / "resumed")).run().status == "finished"
+
+    def figures(run: str) -> list[dict]:  # what the run computed, not when or how fast
+        return [{k: v for k, v in line.items() if k not in ("time", "images_per_second", "epoch_seconds")} for line in step_lines(tmp_path / run)]
+
+    assert 6 not in [line["step"] for line in figures("resumed") if line["event"] == "step"], "a partial step line at the stop"
+    assert figures("resumed") == figures("straight")

@@ -250,3 +250,38 @@ def test_the_accelerators_rng_is_saved_and_restored_only_on_its_own_device(monke
     _restore_rng({"rng.torch": saved["rng.torch"]}, cuda)  # a checkpoint from a CPU run resumed on CUDA
     _restore_rng({"rng.torch": saved["rng.torch"]}, mps)
     assert calls == [("cuda:cuda:1", [7]), ("mps", [8])]
+
+
+@pytest.mark.parametrize(
+    ("tensors", "steps", "message"),
+    [
+        ({"metrics.pending.loss_f": torch.tensor(1.0)}, "abc", "its pending step count is 'abc'; expected a whole number in 1..3"),
+        ({"metrics.pending.loss_f": torch.tensor(1.0)}, "0", "its pending step count is '0'"),
+        ({"metrics.pending.loss_f": torch.tensor(1.0)}, "4", "its pending step count is '4'"),
+        ({"metrics.pending.laps": torch.tensor(1.0)}, "2", "its pending step figure 'metrics.pending.laps' is not a finite figure"),
+        ({"metrics.pending.loss_f": torch.tensor(math.nan)}, "2", "its pending step figure 'metrics.pending.loss_f' is not a finite figure"),
+        ({"metrics.pending.loss_f": torch.ones(2)}, "2", "its pending step figure 'metrics.pending.loss_f' is not a finite figure"),
+    ],
+)
+def test_pending_step_figures_of_a_checkpoint_are_checked(tensors: dict, steps: str, message: str) -> None:
+    from gat_tui.training.step_metrics import STEPS_KEY, PendingMetricsError, StepAccumulator
+
+    with pytest.raises(PendingMetricsError) as raised:
+        StepAccumulator.from_checkpoint(tensors, {STEPS_KEY: steps}, 4, CPU)
+    assert message in str(raised.value)
+
+
+def test_pending_step_figures_go_through_a_checkpoint_and_come_back() -> None:
+    from gat_tui.methods.base import StepResult
+    from gat_tui.training.step_metrics import StepAccumulator
+
+    accumulator = StepAccumulator()
+    for loss in (1.0, 2.0):
+        accumulator.add(StepResult(loss_f=torch.tensor(loss)))
+    tensors, metadata = accumulator.to_checkpoint()
+    back = StepAccumulator.from_checkpoint(tensors, metadata, 4, CPU)
+    assert (back.steps, back.carried) == (2, 2)
+    back.add(StepResult(loss_f=torch.tensor(6.0)))
+    assert back.read() == {"loss_f": 3.0}  # (1 + 2 + 6) / 3: the figures from before the stop count
+    assert StepAccumulator().to_checkpoint() == ({}, {})
+    assert StepAccumulator.from_checkpoint({}, {}, 4, CPU).steps == 0  # a checkpoint without them
