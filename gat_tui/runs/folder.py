@@ -258,7 +258,7 @@ class RunFolder:
             self.run_id = marker.run_id
         else:
             # a new run, or one resumed in a folder from before the marker: it keeps its checkpoint's id
-            marker = RunMarker.new() if self.run_id is None else RunMarker(self.run_id, RunMarker.new().created)
+            marker = RunMarker.new(self.run_id)
             write_marker(self.paths.root, marker)
             self.run_id = marker.run_id
         write_text_atomically(self.paths.config, config_toml)

@@ -41,8 +41,9 @@ class RunMarker:
     created: str
 
     @classmethod
-    def new(cls) -> RunMarker:
-        return cls(uuid.uuid4().hex, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    def new(cls, run_id: str | None = None) -> RunMarker:
+        """A marker made now, for a new run (a fresh id) or for a run resumed in a folder without one (its checkpoint's id)."""
+        return cls(run_id or uuid.uuid4().hex, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
 def marker_path(root: Path) -> Path:
@@ -106,8 +107,10 @@ def check_checkpoint_belongs(root: Path, checkpoint: Path) -> str | None:
     metadata = read_checkpoint_metadata(checkpoint)
     marker = read_marker(root)
     run_id = metadata.get(RUN_ID_KEY)
+    if not metadata.get("config_toml"):
+        raise CheckpointError(f"{checkpoint}: metadata has no 'config_toml' (the run's configuration); not a gat-tui run checkpoint")
     try:
-        saved = config_from_toml(metadata.get("config_toml", ""), f"{checkpoint} (its saved config)")
+        saved = config_from_toml(metadata["config_toml"], f"{checkpoint} (its saved config)")
     except ConfigError as error:
         raise CheckpointError(str(error)) from None
     reasons = []
