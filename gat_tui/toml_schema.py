@@ -151,9 +151,6 @@ def _coerce(value: Any, kind: type, where: str, key: str) -> Any:
             return value
     elif kind is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            # TOML's integers are 64-bit; tomllib reads larger ones, which fail later (tensorboardX, torch)
-            if not -(2**63) <= value < 2**63:
-                raise SchemaError(f"{where}: key '{key}' = {value} is out of range; expected a 64-bit integer (below 2**63)")
             return value
     elif kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -213,6 +210,9 @@ def _parse(value: Any, hint: Any, spec: Mapping[str, Any], where: str, key: str)
         return {name: _parse(one, item, spec, where, _subkey(key, name)) for name, one in value.items()}
     coerced = _coerce(value, hint, where, key)
     _check_limits(coerced, spec, where, key)
+    # TOML's integers are 64-bit; tomllib reads larger ones, which fail later (tensorboardX, torch)
+    if hint is int and not -(2**63) <= coerced < 2**63:
+        raise SchemaError(f"{where}: key '{key}' = {coerced} is out of range; expected a 64-bit integer (below 2**63)")
     return coerced
 
 

@@ -93,7 +93,7 @@ def test_a_preset_nested_thousands_deep_is_refused_without_a_traceback(tmp_path:
         load_preset(preset)
 
 
-@pytest.mark.parametrize("key", ["train.log_every", "train.max_steps_per_epoch", "seed"])
+@pytest.mark.parametrize("key", ["train.log_every", "train.max_steps_per_epoch", "checkpoint.every_steps", "gat.k"])
 def test_integers_beyond_64_bits_are_refused(tmp_path: Path, key: str) -> None:
     preset = tmp_path / "p.toml"
     preset.write_text(config_to_toml(tiny()))
