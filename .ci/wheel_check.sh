@@ -5,7 +5,7 @@
 #
 # Usage: .ci/wheel_check.sh [PYTHON]
 #   PYTHON: a python whose environment holds gat-tui's dependencies (default: `python`, the active
-#   virtual environment; .ci/run passes its own). Takes about 20 s on a 2-core CPU.
+#   virtual environment; .ci/run passes its own). About 40 s on the shared 2-core development machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
