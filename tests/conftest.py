@@ -64,7 +64,8 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def presets_dir() -> Path:
-    return REPO_ROOT / "presets"
+    """The shipped presets' one home, package data (`./presets` in the checkout links to it)."""
+    return REPO_ROOT / "gat_tui" / "preset_files"
 
 
 class Cli(Protocol):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @app.command()
 def sweep(
-    sweep_file: Path | None = typer.Argument(None, help="A sweep TOML (see presets/paper/)."),
+    sweep_file: Path | None = typer.Argument(None, help="A sweep TOML, or the name of a shipped one (e.g. smoke_sweep, table2_cifar10; see presets/paper/)."),
     seeds: int | None = typer.Option(None, "--seeds", help="Number of seeds (default: the sweep file's)."),
     headless: bool = typer.Option(False, "--headless", help="Progress bars and log lines instead of the dashboard."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: <runs dir>/sweeps/<sweep name>)."),
@@ -44,6 +44,7 @@ def sweep(
     Exit status: 0 finished (or submitted), 1 a job failed, 3 repeat runs wait for another shard's tuning runs, 130 stopped.
     """
     from gat_tui.config import ConfigError
+    from gat_tui.presets import resolve_sweep
     from gat_tui.runs.folder import default_runs_dir
     from gat_tui.sweep.executors import EXECUTORS
     from gat_tui.sweep.plan import check_runs, load_sweep, parse_shard
@@ -66,6 +67,7 @@ def sweep(
     if executor != "sequential" and shard != "0/1":
         fail(f"--shard splits a sequential sweep; --executor {executor} shares the jobs out itself")
     try:
+        sweep_file = resolve_sweep(str(sweep_file))
         plan = load_sweep(sweep_file, seeds)
         shard_index, shard_count = parse_shard(shard)
         check_runs(plan)

@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 
 @app.command()
 def presets() -> None:
-    """List the shipped presets with a one-line description each, validating every one."""
+    """List the presets (./presets' own and the shipped ones) with a one-line description each, validating every one."""
     from gat_tui.config import ConfigError, load_preset
-    from gat_tui.presets import shipped_presets
+    from gat_tui.presets import searched_places, shipped_presets
 
     files = shipped_presets()
     if not files:
-        fail("no presets folder found (looked in ./presets and beside the package)")
+        fail(f"no presets found (looked in {searched_places()})")
     errors = 0
     width = max(len(path.stem) for path in files)
     for path in files:

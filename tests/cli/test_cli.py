@@ -57,11 +57,11 @@ def test_bad_override_names_file_key_value_and_allowed(tmp_path: Path, cli: Cli)
     assert not (tmp_path / "x").exists()
 
 
-def test_presets_lists_and_validates_every_shipped_preset(cli: Cli, repo_root: Path) -> None:
+def test_presets_lists_and_validates_every_shipped_preset(cli: Cli, presets_dir: Path) -> None:
     result = cli("presets")
     assert result.returncode == 0, result.stderr
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
-    assert listed == {path.stem for path in (repo_root / "presets").glob("*.toml")}
+    assert listed == {path.stem for path in presets_dir.glob("*.toml")}
 
 
 def test_presets_reports_an_invalid_preset(tmp_path: Path, cli: Cli) -> None:

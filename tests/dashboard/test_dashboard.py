@@ -89,6 +89,20 @@ async def test_no_color_previews_are_pure_ascii(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.asyncio
+async def test_the_start_screen_offers_the_shipped_presets_in_a_folder_without_presets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, presets_dir: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./presets: the package's own, as an installed wheel has them
+    app = GatTuiApp(color=False, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)):
+        screen = app.screen
+        assert isinstance(screen, StartScreen)
+        assert [path.stem for path, _, _ in screen.presets] == sorted(path.stem for path in presets_dir.glob("*.toml"))
+        assert all(config is not None for _, config, _ in screen.presets)
+        assert screen.selected()[0].stem == "synthetic_smoke"  # type: ignore[index]
+
+
+@pytest.mark.asyncio
 async def test_a_bad_override_is_shown_on_the_start_screen(tmp_path: Path) -> None:
     app = GatTuiApp(color=False, runs_dir=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
