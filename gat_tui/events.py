@@ -27,6 +27,7 @@ class RunStarted:
     epochs: int
     start_epoch: int = 1
     start_step: int = 0
+    start_seconds: float = 0.0  # seconds of training before this session (a resumed run's), pauses left out
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ second, however often events arrive, so drawing never slows training down much.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +160,8 @@ class TrainingScreen(WorkerScreen):
         if isinstance(event, RunStarted):
             state.device, state.total_steps = event.device, event.steps_per_epoch * event.epochs
             state.step = state.start_step = event.start_step
-            state.epoch, state.state, state.started_at = event.start_epoch, "running", time.monotonic()
+            state.epoch, state.state = event.start_epoch, "running"
+            state.start(event.start_seconds)  # a resumed run's clock goes on from its training time so far
             self.query_one(ResourceStrip).set_device(event.device)
             self.log_line(f"run folder: {escape(event.run_dir)}")
             if event.start_step > 0:
@@ -172,6 +172,7 @@ class TrainingScreen(WorkerScreen):
         elif isinstance(event, StepMetrics):
             self.series.add_step(event)
             state.step, state.epoch, state.images_per_second = event.step, event.epoch, event.images_per_second
+            state.sync(event.time)
             self.dirty = True
         elif isinstance(event, EpochSummary):
             self.series.add_epoch(event)
@@ -191,6 +192,10 @@ class TrainingScreen(WorkerScreen):
             )
         elif isinstance(event, PauseChanged):
             state.state = "paused" if event.paused else "running"
+            if event.paused:
+                state.hold()  # elapsed stands still while paused
+            else:
+                state.resume()
             self.log_line("paused" if event.paused else "resumed")
         elif isinstance(event, CheckpointSaved):
             if event.reason != "epoch":
@@ -203,6 +208,7 @@ class TrainingScreen(WorkerScreen):
             self.finished = event
             state.state = event.status
             state.end()  # elapsed stops, no ETA
+            state.clock_base = event.wall_seconds  # the engine's own total
             summary = f"run {event.status}: {event.epochs_done} epochs, {event.step} steps"
             if event.test_acc_clean is not None:
                 summary += f"; test clean {_pct(event.test_acc_clean)}, own perturbation {_pct(event.test_acc_adv)}, FGM-L2 {_pct(event.test_acc_fgm_l2)}"

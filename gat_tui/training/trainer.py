@@ -75,6 +75,7 @@ class Trainer:
         self.control = control or TrainingControl()
         self.progress = Progress()
         self._started = time.perf_counter()
+        self._paused_at: float | None = None  # while paused: the clock of `elapsed` stands still there
         self.generator_watch = GeneratorWatch(self.config.method, self.config.eval.fgm_l2_eps, self.config.train.epochs)
         self._tensorboard: TensorBoardLog | None = None  # set once the run has started its event files
 
@@ -82,8 +83,12 @@ class Trainer:
         for subscriber in self.subscribers:
             subscriber(event)
 
+    def _now(self) -> float:
+        return self._paused_at if self._paused_at is not None else time.perf_counter()
+
     def elapsed(self) -> float:
-        return self.progress.elapsed + time.perf_counter() - self._started
+        """Seconds of training, this run's earlier sessions included; time spent paused is left out."""
+        return self.progress.elapsed + self._now() - self._started
 
     # -- the run's life ----------------------------------------------------------------------
 
@@ -186,6 +191,7 @@ class Trainer:
                 epochs=config.train.epochs,
                 start_epoch=progress.epochs_done + 1,
                 start_step=progress.step,
+                start_seconds=round(progress.elapsed, 3),
             )
         )
         if self.request.resume_from is not None:
@@ -237,10 +243,13 @@ class Trainer:
         control = self.control
         self._save_or_evaluate_if_asked(setup)
         if control.pause.is_set() and not control.stop.is_set():
+            self._paused_at = time.perf_counter()
             self.emit(PauseChanged(True, self.progress.step))
             while control.pause.is_set() and not control.stop.is_set():
                 control.stop.wait(0.05)
                 self._save_or_evaluate_if_asked(setup)  # both still work while paused
+            self._started += time.perf_counter() - self._paused_at
+            self._paused_at = None
             self.emit(PauseChanged(False, self.progress.step))
         return not control.stop.is_set()
 
@@ -343,7 +352,7 @@ class Trainer:
 
     def _save(self, setup: TrainingSetup, path: Path, reason: str) -> None:
         self.progress.elapsed = self.elapsed()
-        self._started = time.perf_counter()
+        self._started = self._now()
         checkpointing.save(path, setup, self.progress, config_to_toml(self.config))
         self.emit(CheckpointSaved(str(path), self.progress.epoch, self.progress.step, reason))
 
