@@ -18,6 +18,7 @@ from gat_tui.dashboard.chart_data import (
     downsample,
     format_value,
     legend_rows,
+    log_ticks,
     nice_ticks,
     readout,
     robust_range,
@@ -195,3 +196,63 @@ def test_the_headless_printer_writes_plain_periodic_lines_off_a_terminal() -> No
     assert "step 10" in text and "step 20" not in text
     assert "\x1b[" not in text
     assert "gat-tui eval runs/x" in text
+
+
+def test_short_charts_get_two_distinct_round_ticks_even_for_tiny_values() -> None:
+    # a short ‖δ‖∞ chart asked for two ticks on 0.0014–0.0086 used to get one tick, labelled `0`
+    ticks = nice_ticks(0.0014, 0.0086, 2)
+    assert ticks == [0.0025, 0.005, 0.0075]
+    assert [tick_label(t, ticks) for t in ticks] == ["0.0025", "0.0050", "0.0075"]
+    ticks = nice_ticks(1e-5, 3e-5, 3)
+    assert [tick_label(t, ticks) for t in ticks] == ["1e-5", "1.5e-5", "2e-5", "2.5e-5", "3e-5"]
+    ticks = nice_ticks(0.00231, 0.00235, 2)
+    labels = [tick_label(t, ticks) for t in ticks]
+    assert len(ticks) >= 2 and len(set(labels)) == len(labels)
+    assert tick_label(0.005, [0.005]) == "0.005"  # a lone tick keeps its own digits
+
+
+def test_log_scale_ticks_fall_on_one_two_five_times_powers_of_ten() -> None:
+    import math
+
+    def shown(low: float, high: float, count: int) -> list[str]:
+        ticks = log_ticks(math.log10(low), math.log10(high), count)
+        return [tick_label(t, ticks, log=True) for t in ticks]
+
+    assert shown(0.3, 0.6, 3) == ["0.3", "0.4", "0.5", "0.6"]  # within one 1-2-5 step: round values of the range
+    assert shown(0.15, 0.6, 3) == ["0.2", "0.5"]
+    assert shown(0.002, 0.008, 3) == ["0.002", "0.005"]
+    assert shown(1e-6, 1.0, 4) == ["1e-6", "1e-4", "0.01", "1"]  # too many 1-2-5 values: decades
+
+
+def test_smoothing_is_tensorboards_debiased_average() -> None:
+    from gat_tui.dashboard.series import smooth
+
+    # by hand, factor 0.5: averages 0, 0.5, 1.25 over debiasing 0.5, 0.75, 0.875
+    assert smooth([0.0, 1.0, 2.0], 0.5) == pytest.approx([0.0, 2 / 3, 1.25 / 0.875])
+    assert smooth([3.0, 3.0, 3.0], 0.9) == pytest.approx([3.0, 3.0, 3.0])  # no lag from a starting value
+    assert smooth([1.0, 2.0], 0.0) == [1.0, 2.0]
+
+
+@pytest.mark.asyncio
+async def test_readouts_are_the_recorded_values_whatever_the_smoothing() -> None:
+    from textual.app import App, ComposeResult
+
+    from gat_tui.dashboard.widgets.metric_chart import MetricChart
+
+    series = RunSeries()
+    losses = [2.0, 1.9, 0.234, 1.8, 1.7, 1.01]  # smoothed at 0.9 the minimum would be about 1.01, at the end
+    for index, loss in enumerate(losses):
+        series.add_step(StepMetrics(epoch=1, step=10 * (index + 1), time=1.0, loss_f=loss, loss_g=None, pert_l2=None,
+                                    pert_linf=None, images_per_second=1.0))
+
+    class ChartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MetricChart("losses", ("loss_f",), id="chart")
+
+    app = ChartApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        chart = app.query_one(MetricChart)
+        chart.show([("run", series)], "step", 0.9)
+        await pilot.pause()
+        assert "smooth 0.9" in chart.legend_plain
+        assert "L_F 1.01 min 0.234 @ 30" in chart.legend_plain, chart.legend_plain

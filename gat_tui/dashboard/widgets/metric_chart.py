@@ -1,9 +1,10 @@
 """A line chart of some figures of one or more runs: a legend with live readouts over a plotext plot.
 
 The legend sits above the plot, never over the data, in 2 to 5 rows (by the chart's height); each entry reads
-`L_F 0.62 min 0.25 @ 1200` (the last value, the best and where) where the chart is wide enough,
+`L_F 0.62 min 0.25 @ 1200` (the last value, the best and where: recorded values, never smoothed) where the chart is wide enough,
 else `L_F .62 ↓.25@1.2k`, `L_F .62 ↓.25` or the last value only. The y-range ignores outliers (2nd to 98th percentile,
-padded; points beyond are drawn on the edge as ▲/▼), ticks are round numbers, and series are
+padded; points beyond are drawn on the edge as ▲/▼), ticks are round numbers (1, 2, 5 × 10ᵏ on a log
+scale) with distinct labels, and series are
 down-sampled to about two points per column before drawing. Validation figures (one point per
 epoch) are drawn with markers, so a single point, or two equal series, stay visible. Without
 colour every series has its own marker character. The chart takes the focus (tab), and
@@ -114,7 +115,9 @@ class MetricChart(Vertical, can_focus=True):
                 given += len(xs)
                 label = LABELS.get(name, name) if len(runs) == 1 else f"{run_label}: {LABELS.get(name, name)}"
                 index = len(readouts)
-                found = chart_data.readout(name, xs, ys)
+                # the readouts (last, best) are the recorded values: smoothing changes the curve only
+                raw_xs, raw_ys = series.points(name, x_axis, 0.0) if smoothing else (xs, ys)
+                found = chart_data.readout(name, raw_xs, raw_ys)
                 if found is not None:
                     readouts.append((index, name, label, found))
                 if self.log_y:
@@ -167,7 +170,8 @@ class MetricChart(Vertical, can_focus=True):
         plt.xaxes(True, False)  # no top or right frame: a row more for the data
         plt.yaxes(True, False)
         height = self.plot.size.height or 10
-        y_ticks = chart_data.nice_ticks(bottom, top, count=max(2, min(5, height // 3)))
+        tick_count = max(2, min(5, height // 3))
+        y_ticks = chart_data.log_ticks(bottom, top, tick_count) if self.log_y else chart_data.nice_ticks(bottom, top, tick_count)
         plt.yticks(y_ticks, [chart_data.tick_label(t, y_ticks, percent=percent, log=self.log_y) for t in y_ticks])
         left, right = min(all_x), max(all_x)
         if right > left:
