@@ -26,6 +26,7 @@ from gat_tui.config import RunConfig, config_to_toml
 from gat_tui.data import DataError
 from gat_tui.device import DeviceError
 from gat_tui.events import (
+    PROGRESS_SECONDS,
     STEP_FIGURES,
     CheckpointSaved,
     EvaluationDone,
@@ -35,6 +36,7 @@ from gat_tui.events import (
     RunFinished,
     RunStarted,
     StepMetrics,
+    StepProgress,
     Subscriber,
 )
 from gat_tui.methods import MethodSetupError
@@ -219,10 +221,13 @@ class Trainer:
         accumulator = StepAccumulator()
         log_every, save_every = self.config.train.log_every, self.config.checkpoint.every_steps
         batch_size = setup.cursors["train"].batch_size
-        interval_started = time.perf_counter()
+        interval_started = last_progress = time.perf_counter()
         for images, labels in batches:
             accumulator.add(setup.method.train_step(images, labels, draw_batch))
             self.progress.step += 1
+            if time.perf_counter() - last_progress >= PROGRESS_SECONDS:  # a clock read, no device sync
+                last_progress = time.perf_counter()
+                self.emit(StepProgress(self.progress.epoch, self.progress.step))
             # reports fall on multiples of log_every, so a resumed run keeps the cadence
             if self.progress.step % log_every == 0:
                 self._report(accumulator, batch_size, interval_started)

@@ -256,3 +256,18 @@ async def test_readouts_are_the_recorded_values_whatever_the_smoothing() -> None
         await pilot.pause()
         assert "smooth 0.9" in chart.legend_plain
         assert "L_F 1.01 min 0.234 @ 30" in chart.legend_plain, chart.legend_plain
+
+
+def test_the_preview_shows_a_triple_at_80x24_and_the_whole_panel_at_120x40() -> None:
+    from gat_tui.dashboard.widgets.preview_grid import preview_layout
+
+    # the preview box of the training screen: about 51×10 cells at 80×24, 37×6 at 60×20, 78×14 at 120×40
+    at_80 = preview_layout(32, 32, 8, 51, 10)
+    assert at_80.shown >= 1 and at_80.image_cells == 8 and 3 * 9 + at_80.label_width <= 51
+    at_60 = preview_layout(16, 16, 4, 37, 6)
+    assert at_60.shown == 1 and 3 * 9 + at_60.label_width <= 37
+    at_120 = preview_layout(16, 16, 4, 78, 14)
+    assert at_120.shown == 4 and at_120.per_row == 2  # two triples side by side, two rows of them
+    roomy = preview_layout(32, 32, 2, 200, 60)
+    assert roomy.shown == 2 and roomy.image_cells == 32  # where all fit, the largest images that still show all
+

@@ -7,8 +7,8 @@ padded; points beyond are drawn on the edge as ▲/▼), ticks are round numbers
 scale) with distinct labels, and series are
 down-sampled to about two points per column before drawing. Validation figures (one point per
 epoch) are drawn with markers, so a single point, or two equal series, stay visible. Without
-colour every series has its own marker character. The chart takes the focus (tab), and
-`log_y` draws its y-axis in log scale.
+colour every series has its own marker character. The chart takes the focus (tab; its title is
+then marked `▶` on a highlighted row), and `log_y` draws its y-axis in log scale.
 """
 
 from __future__ import annotations
@@ -40,11 +40,13 @@ class MetricChart(Vertical, can_focus=True):
     MetricChart { height: 1fr; width: 1fr; }
     MetricChart > .chart-legend { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     MetricChart > PlotextPlot { height: 1fr; }
-    MetricChart:focus > .chart-legend { background: $boost; text-style: bold; }
+    MetricChart:focus > .chart-legend { background: $accent 45%; text-style: bold; }
     """
 
-    def __init__(self, title: str, names: Sequence[str], *, id: str | None = None, color: bool = True) -> None:
-        super().__init__(id=id)
+    def __init__(
+        self, title: str, names: Sequence[str], *, id: str | None = None, color: bool = True, classes: str | None = None
+    ) -> None:
+        super().__init__(id=id, classes=classes)
         self.chart_title = title
         self.names = tuple(names)
         self.color = color
@@ -68,6 +70,12 @@ class MetricChart(Vertical, can_focus=True):
         return self.query_one(PlotextPlot)
 
     def on_resize(self) -> None:
+        self.redraw()
+
+    def on_focus(self) -> None:
+        self.redraw()  # the title takes its ▶ mark
+
+    def on_blur(self) -> None:
         self.redraw()
 
     def redraw(self) -> None:
@@ -207,8 +215,9 @@ class MetricChart(Vertical, can_focus=True):
         if self.clipped_points:
             modes.append(f"{self.clipped_points} clipped")
             short_modes.append(f"{self.clipped_points} clip")
-        heads = [f"{self.chart_title} ({', '.join(modes)})"]
-        heads.append(f"{self.chart_title} ({', '.join(short_modes)})" if short_modes else self.chart_title)
+        title = f"▶ {self.chart_title}" if self.has_focus else self.chart_title  # the focused chart (tab), marked
+        heads = [f"{title} ({', '.join(modes)})"]
+        heads.append(f"{title} ({', '.join(short_modes)})" if short_modes else title)
         width = max(16, (self.size.width or 40) - 2)
         swatches = [("━" if self.color else self._style(index)[2]) for index, _, _, _ in readouts]
         forms = []
