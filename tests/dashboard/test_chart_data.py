@@ -271,3 +271,27 @@ def test_the_preview_shows_a_triple_at_80x24_and_the_whole_panel_at_120x40() -> 
     roomy = preview_layout(32, 32, 2, 200, 60)
     assert roomy.shown == 2 and roomy.image_cells == 32  # where all fit, the largest images that still show all
 
+
+def test_the_headless_bar_moves_every_step_and_reads_epoch_k_of_n() -> None:
+    from rich.progress import TimeRemainingColumn
+
+    from gat_tui.events import StepProgress
+
+    printer = HeadlessPrinter(Console(file=io.StringIO(), force_terminal=True, width=80))
+    printer(started())
+    assert printer.task is not None
+    printer(StepProgress(epoch=3, step=2345))  # between reports: no figures, the bar moves
+    task = printer.progress.tasks[0]
+    assert task.completed == 2345 and task.description == "epoch 3/100"
+    assert any(isinstance(column, TimeRemainingColumn) for column in printer.progress.columns)  # the ETA
+    printer.close()
+
+
+def test_the_headless_figures_fit_the_width_most_needed_first() -> None:
+    from gat_tui.console.headless import fit_figures
+
+    event = StepMetrics(epoch=1, step=10, time=1.0, loss_f=1.2345, loss_g=0.5432, pert_l2=1.234, pert_linf=0.1,
+                        images_per_second=1.0, train_acc_clean=0.9, train_acc_adv=0.5)
+    assert fit_figures(event, 200) == "L_F 1.234 adv 50.0% L_G 0.543 |d|2 1.23 |d|inf 0.100 acc 90.0%"
+    assert fit_figures(event, 30) == "L_F 1.234 adv 50.0% L_G 0.543"
+    assert fit_figures(event, 12) == "L_F 1.234"
