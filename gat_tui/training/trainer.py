@@ -44,7 +44,7 @@ from gat_tui.methods.base import Batch
 from gat_tui.runs.folder import RunFolder, RunFolderError, write_summary
 from gat_tui.runs.lock import RunLocked
 from gat_tui.training import checkpointing
-from gat_tui.training.checkpointing import TrainingDiverged, best_file_epoch, restore_from
+from gat_tui.training.checkpointing import TrainingDiverged, best_file_epoch, restore_from, thread_count_warning
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.generator_watch import GeneratorWatch
 from gat_tui.training.request import TrainingRequest
@@ -78,6 +78,7 @@ class Trainer:
         self.progress = Progress()
         self._started = time.perf_counter()
         self._paused_at: float | None = None  # while paused: the clock of `elapsed` stands still there
+        self._thread_warning: str | None = None  # a resume at another torch thread count than the checkpoint's
         self.generator_watch = GeneratorWatch(self.config.method, self.config.eval.fgm_l2_eps, self.config.train.epochs)
         self._tensorboard: TensorBoardLog | None = None  # set once the run has started its event files
 
@@ -152,6 +153,7 @@ class Trainer:
         setup = prepare(self.config, self.request.data_dir)
         if self.request.resume_from is not None:
             checkpoint, self.progress = restore_from(self.request.resume_from, setup)
+            self._thread_warning = thread_count_warning(checkpoint)
             self._check_best_checkpoint(setup, checkpoint)
         return setup
 
@@ -199,6 +201,8 @@ class Trainer:
         if self.request.resume_from is not None:
             where = f"epoch {progress.epochs_done + 1}, step {progress.step}"
             self.emit(LogMessage("info", f"resumed from {self.request.resume_from} at {where}"))
+            if self._thread_warning:
+                self.emit(LogMessage("warning", self._thread_warning))
         generator_stream = setup.cursors["generator"].endless()
         for epoch in range(progress.epochs_done + 1, config.train.epochs + 1):
             if progress.patience_over(method.patience):
@@ -403,7 +407,8 @@ class Trainer:
             write_summary(
                 self.paths.summary,
                 finished,
-                {"preset": self.config.name, "method": self.config.method, "run_dir": str(self.paths.root)},
+                {"preset": self.config.name, "method": self.config.method, "run_dir": str(self.paths.root),
+                 "torch_threads": torch.get_num_threads()},
             )
         self.emit(finished)
         return finished
