@@ -346,8 +346,8 @@ class RunPanelsScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape,q", "back", "back"),
-        Binding("left_square_bracket", "step(-1)", "[ earlier"),
-        Binding("right_square_bracket", "step(1)", "] later"),
+        Binding("left_square_bracket", "step(-1)", "earlier"),  # the footer shows the key itself before it
+        Binding("right_square_bracket", "step(1)", "later"),
     ]
 
     def __init__(self, record: RunRecord, color: bool = True) -> None:
@@ -387,7 +387,7 @@ class EvaluationScreen(WorkerScreen):
         self.limit = limit
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]evaluation[/b] of {self.checkpoint} (first {self.limit} test images)", id="title")
+        yield Static(f"[b]evaluation[/b] of {escape(str(self.checkpoint))} (test split, up to {self.limit} images)", id="title")
         yield RichLog(id="eval-log", wrap=True, markup=True)
         yield Footer()
 
@@ -405,6 +405,8 @@ class EvaluationScreen(WorkerScreen):
         done = evaluate_checkpoint(self.checkpoint, EvalOptions(attacks=("fgsm", "fgm-l2", "random"), limit=self.limit))
         table = results_table(done.results, f"{self.checkpoint.parent.parent.name}: test split, {done.count} images")
         self.app.call_from_thread(self.query_one(RichLog).write, table)
+        title = f"[b]evaluation[/b] of {escape(str(self.checkpoint))} ({done.count} test images)"  # what it was, not the cap
+        self.app.call_from_thread(self.query_one("#title", Static).update, title)
 
     def show_worker_error(self, worker: Worker[Any], text: str) -> None:
         self.query_one(RichLog).write(f"[red]{escape(text)}[/red]")

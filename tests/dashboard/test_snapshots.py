@@ -219,3 +219,20 @@ async def test_the_help_scrolls_with_its_keys_and_the_stop_question_is_short(fix
         app.push_screen(ConfirmScreen("Stop training? A checkpoint is saved first, and the run can be resumed."))
         await pilot.pause()
         assert app.screen.query_one("#dialog").size.height <= 10  # a question and two buttons, not the whole height
+
+
+@pytest.mark.asyncio
+async def test_the_palettes_quit_says_a_training_is_checkpointed_first(fixed_world: Path) -> None:
+    app = GatTuiApp(color=True, runs_dir=Path("runs"))
+    async with app.run_test(size=(80, 24)):
+        quit_command = next(command for command in app.get_system_commands(app.screen) if command.title == "Quit")
+        assert "as soon as possible" not in quit_command.help and "checkpointed first" in quit_command.help
+
+
+def test_a_sweeps_dashboard_prints_its_folder_and_report_command_on_exit(fixed_world: Path, tiny_sweep: Any) -> None:
+    from gat_tui.sweep.plan import load_sweep
+
+    sweep = load_sweep(tiny_sweep(Path(".")))
+    Path("out").mkdir()
+    app = GatTuiApp(color=True, runs_dir=Path("runs"), sweep=SweepRequest(sweep, Path("out")))
+    assert app.exit_lines() == ["sweep folder: out", "table:        gat-tui report out"]
