@@ -175,7 +175,8 @@ class SweepScreen(WorkerScreen):
             table.add_row(row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text())
 
     def redraw_charts(self) -> None:
-        for chart in self.query(MetricChart):
+        for chart, title in zip(self.query(MetricChart), ("losses", "accuracy")):
+            chart.chart_title = f"{title} of {self.current}" if self.current else title  # which run the charts show
             chart.show([(self.current, self.series)])
 
     def action_stop(self) -> None:

@@ -75,3 +75,7 @@ def test_the_clock_stops_when_the_run_ends() -> None:
     state.end(now=5.0)
     assert state.elapsed_seconds(now=50.0) == 5.0
     assert state.eta_seconds(now=50.0) is None
+
+
+def test_before_the_run_starts_the_title_names_no_device() -> None:
+    assert HeaderState(run_name="run", method="gat").title_row(80) == ("run", "  gat")  # it read `gat on `

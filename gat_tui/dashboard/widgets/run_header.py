@@ -130,7 +130,8 @@ class HeaderState:
     def title_row(self, width: int) -> tuple[str, str]:
         """(run name, the rest) for the first row in `width` characters: the rest shortened first, then the name."""
         best = "" if self.best_val_acc is None else f"  best val {100 * self.best_val_acc:.2f}% @ epoch {self.best_epoch}"
-        for rest in (f"  {self.method} on {self.device}{best}", f"  {self.method} on {self.device}", f"  {self.method}", ""):
+        where = f"{self.method} on {self.device}" if self.device else self.method  # no device before the run starts
+        for rest in (f"  {where}{best}", f"  {where}", f"  {self.method}", ""):
             if len(self.run_name) + len(rest) <= width:
                 return self.run_name, rest
         rest = f"  {self.method}" if width - len(f"  {self.method}") >= 24 else ""
