@@ -295,3 +295,31 @@ def test_the_headless_figures_fit_the_width_most_needed_first() -> None:
     assert fit_figures(event, 200) == "L_F 1.234 adv 50.0% L_G 0.543 |d|2 1.23 |d|inf 0.100 acc 90.0%"
     assert fit_figures(event, 30) == "L_F 1.234 adv 50.0% L_G 0.543"
     assert fit_figures(event, 12) == "L_F 1.234"
+
+
+@pytest.mark.asyncio
+async def test_an_overlay_legend_shortens_the_run_and_keeps_the_metric() -> None:
+    from textual.app import App, ComposeResult
+
+    from gat_tui.dashboard.widgets.metric_chart import MetricChart
+
+    runs = []
+    for label in ("synthetic_smoke-20261207-090000/gat", "synthetic_smoke-20261207-090000/baseline"):
+        series = RunSeries()
+        series.add_step(StepMetrics(epoch=1, step=10, time=1.0, loss_f=1.0, loss_g=0.5, pert_l2=None, pert_linf=None,
+                                    images_per_second=1.0))
+        runs.append((label, series))
+
+    class ChartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MetricChart("losses", ("loss_f", "loss_g"), id="chart")
+
+    app = ChartApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        chart = app.query_one(MetricChart)
+        chart.show(runs, "step", 0.0)
+        await pilot.pause()
+        legend = chart.legend_plain
+        # every row fits (a wider one is cut at the edge) and each entry keeps its metric, L_F or L_G
+        assert all(len(row) <= chart.size.width - 2 for row in legend.splitlines()), legend
+        assert legend.count("L_F") == 2 and legend.count("L_G") == 2, legend

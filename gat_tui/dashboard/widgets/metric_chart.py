@@ -24,6 +24,7 @@ from textual_plotext import PlotextPlot
 
 from gat_tui.dashboard import chart_data
 from gat_tui.dashboard.series import EPOCH_SERIES, RunSeries
+from gat_tui.dashboard.widgets.run_header import middle_ellipsis
 from gat_tui.events import FIGURE_LABELS
 
 LABELS = FIGURE_LABELS
@@ -121,7 +122,9 @@ class MetricChart(Vertical, can_focus=True):
                 if not xs:
                     continue
                 given += len(xs)
-                label = LABELS.get(name, name) if len(runs) == 1 else f"{run_label}: {LABELS.get(name, name)}"
+                # an overlay's entries: the run's part shortened in the middle, so the metric's name always shows
+                run_part = middle_ellipsis(run_label, max(10, (self.size.width or 40) // 3))
+                label = LABELS.get(name, name) if len(runs) == 1 else f"{run_part}: {LABELS.get(name, name)}"
                 index = len(readouts)
                 # the readouts (last, best) are the recorded values: smoothing changes the curve only
                 raw_xs, raw_ys = series.points(name, x_axis, 0.0) if smoothing else (xs, ys)
