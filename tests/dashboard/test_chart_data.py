@@ -323,3 +323,31 @@ async def test_an_overlay_legend_shortens_the_run_and_keeps_the_metric() -> None
         # every row fits (a wider one is cut at the edge) and each entry keeps its metric, L_F or L_G
         assert all(len(row) <= chart.size.width - 2 for row in legend.splitlines()), legend
         assert legend.count("L_F") == 2 and legend.count("L_G") == 2, legend
+
+
+@pytest.mark.asyncio
+async def test_an_ascii_preview_cut_to_a_small_box_stays_ascii() -> None:
+    from textual.app import App, ComposeResult
+
+    from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
+    from gat_tui.events import PreviewPanel
+
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 3, 16, 16), dtype=np.float32)
+    perturbations = (rng.random((2, 3, 16, 16), dtype=np.float32) - 0.5) * 0.1
+    names = ["a very long class name", "another long class name"]
+    panel = PreviewPanel(1, images, perturbations, np.clip(images + perturbations, 0, 1), [0, 1], [0, 1], [1, 0], names)
+
+    class PanelApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield PreviewGrid(False, id="previews")
+
+    app = PanelApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        grid = app.query_one(PreviewGrid)
+        await pilot.pause()
+        grid.show(panel)
+        await pilot.pause()
+        text = grid.plain_text()
+        assert "true  a very" in text  # labels cut to the column, not wrapped
+        assert all(ord(character) < 128 for character in text), [c for c in text if ord(c) >= 128]

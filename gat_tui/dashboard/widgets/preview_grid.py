@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Group
 from rich.markup import escape
@@ -179,12 +180,13 @@ class PreviewGrid(Static):
         layout = self.shown_layout = self.panel_layout(panel)
         width = layout.image_cells
         delta = "δ" if self.color else "d"
+        cut: Literal["ellipsis", "crop"] = "ellipsis" if self.color else "crop"  # ASCII mode prints no `…`
         k = amplification(panel.perturbations[: layout.shown])
         table = Table.grid(padding=(0, 1))
         for _ in range(layout.per_row):
             for _ in range(3):
                 table.add_column(width=max(width, 6), no_wrap=True)
-            table.add_column(width=layout.label_width, no_wrap=True, overflow="ellipsis")
+            table.add_column(width=layout.label_width, no_wrap=True, overflow=cut)
         times = "·" if self.color else "*"
         table.add_row(*[Text(t) for _ in range(layout.per_row) for t in ("clean", f"|{delta}| heat", f"x+{k}{times}{delta}", "labels")])
         cells: list[Text] = []
@@ -196,7 +198,7 @@ class PreviewGrid(Static):
                 f"adv   {names[panel.predicted_adversarial[index]]}\n"
                 f"|{delta}| {scale:.2g} mean {mean:+.1g}",
                 no_wrap=True,
-                overflow="ellipsis",
+                overflow=cut,
             )
             if self.color and panel.predicted_adversarial[index] != panel.labels[index]:
                 labels.stylize("bold red", 0)
@@ -218,7 +220,7 @@ class PreviewGrid(Static):
         where = f"epoch {panel.epoch} ({position}/{len(self.panels)}, {where}{count})"
         long_head = f"validation panel, {where}; perturbation: heat |{delta}-mean|, x{k} in the third"
         short_head = f"{where} perturbation |{delta}-mean|, x{k}"
-        head = Text(long_head if len(long_head) <= self.layout_box[0] else short_head, no_wrap=True, overflow="ellipsis")
+        head = Text(long_head if len(long_head) <= self.layout_box[0] else short_head, no_wrap=True, overflow=cut)
         return Group(head, table)
 
     def plain_text(self) -> str:
