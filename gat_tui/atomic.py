@@ -2,13 +2,16 @@
 
 A crash or a kill at any moment leaves the old file or the new one, never half of either. The
 temporary file's name starts with a dot and ends in `.tmp`; ones left behind by a killed
-writer are swept away by the next write to the same file.
+writer are swept away by the next write to the same file. The file ends with the mode an
+ordinary `open()` would give it: that of the file it replaces, or 0666 less the process's umask
+for a new one (`mkstemp` alone makes every file 0600, unreadable to a teammate or a group job).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -19,6 +22,7 @@ def write_bytes_atomically(path: Path, data: bytes, durable: bool = True) -> Non
     _remove_stale_temporaries(path)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(descriptor, _mode_for(path))
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             if durable:
@@ -44,6 +48,28 @@ def write_bytes_atomically(path: Path, data: bytes, durable: bool = True) -> Non
 def write_text_atomically(path: Path, text: str, durable: bool = False) -> None:
     """Write UTF-8 `text` to `path` atomically (summaries, reports, evaluation JSON, metrics rewrites)."""
     write_bytes_atomically(path, text.encode("utf-8"), durable)
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave: the existing file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux: /proc/self/status)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: set and restore it (a moment in which another thread's new file could differ)
+    os.umask(umask)
+    return umask
 
 
 def _remove_stale_temporaries(path: Path) -> None:

@@ -27,6 +27,7 @@ class RunStarted:
     epochs: int
     start_epoch: int = 1
     start_step: int = 0
+    start_seconds: float = 0.0  # seconds of training before this session (a resumed run's), pauses left out
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,18 @@ class EvaluationDone:
 
 
 @dataclass(frozen=True)
+class StepProgress:
+    """Training has reached `step`: sent at most every `PROGRESS_SECONDS`, between step reports, so a
+    progress bar moves with every step; it carries no figures (reading them would sync the device)."""
+
+    epoch: int
+    step: int
+
+
+PROGRESS_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
 class PauseChanged:
     """Training paused (at a step boundary) or continued."""
 
@@ -161,6 +174,7 @@ class RunFinished:
 
 
 Event = (
-    RunStarted | StepMetrics | EpochSummary | PreviewPanel | EvaluationDone | PauseChanged | LogMessage | CheckpointSaved | RunFinished
+    RunStarted | StepMetrics | StepProgress | EpochSummary | PreviewPanel | EvaluationDone | PauseChanged | LogMessage
+    | CheckpointSaved | RunFinished
 )
 Subscriber = Callable[[Event], None]

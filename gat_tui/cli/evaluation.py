@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -229,27 +229,59 @@ def _external_model(
 @app.command()
 def runs(
     runs_dir: Path | None = typer.Option(None, "--dir", help="Folder of runs (default: $GAT_TUI_RUNS_DIR or the user data dir)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON list: each run's full folder, status and figures, a sweep's runs with their sweep."),
 ) -> None:
-    """List the runs: preset, status, epochs done, best validation accuracy, folder."""
+    """List the runs: preset, status, epochs done, best validation accuracy, folder; then each sweep's runs under it."""
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
     from gat_tui.console.runs_table import RUN_COLUMNS, STATUS_COLOURS, run_cells, shown_status
     from gat_tui.runs.folder import default_runs_dir
     from gat_tui.runs.index import scan_runs
+    from gat_tui.sweep.folders import sweep_folders, sweep_runs
 
     folder = runs_dir or default_runs_dir()
     scan = scan_runs(folder)
-    for problem in scan.skipped:
+    sweeps = [sweep for sweep in map(sweep_runs, sweep_folders(folder)) if sweep.records] if folder.is_dir() else []
+    for problem in [*scan.skipped, *(problem for sweep in sweeps for problem in sweep.skipped)]:
         typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
     records = scan.records
-    if not records:
+    if as_json:
+        entries = [{"sweep": None, "place": None, **_run_entry(record, shown_status(record))} for record in records]
+        for sweep in sweeps:
+            entries += [
+                {"sweep": str(sweep.folder), "place": sweep.label(record), **_run_entry(record, shown_status(record))}
+                for record in sweep.records
+            ]
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    if not records and not sweeps:
         typer.echo(f"no runs in {folder}")
         return
     table = Table(title=f"runs in {folder}")
     for column in RUN_COLUMNS:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # folded onto more lines where narrow, never cut (the folder is copied)
     for record in records:
         preset, method, status, epochs, accuracy, where = run_cells(record, shown_status(record))
         table.add_row(preset, method, f"[{STATUS_COLOURS.get(status, '')}]{status}[/]", epochs, accuracy, where)
+    for sweep in sweeps:  # as the runs screen shows them: a heading, then its runs by label and seed
+        table.add_row(f"[b]sweep {sweep.name}[/b]", "", "", "", "", str(sweep.folder))
+        for record in sweep.records:
+            _, method, status, epochs, accuracy, where = run_cells(record, shown_status(record))
+            table.add_row(f"  └ {sweep.label(record)}", method, f"[{STATUS_COLOURS.get(status, '')}]{status}[/]", epochs, accuracy, where)
     Console().print(table)
+
+
+def _run_entry(record: Any, status: str) -> dict[str, Any]:
+    """A run for `gat-tui runs --json`: its whole folder, status and figures."""
+    return {
+        "folder": str(record.folder.resolve()),
+        "preset": record.preset,
+        "method": record.method,
+        "status": status,
+        "epochs_done": record.epochs_done,
+        "epochs": record.epochs,
+        "best_val_acc": record.best_val_acc,
+    }

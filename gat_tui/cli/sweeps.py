@@ -91,7 +91,11 @@ def sweep(
         from gat_tui.dashboard.sweep_screen import SweepRequest
 
         request = SweepRequest(plan, folder, shard_index, shard_count, data_dir)
-        raise typer.Exit(GatTuiApp(sweep=request).run() or 0)
+        app = GatTuiApp(sweep=request)
+        code = app.run() or 0
+        for line in app.exit_lines():  # after the app has given the terminal back: the folder and `gat-tui report`
+            typer.echo(line)
+        raise typer.Exit(code)
 
     from rich.console import Console
 

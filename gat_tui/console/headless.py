@@ -1,9 +1,13 @@
 """The headless runner's view of a run: a Rich progress bar with live figures, and log lines.
 
-A subscriber of the engine's events; when the output is not a terminal (a log file, CI) it
-prints plain periodic lines (one per step report, at most one every `plain_every` seconds)
-instead of redrawing a bar. The bar's line fits 80 columns. At the end it prints a summary,
-the run folder and the commands to evaluate or resume it (`summary_lines`, the dashboard's too).
+A subscriber of the engine's events. On a terminal the bar reads `epoch k/N`, the steps, elapsed
+and ETA, then as many of the step's figures as the width leaves room for, by priority (`fit_figures`);
+it moves with every step (`StepProgress`), its figures change at each step report. When the output
+is not a terminal (a log file, CI, a pipe) it prints plain lines instead, never wrapped, one record
+per line, each starting with a timestamp (`2026-12-07 09:00:00`), so logs can be grepped and paths
+copied whole: one per step report (at most one every `plain_every` seconds), one per epoch, and at the
+end the summary, the run folder and the commands to evaluate or resume it (`summary_lines`, the
+dashboard's too).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +33,7 @@ from gat_tui.events import (
     RunFinished,
     RunStarted,
     StepMetrics,
+    StepProgress,
 )
 
 
@@ -64,12 +70,33 @@ def epoch_line(event: EpochSummary) -> str:
 
 def short_figures(event: StepMetrics) -> str:
     """The step's figures in at most about 30 characters, for the progress line."""
-    parts = [f"L_F {_fmt(event.loss_f, 3)}"]
-    if event.loss_g is not None:
-        parts.append(f"L_G {_fmt(event.loss_g, 3)}")
-    if event.pert_l2 is not None:
-        parts.append(f"|d|2 {_fmt(event.pert_l2, 2)}")
+    return fit_figures(event, 30)
+
+
+def fit_figures(event: StepMetrics, width: int) -> str:
+    """The step's figures, most needed first (L_F, the accuracy under attack, L_G, the norms, the clean
+    accuracy), as many as fit in `width` characters; kept in that order."""
+    candidates = [
+        ("L_F", _fmt(event.loss_f, 3) if event.loss_f is not None else None),
+        ("adv", None if event.train_acc_adv is None else f"{100 * event.train_acc_adv:.1f}%"),
+        ("L_G", _fmt(event.loss_g, 3) if event.loss_g is not None else None),
+        ("|d|2", _fmt(event.pert_l2, 2) if event.pert_l2 is not None else None),
+        ("|d|inf", _fmt(event.pert_linf, 3) if event.pert_linf is not None else None),
+        ("acc", None if event.train_acc_clean is None else f"{100 * event.train_acc_clean:.1f}%"),
+    ]
+    parts: list[str] = []
+    for label, value in candidates:
+        if value is None:
+            continue
+        part = f"{label} {value}"
+        if len(" ".join([*parts, part])) <= width:
+            parts.append(part)
     return " ".join(parts)
+
+
+def timestamp() -> str:
+    """The local time at the head of each plain line."""
+    return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _clock(seconds: float) -> str:
@@ -98,14 +125,16 @@ def next_commands(run_dir: str | Path) -> list[str]:
 
 
 class HeadlessPrinter:
-    """Draws the progress of one run on a Rich console."""
+    """Draws the progress of one run on a Rich console (plain timestamped lines where it is not a terminal)."""
 
     def __init__(self, console: Console | None = None, plain_every: float = 0.0) -> None:
-        self.console = console or _RunConsole(file=_tolerant(sys.stdout))
+        self.console = console or _RunConsole(file=_tolerant(sys.stdout), soft_wrap=True)
         self.console_lost = False
         self.run_dir = ""
         self.plain_every = plain_every
         self.last_plain = float("-inf")
+        self.epochs = 0
+        self.steps_per_epoch = 1
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=12),
@@ -118,6 +147,12 @@ class HeadlessPrinter:
         )
         self.task: TaskID | None = None
         self.started = False
+
+    def line(self, text: str, style: str = "") -> None:
+        """One record: on a terminal as it is; elsewhere after a timestamp, never wrapped."""
+        if not self.console.is_terminal:
+            text = f"{timestamp()} {text}"
+        self.console.print(text, style=style, highlight=False, soft_wrap=True, markup=False)
 
     def __call__(self, event: Event) -> None:
         """Show one event; a console that fails (a closed pipe, a full disk, an encoding) is given up, never the run."""
@@ -153,37 +188,52 @@ class HeadlessPrinter:
     def _show(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._started(event)
+        elif isinstance(event, StepProgress):
+            if self.task is not None:  # every step (at most ten times a second): the bar never looks hung
+                self.progress.update(self.task, completed=event.step, description=self._epoch_text(event.epoch))
         elif isinstance(event, StepMetrics):
             if self.task is not None:
-                self.progress.update(self.task, completed=event.step, figures=short_figures(event))
+                self.progress.update(
+                    self.task, completed=event.step, description=self._epoch_text(event.epoch), figures=self._figures(event)
+                )
             if not self.console.is_terminal and time.monotonic() - self.last_plain >= self.plain_every:
                 self.last_plain = time.monotonic()
-                self.console.print(step_line(event), highlight=False, soft_wrap=True)
+                self.line(step_line(event))
         elif isinstance(event, EpochSummary):
-            self.console.print(epoch_line(event), highlight=False, soft_wrap=True)
+            self.line(epoch_line(event))
         elif isinstance(event, LogMessage):
             style = {"warning": "yellow", "error": "bold red"}.get(event.level, "")
-            self.console.print(f"{event.level}: {event.text}", style=style, highlight=False, soft_wrap=True)
+            self.line(f"{event.level}: {event.text}", style=style)
         elif isinstance(event, CheckpointSaved):
             if event.reason != "epoch":
-                self.console.print(f"checkpoint ({event.reason}): {event.path}", style="dim", highlight=False)
+                self.line(f"checkpoint ({event.reason}): {event.path}", style="dim")
         elif isinstance(event, RunFinished):
             self._finished(event)
         elif isinstance(event, PreviewPanel):
             pass  # previews are for the dashboard
 
+    def _epoch_text(self, epoch: int) -> str:
+        return f"epoch {epoch}/{self.epochs}"
+
+    def _figures(self, event: StepMetrics) -> str:
+        """As many figures as the bar leaves room for: the epoch, bar, steps, elapsed and ETA take the rest."""
+        total = self.steps_per_epoch * self.epochs
+        fixed = len(self._epoch_text(self.epochs)) + 1 + 12 + 1 + 2 * len(str(total)) + 2 + 7 + 1 + 7 + 1
+        return fit_figures(event, max(12, self.console.width - fixed - 1))
+
     def _started(self, event: RunStarted) -> None:
         self.started = True
         self.run_dir = event.run_dir
-        self.console.print(
-            f"[bold]{event.preset}[/]: method {event.method} on {event.dataset} "
+        self.epochs, self.steps_per_epoch = event.epochs, max(1, event.steps_per_epoch)
+        self.line(
+            f"{event.preset}: method {event.method} on {event.dataset} "
             f"({event.train_images} training images, {event.num_classes} classes), device {event.device}"
         )
-        self.console.print(f"run folder: {event.run_dir}", highlight=False)
+        self.line(f"run folder: {event.run_dir}")
         total = event.steps_per_epoch * event.epochs
         if self.console.is_terminal:
             self.progress.start()
-            self.task = self.progress.add_task("train", total=total, completed=event.start_step, figures="")
+            self.task = self.progress.add_task(self._epoch_text(event.start_epoch), total=total, completed=event.start_step, figures="")
 
     def _finished(self, event: RunFinished) -> None:
         if self.task is not None:
@@ -191,6 +241,10 @@ class HeadlessPrinter:
             self.task = None
         if not self.started:
             return  # it failed before training began: the error line says all there is
+        if not self.console.is_terminal:
+            for text in summary_lines(event, self.run_dir):  # a record a line, the paths whole
+                self.line(text)
+            return
         table = Table(title=f"run {event.status}", show_header=False)
         table.add_row("epochs done", str(event.epochs_done))
         table.add_row("steps", str(event.step))
@@ -203,7 +257,7 @@ class HeadlessPrinter:
             table.add_row("test accuracy, FGM-L2", _pct(event.test_acc_fgm_l2))
         self.console.print(table)
         for line in next_commands(self.run_dir):
-            self.console.print(line, highlight=False, soft_wrap=True)
+            self.line(line)
 
     def close(self) -> None:
         if self.task is not None:

@@ -135,7 +135,10 @@ class GatTuiApp(App[int]):
 
         for screen in self.training_screens():
             self.trained_runs.setdefault(screen.request.run_dir, None)
-        return [line for run_dir in self.trained_runs if run_dir.is_dir() for line in next_commands(run_dir)]
+        lines = [line for run_dir in self.trained_runs if run_dir.is_dir() for line in next_commands(run_dir)]
+        if self.sweep is not None and self.sweep.out.is_dir():  # a sweep's folder and its table
+            lines += [f"sweep folder: {self.sweep.out}", f"table:        gat-tui report {self.sweep.out}"]
+        return lines
 
     # -- keys and commands -------------------------------------------------------------------
 
@@ -154,7 +157,10 @@ class GatTuiApp(App[int]):
             self.push_screen(RunsScreen(self.runs_dir, self.training_here))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title == "Quit":  # Textual's says "as soon as possible"; a training is checkpointed first
+                command = SystemCommand("Quit", "Quit; a running training is stopped and checkpointed first (ctrl+q)", self.action_quit)
+            yield command
         if isinstance(screen, TrainingScreen):
             yield SystemCommand("Pause / resume", "Pause the training, or resume it (p)", screen.action_pause)
             yield SystemCommand("Save checkpoint", "Save checkpoints/last.safetensors now (s)", screen.action_save)

@@ -7,7 +7,8 @@ Pure functions of lists of floats, so they are unit-tested without an App:
   2nd to 98th percentile, padded; the points outside are drawn on the edge with a marker;
 - `downsample`: about two points per terminal column, the min and max of each bucket, so an
   overlay of 50 seeds draws as fast as one run and no spike is lost;
-- `nice_ticks`: round tick values (1, 2 or 5 times a power of ten);
+- `nice_ticks`, `log_ticks`: round tick values (steps of 1, 2, 2.5 or 5 times a power of ten; on a log
+  scale 1, 2 and 5 times powers of ten), at least two where the range allows, with distinct labels;
 - `legend_rows`: a chart's legend packed into a few rows of its width, in the longest readout
   form that fits (`L_F 0.62 min 0.25 @ 1200`, then `L_F .62 ↓.25@1.2k`, then `L_F .62 ↓.25`,
   accuracies in whole percent, then the last value only).
@@ -238,33 +239,92 @@ def downsample(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[
     return out_x, out_y
 
 
+STEP_MULTIPLES = (1, 2, 2.5, 5)  # a tick step is one of these times a power of ten
+
+
 def nice_ticks(bottom: float, top: float, count: int = 4) -> list[float]:
-    """Round values (1, 2, 2.5 or 5 times a power of ten) between `bottom` and `top`, about `count` of them."""
+    """Round values (steps of 1, 2, 2.5 or 5 times a power of ten) between `bottom` and `top`, about `count` of them.
+
+    Never fewer than two where the range allows: a short chart asking for two ticks on 0.0014–0.0086 gets
+    0.002, 0.004, 0.006, 0.008 rather than a lone 0.005 (which read as `0`).
+    """
     if not (math.isfinite(bottom) and math.isfinite(top)) or top <= bottom:
         return [bottom]
     raw = (top - bottom) / max(count, 1)
     power = 10 ** math.floor(math.log10(raw))
-    step = min((m * power for m in (1, 2, 2.5, 5, 10)), key=lambda candidate: abs(math.log(candidate / raw)))
-    first = math.ceil(bottom / step - 1e-9) * step
-    ticks = []
-    value = first
-    while value <= top + 1e-9 * step:
-        ticks.append(0.0 if abs(value) < step * 1e-9 else round(value, 12))
-        value += step
+    steps = sorted(m * power * scale for m in STEP_MULTIPLES for scale in (0.1, 1, 10))
+    step = min(steps, key=lambda candidate: abs(math.log(candidate / raw)))
+    ticks = _ticks_at(bottom, top, step)
+    for smaller in reversed([candidate for candidate in steps if candidate < step]):
+        if len(ticks) >= 2:
+            break
+        ticks = _ticks_at(bottom, top, smaller)
     return ticks
 
 
+def _ticks_at(bottom: float, top: float, step: float) -> list[float]:
+    """The multiples of `step` in [bottom, top], computed from whole multiples so they stay exact."""
+    first = math.ceil(bottom / step - 1e-9)
+    last = math.floor(top / step + 1e-9)
+    return [0.0 if index == 0 else round(index * step, 12) for index in range(first, last + 1)]
+
+
+def log_ticks(bottom: float, top: float, count: int = 4) -> list[float]:
+    """Ticks of a log-scale axis, as log10 values, at round numbers (1, 2 and 5 times a power of ten).
+
+    `bottom` and `top` are log10 of the range. Decades only where 1-2-5 would be too many; on a range
+    narrower than from one 1-2-5 value to the next, round values of the range itself (0.35, 0.4).
+    """
+    if not (math.isfinite(bottom) and math.isfinite(top)) or top <= bottom:
+        return [bottom]
+    decades = range(math.floor(bottom) - 1, math.ceil(top) + 2)
+    one_two_five = [math.log10(m * 10.0**k) for k in decades for m in (1, 2, 5)]
+    inside = [t for t in one_two_five if bottom - 1e-9 <= t <= top + 1e-9]
+    if len(inside) > count + 1:
+        inside = [t for t in inside if abs(t - round(t)) < 1e-9]  # decades only
+        stride = math.ceil(len(inside) / (count + 1))
+        inside = inside[::stride]
+    if len(inside) >= 2:
+        return inside
+    linear = [t for t in nice_ticks(10**bottom, 10**top, count) if t > 0]
+    return [math.log10(t) for t in linear] or inside
+
+
+def _label_number(value: float, decimals: int) -> str:
+    """`value` with `decimals` decimals, or in short scientific form for tiny steps (`2e-5`, `1.5e-5`)."""
+    if decimals <= 4:
+        return f"{value:.{decimals}f}"
+    if value == 0:
+        return "0"
+    digits = max(0, decimals + math.floor(math.log10(abs(value))))
+    return _scientific(value, digits)
+
+
+def _scientific(value: float, digits: int) -> str:
+    """`1e-4`, `2.5e-5`: a mantissa of `digits` decimals without trailing zeros, a bare exponent."""
+    mantissa, exponent = f"{value:.{digits}e}".split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def tick_label(value: float, ticks: Sequence[float], percent: bool = False, log: bool = False) -> str:
-    """A tick's text, as short as its neighbours allow (`0.25`, `2`, `40%`, `1e-03`)."""
+    """A tick's text, as short as its neighbours allow yet never the same as a neighbour's (`0.25`, `2`, `40%`, `0.002`, `2e-5`).
+
+    On a log scale `value` is log10 of the number shown, which is printed as itself (`0.5`, `1e-4`).
+    """
     if log:
         real = 10**value
-        return f"{real:.0e}" if real < 1e-2 or real >= 1e4 else f"{real:g}"
+        return f"{real:.6g}" if 1e-3 <= abs(real) < 1e4 else _scientific(real, 1)
     if percent:
         value *= 100
         ticks = [t * 100 for t in ticks]
-    step = min((b - a for a, b in zip(ticks, ticks[1:])), default=1.0)
-    decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 0
-    if step > 0 and not math.isclose(round(step, decimals), step, rel_tol=1e-6):
+    steps = [b - a for a, b in zip(ticks, ticks[1:]) if b > a]
+    step = min(steps) if steps else (abs(value) or 1.0)
+    decimals = max(0, -math.floor(math.log10(step)))
+    if not math.isclose(round(step, decimals), step, rel_tol=1e-6):
         decimals += 1  # 2.5, 0.25
-    text = f"{value:.{decimals}f}"
+    if not steps:
+        decimals = max(decimals, 0 if float(value).is_integer() else len(f"{value:.3g}".split(".")[-1]))
+    text = _label_number(value, decimals)
     return f"{text}%" if percent else text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -41,8 +41,10 @@ Training screen
   q   stop: saves a checkpoint, asks first
   x   x-axis: steps, epochs or wall-clock time
   m   smoothing of step curves: off, 0.6, 0.9 (shown in the titles)
-  l   log-scale y on the focused chart (tab: next chart)
+  l   log-scale y on the focused chart
   [ ] earlier / later validation panels (a resumed run's too, from its folder)
+  g   the other pair of charts (under 36 rows, two show at a time)
+  tab the next chart (its title is marked ▶); l acts on it
   c   previews in colour or plain ASCII
   r   runs screen
 
@@ -61,12 +63,20 @@ Anywhere:  ?  this help,  ctrl+p  commands,
 
 
 class HelpScreen(ModalScreen[None]):
+    """The keys, in a dialog no taller than the screen: it opens at the top and scrolls (arrows, page up/down, home, end)."""
+
     BINDINGS = [Binding("escape,q,question_mark", "dismiss_help", "close")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(HELP_TEXT)
-            yield Button("Close (esc)", id="close")
+            with VerticalScroll(id="help-body"):
+                yield Static(HELP_TEXT)
+            yield Button("Close (esc)  ·  scroll: ↑ ↓ PgUp PgDn Home End", id="close")
+
+    def on_mount(self) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        body.focus()  # the scroll keys go to the text, and it is not scrolled to a focused button at the bottom
+        body.scroll_home(animate=False)
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

@@ -31,6 +31,17 @@ from gat_tui.sweep.folders import SweepRuns, sweep_folders, sweep_runs
 
 # shown between the runs table's own columns and the folder: when, how long, and the key hyperparameters
 DETAIL_COLUMNS = ("started", "duration", "c_g", "α", "ε", "lr_g")
+# the hyperparameters among DETAIL_COLUMNS each method reads (gat_tui.methods.build_method)
+METHOD_PARAMETERS = {
+    "baseline": (),
+    "dropout": (),
+    "random": ("α", "ε"),
+    "fg_linf": ("α", "ε"),
+    "fg_l2": ("α", "ε"),
+    "gat": ("c_g", "α", "lr_g"),
+    "dropout_gat": ("c_g", "α", "lr_g"),
+    "gat_attack": ("c_g", "lr_g"),
+}
 _STAMP = re.compile(r"-(\d{8}-\d{6})(?:-\d+)?$")
 _details_cache: dict[Path, tuple[tuple[int, int], tuple[str, ...]]] = {}
 
@@ -77,14 +88,15 @@ def run_details(folder: Path) -> tuple[str, ...]:
         value = config.get(name, {})
         return value if isinstance(value, dict) else {}
 
-    details = (
-        started_text,
-        duration,
-        _number(section("gat").get("c_g")),
-        _number(section("train").get("alpha")),
-        _number(section("perturbation").get("eps")),
-        _number(section("gat").get("lr_g")),
-    )
+    used = METHOD_PARAMETERS.get(str(config.get("method", "")), DETAIL_COLUMNS[2:])
+    values = {
+        "c_g": section("gat").get("c_g"),
+        "α": section("train").get("alpha"),
+        "ε": section("perturbation").get("eps"),
+        "lr_g": section("gat").get("lr_g"),
+    }
+    # a method's own hyperparameters only: a baseline's config holds a c_g and an ε it never reads
+    details = (started_text, duration, *(_number(values[name]) if name in used else "" for name in DETAIL_COLUMNS[2:]))
     _details_cache[folder] = (changed, details)
     return details
 
@@ -346,8 +358,8 @@ class RunPanelsScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape,q", "back", "back"),
-        Binding("left_square_bracket", "step(-1)", "[ earlier"),
-        Binding("right_square_bracket", "step(1)", "] later"),
+        Binding("left_square_bracket", "step(-1)", "earlier"),  # the footer shows the key itself before it
+        Binding("right_square_bracket", "step(1)", "later"),
     ]
 
     def __init__(self, record: RunRecord, color: bool = True) -> None:
@@ -387,7 +399,7 @@ class EvaluationScreen(WorkerScreen):
         self.limit = limit
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]evaluation[/b] of {self.checkpoint} (first {self.limit} test images)", id="title")
+        yield Static(f"[b]evaluation[/b] of {escape(str(self.checkpoint))} (test split, up to {self.limit} images)", id="title")
         yield RichLog(id="eval-log", wrap=True, markup=True)
         yield Footer()
 
@@ -405,6 +417,8 @@ class EvaluationScreen(WorkerScreen):
         done = evaluate_checkpoint(self.checkpoint, EvalOptions(attacks=("fgsm", "fgm-l2", "random"), limit=self.limit))
         table = results_table(done.results, f"{self.checkpoint.parent.parent.name}: test split, {done.count} images")
         self.app.call_from_thread(self.query_one(RichLog).write, table)
+        title = f"[b]evaluation[/b] of {escape(str(self.checkpoint))} ({done.count} test images)"  # what it was, not the cap
+        self.app.call_from_thread(self.query_one("#title", Static).update, title)
 
     def show_worker_error(self, worker: Worker[Any], text: str) -> None:
         self.query_one(RichLog).write(f"[red]{escape(text)}[/red]")

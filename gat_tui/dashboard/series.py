@@ -6,6 +6,7 @@ the step, the epoch or the wall-clock time (seconds of training, as the engine r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,13 +19,23 @@ X_AXES = ("step", "epoch", "time")
 
 
 def smooth(values: list[float], factor: float) -> list[float]:
-    """Exponential moving average; factor 0 keeps the values, 0.9 smooths strongly."""
+    """TensorBoard's debiased exponential moving average; factor 0 keeps the values, 0.9 smooths strongly.
+
+    The average starts from zero and is divided by 1 − factor^n (n the values seen), so the curve
+    follows the first values without a lag from a starting value; a non-finite value is shown as
+    itself and left out of the average (as TensorBoard does).
+    """
     if factor <= 0 or not values:
         return list(values)
-    smoothed, current = [], values[0]
+    smoothed: list[float] = []
+    average, seen = 0.0, 0
     for value in values:
-        current = factor * current + (1 - factor) * value
-        smoothed.append(current)
+        if not math.isfinite(value):
+            smoothed.append(value)
+            continue
+        average = factor * average + (1 - factor) * value
+        seen += 1
+        smoothed.append(average / (1 - factor**seen))
     return smoothed
 
 

@@ -159,7 +159,7 @@ class SweepScreen(WorkerScreen):
         running = 1 if self.current and self.status is None else 0
         self.query_one("#run-header", Static).update(
             f"[b]sweep {self.request.sweep.name}[/b]  shard {self.request.shard}/{self.request.shards}  "
-            f"{self.request.out}\njobs: {done} done, {running} running, {max(total - done - running, 0)} left  "
+            f"{self.request.out}\nthis window: {done} done, {running} running, {max(total - done - running, 0)} left  "
             f"(failed {self.counts.get('failed', 0)})  now: {self.current or '-'}"
             + (f"\nin the folder, all shards: {self.folder_counts}" if self.folder_counts else "")
         )
@@ -175,7 +175,8 @@ class SweepScreen(WorkerScreen):
             table.add_row(row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text())
 
     def redraw_charts(self) -> None:
-        for chart in self.query(MetricChart):
+        for chart, title in zip(self.query(MetricChart), ("losses", "accuracy")):
+            chart.chart_title = f"{title} of {self.current}" if self.current else title  # which run the charts show
             chart.show([(self.current, self.series)])
 
     def action_stop(self) -> None:

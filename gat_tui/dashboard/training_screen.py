@@ -8,24 +8,24 @@ second, however often events arrive, so drawing never slows training down much.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from gat_tui.console.headless import summary_lines
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.modals import ConfirmScreen
 from gat_tui.dashboard.series import X_AXES, RunSeries
+from gat_tui.dashboard.widgets.key_footer import KeyFooter
 from gat_tui.dashboard.widgets.metric_chart import MetricChart
 from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
 from gat_tui.dashboard.widgets.resource_strip import ResourceStrip
@@ -42,6 +42,7 @@ from gat_tui.events import (
     RunFinished,
     RunStarted,
     StepMetrics,
+    StepProgress,
 )
 from gat_tui.runs.folder import RunPaths
 from gat_tui.runs.panels import saved_panels
@@ -72,11 +73,14 @@ class TrainingScreen(WorkerScreen):
             self.finished = finished
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]  # four charts in a row only where each gets ~40 columns
+    # under 36 rows (80×24) the charts show two at a time (g switches), so the previews get room
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     BINDINGS = [
-        Binding("p", "pause", "pause/resume"),
-        Binding("s", "save", "save now"),
-        Binding("e", "evaluate", "evaluate now"),
+        Binding("p", "pause", "pause"),
+        Binding("s", "save", "save"),
+        Binding("e", "evaluate", "evaluate"),
         Binding("q", "stop", "stop"),
+        Binding("g", "chart_pair", "charts"),
         Binding("x", "x_axis", "axis"),
         Binding("m", "smoothing", "smoothing"),
         Binding("l", "log_y", "log y"),
@@ -97,22 +101,24 @@ class TrainingScreen(WorkerScreen):
         self.finished: RunFinished | None = None
         self.worker: Worker[RunFinished] | None = None
         self.log_lines: list[str] = []  # the log's plain text, unwrapped (the RichLog wraps to its width)
+        self.chart_pair = 0  # on a short screen, the pair of charts shown: 0 losses and ‖δ‖₂, 1 ‖δ‖∞ and accuracy
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
         yield ResourceStrip(id="resources", interval=None)  # sampled by `_tick`
         with Grid(id="charts"):
-            for chart_id, title, names in CHARTS:
-                yield MetricChart(title, names, id=chart_id, color=self.color)
+            for index, (chart_id, title, names) in enumerate(CHARTS):
+                yield MetricChart(title, names, id=chart_id, color=self.color, classes=f"pair-{index // 2}")
         with Horizontal(id="lower"):
             with Vertical(id="preview-box"):
                 yield PreviewGrid(self.color, id="previews", run_dir=self.request.run_dir)
             with Vertical(id="side"):
-                yield Static(id="summary-card")
                 yield RichLog(id="log", wrap=True, markup=True, max_lines=500, min_width=20)
-        yield Footer()
+        yield Static(id="summary-card")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.add_class("-pair-0")
         header = self.query_one(RunHeader)
         config = self.request.config
         header.state.run_name = self.request.run_dir.name
@@ -159,9 +165,10 @@ class TrainingScreen(WorkerScreen):
         header = self.query_one(RunHeader)
         state = header.state
         if isinstance(event, RunStarted):
-            state.device, state.total_steps = event.device, event.steps_per_epoch * event.epochs
+            state.device, state.total_steps, state.epochs = event.device, event.steps_per_epoch * event.epochs, event.epochs
             state.step = state.start_step = event.start_step
-            state.epoch, state.state, state.started_at = event.start_epoch, "running", time.monotonic()
+            state.epoch, state.state = event.start_epoch, "running"
+            state.start(event.start_seconds)  # a resumed run's clock goes on from its training time so far
             self.query_one(ResourceStrip).set_device(event.device)
             self.log_line(f"run folder: {escape(event.run_dir)}")
             if event.start_step > 0:
@@ -169,9 +176,12 @@ class TrainingScreen(WorkerScreen):
                 # the panels of the epochs before the checkpoint, from the run folder: [ steps back to them
                 saved = [(epoch, path) for epoch, path in saved_panels(self.request.run_dir) if epoch < event.start_epoch]
                 self.query_one(PreviewGrid).add_saved(saved)
+        elif isinstance(event, StepProgress):
+            state.step, state.epoch = event.step, event.epoch  # the header counts every step, not only reports
         elif isinstance(event, StepMetrics):
             self.series.add_step(event)
             state.step, state.epoch, state.images_per_second = event.step, event.epoch, event.images_per_second
+            state.sync(event.time)
             self.dirty = True
         elif isinstance(event, EpochSummary):
             self.series.add_epoch(event)
@@ -191,6 +201,10 @@ class TrainingScreen(WorkerScreen):
             )
         elif isinstance(event, PauseChanged):
             state.state = "paused" if event.paused else "running"
+            if event.paused:
+                state.hold()  # elapsed stands still while paused
+            else:
+                state.resume()
             self.log_line("paused" if event.paused else "resumed")
         elif isinstance(event, CheckpointSaved):
             if event.reason != "epoch":
@@ -203,6 +217,7 @@ class TrainingScreen(WorkerScreen):
             self.finished = event
             state.state = event.status
             state.end()  # elapsed stops, no ETA
+            state.clock_base = event.wall_seconds  # the engine's own total
             summary = f"run {event.status}: {event.epochs_done} epochs, {event.step} steps"
             if event.test_acc_clean is not None:
                 summary += f"; test clean {_pct(event.test_acc_clean)}, own perturbation {_pct(event.test_acc_adv)}, FGM-L2 {_pct(event.test_acc_fgm_l2)}"
@@ -232,6 +247,7 @@ class TrainingScreen(WorkerScreen):
         card = self.query_one("#summary-card", Static)
         card.update("\n".join(summary_lines(finished, self.request.run_dir)))
         card.add_class("-shown")
+        self.add_class("-ended")  # on a short screen the card takes the previews' and log's place
 
     def log_line(self, text: str) -> None:
         self.log_lines.append(Text.from_markup(text).plain)
@@ -300,6 +316,22 @@ class TrainingScreen(WorkerScreen):
         header = self.query_one(RunHeader)
         header.state.state = "stopping"
         header.redraw()
+
+    def action_chart_pair(self) -> None:
+        """On a short screen (two charts at a time), show the other pair; the focus, if on a chart, follows."""
+        self.show_chart_pair(1 - self.chart_pair)
+        if isinstance(self.focused, MetricChart):
+            self.query_one(f"#{CHARTS[2 * self.chart_pair][0]}", MetricChart).focus()
+
+    def show_chart_pair(self, pair: int) -> None:
+        self.remove_class(f"-pair-{self.chart_pair}")
+        self.chart_pair = pair
+        self.add_class(f"-pair-{pair}")
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # a chart of the hidden pair given the focus (by a command or a click in a test) is shown
+        if isinstance(event.widget, MetricChart) and event.widget.has_class(f"pair-{1 - self.chart_pair}"):
+            self.show_chart_pair(1 - self.chart_pair)
 
     def action_x_axis(self) -> None:
         self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)] if self.x_axis in X_AXES else "step"

@@ -45,6 +45,8 @@ class Cell:
         if self.mean is None:
             return "-"
         scale = 100 if percent else 1
+        if self.n == 1:  # one seed has no spread to show
+            return f"{scale * self.mean:.2f} (n=1)"
         return f"{scale * self.mean:.2f} ± {scale * (self.std or 0):.2f} (n={self.n})"
 
 

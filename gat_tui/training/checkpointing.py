@@ -74,7 +74,8 @@ def save(
         progress.epoch,
         progress.step,
         extra_tensors=state_tensors,
-        extra_metadata=state_metadata,
+        # CPU results are bit-exact only at an equal thread count: a resume compares (`thread_count_warning`)
+        extra_metadata={**state_metadata, THREADS_KEY: str(torch.get_num_threads())},
         architecture=setup.method.architecture,
     )
 
@@ -95,6 +96,21 @@ def restore_from(path: Path, setup: TrainingSetup) -> tuple[Checkpoint, Progress
     except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: training state does not fit this run ({error})") from None
     return checkpoint, progress
+
+
+THREADS_KEY = "torch_threads"
+
+
+def thread_count_warning(checkpoint: Checkpoint) -> str | None:
+    """A warning when this process's torch thread count differs from the one the checkpoint was trained with."""
+    saved = checkpoint.metadata.get(THREADS_KEY)
+    now = torch.get_num_threads()
+    if saved is None or saved == str(now):
+        return None
+    return (
+        f"this checkpoint was trained with {saved} torch threads, this process has {now}: on a CPU the resumed run "
+        f"will not be bit-identical to one left alone (set OMP_NUM_THREADS={saved} for that)"
+    )
 
 
 def best_file_epoch(path: Path) -> int | None:

@@ -37,7 +37,7 @@ class GeneratorWatch:
         if self.idle < self.patience:
             return None
         self.warned = True
-        epochs = "epoch" if self.idle == 1 else f"{self.idle} epochs in a row"
+        epochs = "its first epoch" if self.idle == 1 else f"{self.idle} epochs in a row"
         return (
             f"the generator is barely learning: mean validation ‖G(Δ)‖₂ = {val_pert_l2:.4g} has stayed below "
             f"{self.threshold:.4g} ({IDLE_FRACTION:.0%} of eval.fgm_l2_eps = {self.fgm_l2_eps:g}) for {epochs}, so F trains on "

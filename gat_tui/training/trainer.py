@@ -26,6 +26,7 @@ from gat_tui.config import RunConfig, config_to_toml, with_absolute_data_path
 from gat_tui.data import DataError
 from gat_tui.device import DeviceError
 from gat_tui.events import (
+    PROGRESS_SECONDS,
     STEP_FIGURES,
     CheckpointSaved,
     EvaluationDone,
@@ -35,6 +36,7 @@ from gat_tui.events import (
     RunFinished,
     RunStarted,
     StepMetrics,
+    StepProgress,
     Subscriber,
 )
 from gat_tui.methods import MethodSetupError
@@ -43,7 +45,7 @@ from gat_tui.runs.folder import RunFolder, RunFolderError, write_summary
 from gat_tui.runs.lock import RunLocked
 from gat_tui.runs.status import read_summary
 from gat_tui.training import checkpointing
-from gat_tui.training.checkpointing import TrainingDiverged, best_file_epoch, restore_from
+from gat_tui.training.checkpointing import TrainingDiverged, best_file_epoch, restore_from, thread_count_warning
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.generator_watch import GeneratorWatch
 from gat_tui.training.request import TrainingRequest
@@ -77,6 +79,8 @@ class Trainer:
         self.control = control or TrainingControl()
         self.progress = Progress()
         self._started = time.perf_counter()
+        self._paused_at: float | None = None  # while paused: the clock of `elapsed` stands still there
+        self._thread_warning: str | None = None  # a resume at another torch thread count than the checkpoint's
         self.generator_watch = GeneratorWatch(self.config.method, self.config.eval.fgm_l2_eps, self.config.train.epochs)
         self._tensorboard: TensorBoardLog | None = None  # set once the run has started its event files
         self._data_note: str | None = None  # set on resume when the data differs from the checkpoint's
@@ -86,8 +90,12 @@ class Trainer:
         for subscriber in self.subscribers:
             subscriber(event)
 
+    def _now(self) -> float:
+        return self._paused_at if self._paused_at is not None else time.perf_counter()
+
     def elapsed(self) -> float:
-        return self.progress.elapsed + time.perf_counter() - self._started
+        """Seconds of training, this run's earlier sessions included; time spent paused is left out."""
+        return self.progress.elapsed + self._now() - self._started
 
     # -- the run's life ----------------------------------------------------------------------
 
@@ -165,6 +173,7 @@ class Trainer:
                 )
             except PendingMetricsError as error:
                 raise CheckpointError(f"{checkpoint.path}: {error}") from None
+            self._thread_warning = thread_count_warning(checkpoint)
             self._check_best_checkpoint(setup, checkpoint)
             self._data_note = _data_changed_note(checkpoint, setup)
         return setup
@@ -207,11 +216,14 @@ class Trainer:
                 epochs=config.train.epochs,
                 start_epoch=progress.epochs_done + 1,
                 start_step=progress.step,
+                start_seconds=round(progress.elapsed, 3),
             )
         )
         if self.request.resume_from is not None:
             where = f"epoch {progress.epochs_done + 1}, step {progress.step}"
             self.emit(LogMessage("info", f"resumed from {self.request.resume_from} at {where}"))
+            if self._thread_warning:
+                self.emit(LogMessage("warning", self._thread_warning))
         generator_stream = setup.cursors["generator"].endless()
         for epoch in range(progress.epochs_done + 1, config.train.epochs + 1):
             if progress.patience_over(method.patience):
@@ -234,10 +246,13 @@ class Trainer:
         accumulator, self._pending = self._pending or StepAccumulator(), None
         log_every, save_every = self.config.train.log_every, self.config.checkpoint.every_steps
         batch_size = setup.cursors["train"].batch_size
-        interval_started = time.perf_counter()
+        interval_started = last_progress = time.perf_counter()
         for images, labels in batches:
             accumulator.add(setup.method.train_step(images, labels, draw_batch))
             self.progress.step += 1
+            if time.perf_counter() - last_progress >= PROGRESS_SECONDS:  # a clock read, no device sync
+                last_progress = time.perf_counter()
+                self.emit(StepProgress(self.progress.epoch, self.progress.step))
             # reports fall on multiples of log_every, so a resumed run keeps the cadence
             if self.progress.step % log_every == 0:
                 self._report(accumulator, batch_size, interval_started)
@@ -261,10 +276,13 @@ class Trainer:
         control = self.control
         self._save_or_evaluate_if_asked(setup)
         if control.pause.is_set() and not control.stop.is_set():
+            self._paused_at = time.perf_counter()
             self.emit(PauseChanged(True, self.progress.step))
             while control.pause.is_set() and not control.stop.is_set():
                 control.stop.wait(0.05)
                 self._save_or_evaluate_if_asked(setup)  # both still work while paused
+            self._started += time.perf_counter() - self._paused_at
+            self._paused_at = None
             self.emit(PauseChanged(False, self.progress.step))
         return not control.stop.is_set()
 
@@ -367,7 +385,7 @@ class Trainer:
 
     def _save(self, setup: TrainingSetup, path: Path, reason: str) -> None:
         self.progress.elapsed = self.elapsed()
-        self._started = time.perf_counter()
+        self._started = self._now()
         checkpointing.save(path, setup, self.progress, config_to_toml(self.config), self.folder.run_id, self._pending)
         self.emit(CheckpointSaved(str(path), self.progress.epoch, self.progress.step, reason))
 
@@ -417,7 +435,8 @@ class Trainer:
             write_summary(
                 self.paths.summary,
                 finished,
-                {"preset": self.config.name, "method": self.config.method, "run_dir": str(self.paths.root)},
+                {"preset": self.config.name, "method": self.config.method, "run_dir": str(self.paths.root),
+                 "torch_threads": torch.get_num_threads()},
             )
         self.emit(finished)
         return finished

@@ -99,3 +99,29 @@ def test_the_engine_imports_no_user_interface_library() -> None:
         "assert not ui, f'the engine imported {ui}'\n"
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_piped_headless_output_is_one_timestamped_record_a_line_with_paths_whole(tmp_path: Path, cli: Cli) -> None:
+    # a pipe used to be hard-wrapped at 80 columns, splitting paths (`…/best.safetenso` / `rs`)
+    import re
+
+    out = tmp_path / ("cifar100_dropout_gat-20261207-090000-" + "long" * 12)
+    small = ("--set", "data.train_size=128", "--set", "data.val_size=32", "--set", "data.test_size=32", "--set", "train.log_every=1")
+    result = cli("run", "synthetic_smoke", "--headless", "--epochs", "1", *small, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) >= 8 and max(len(line) for line in lines) > 120  # long records stay on one line
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S")
+    assert all(stamp.match(line) for line in lines), [line for line in lines if not stamp.match(line)]
+    with_path = [line for line in lines if out.name[:20] in line]
+    assert len(with_path) >= 3 and all(str(out) in line for line in with_path), with_path
+    assert any(line.endswith(f"gat-tui resume {out}") for line in lines)
+    assert [line.split()[5] for line in lines if " step " in line and "epoch 1 step" in line] == ["1", "2", "3"]  # every report (96 images: 3 steps)
+
+
+def test_help_shows_flags_without_a_value_type(cli: Cli) -> None:
+    result = cli("run", "--help", env={"COLUMNS": "120"})
+    assert result.returncode == 0
+    headless = next(line for line in result.stdout.splitlines() if "--headless" in line)
+    assert "<bool>" not in result.stdout, headless  # `--headless <bool>` read as an option that takes a value
+    assert "<int>" in result.stdout  # options that take one still say what

@@ -106,3 +106,31 @@ def test_runs_lists_status_epochs_and_best_accuracy(trained: Path, tmp_path: Pat
         sleeper.kill()
         sleeper.wait()
     assert {r.preset: r for r in list_runs(trained)}["tiny_running"].status == "failed"  # died with no checkpoint
+
+
+def test_runs_json_gives_whole_folders_and_a_sweeps_runs_with_their_sweep(tmp_path: Path, cli: Cli) -> None:
+    import json
+
+    def write_run(folder: Path, method: str) -> None:
+        folder.mkdir(parents=True)
+        (folder / "config.toml").write_text(f'name = "synthetic_smoke"\nmethod = "{method}"\n[train]\nepochs = 2\n')
+        lines = [{"event": "epoch", "epoch": epoch, "step": 10 * epoch, "val_acc_clean": 0.5 + 0.1 * epoch} for epoch in (1, 2)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+        (folder / "summary.json").write_text(json.dumps({"status": "finished"}))
+
+    runs = tmp_path / "runs"
+    own = runs / ("synthetic_smoke-20261207-090000-" + "a" * 40)
+    write_run(own, "gat")
+    write_run(runs / "sweeps" / "demo" / "runs" / "baseline" / "seed-0", "baseline")
+    (runs / "sweeps" / "demo" / "sweep.toml").write_text('name = "demo"\n')
+
+    listed = json.loads(cli("runs", "--dir", str(runs), "--json").stdout)
+    assert [(entry["folder"], entry["sweep"], entry["place"]) for entry in listed] == [
+        (str(own.resolve()), None, None),
+        (str((runs / "sweeps/demo/runs/baseline/seed-0").resolve()), str(runs / "sweeps" / "demo"), "baseline/seed-0"),
+    ]
+    assert listed[0]["status"] == "finished" and listed[0]["epochs_done"] == 2 and listed[0]["best_val_acc"] == 0.7
+    wide = cli("runs", "--dir", str(runs), env={"COLUMNS": "200"}).stdout
+    assert "sweep demo" in wide and "└ baseline/seed-0" in wide  # grouped as the runs screen shows them
+    narrow = cli("runs", "--dir", str(runs), env={"COLUMNS": "80"}).stdout
+    assert "…" not in narrow and "aaaa" in narrow  # the long folder folded onto more lines, not cut with …

@@ -18,6 +18,7 @@ from gat_tui.dashboard.chart_data import (
     downsample,
     format_value,
     legend_rows,
+    log_ticks,
     nice_ticks,
     readout,
     robust_range,
@@ -195,3 +196,158 @@ def test_the_headless_printer_writes_plain_periodic_lines_off_a_terminal() -> No
     assert "step 10" in text and "step 20" not in text
     assert "\x1b[" not in text
     assert "gat-tui eval runs/x" in text
+
+
+def test_short_charts_get_two_distinct_round_ticks_even_for_tiny_values() -> None:
+    # a short ‖δ‖∞ chart asked for two ticks on 0.0014–0.0086 used to get one tick, labelled `0`
+    ticks = nice_ticks(0.0014, 0.0086, 2)
+    assert ticks == [0.0025, 0.005, 0.0075]
+    assert [tick_label(t, ticks) for t in ticks] == ["0.0025", "0.0050", "0.0075"]
+    ticks = nice_ticks(1e-5, 3e-5, 3)
+    assert [tick_label(t, ticks) for t in ticks] == ["1e-5", "1.5e-5", "2e-5", "2.5e-5", "3e-5"]
+    ticks = nice_ticks(0.00231, 0.00235, 2)
+    labels = [tick_label(t, ticks) for t in ticks]
+    assert len(ticks) >= 2 and len(set(labels)) == len(labels)
+    assert tick_label(0.005, [0.005]) == "0.005"  # a lone tick keeps its own digits
+
+
+def test_log_scale_ticks_fall_on_one_two_five_times_powers_of_ten() -> None:
+    import math
+
+    def shown(low: float, high: float, count: int) -> list[str]:
+        ticks = log_ticks(math.log10(low), math.log10(high), count)
+        return [tick_label(t, ticks, log=True) for t in ticks]
+
+    assert shown(0.3, 0.6, 3) == ["0.3", "0.4", "0.5", "0.6"]  # within one 1-2-5 step: round values of the range
+    assert shown(0.15, 0.6, 3) == ["0.2", "0.5"]
+    assert shown(0.002, 0.008, 3) == ["0.002", "0.005"]
+    assert shown(1e-6, 1.0, 4) == ["1e-6", "1e-4", "0.01", "1"]  # too many 1-2-5 values: decades
+
+
+def test_smoothing_is_tensorboards_debiased_average() -> None:
+    from gat_tui.dashboard.series import smooth
+
+    # by hand, factor 0.5: averages 0, 0.5, 1.25 over debiasing 0.5, 0.75, 0.875
+    assert smooth([0.0, 1.0, 2.0], 0.5) == pytest.approx([0.0, 2 / 3, 1.25 / 0.875])
+    assert smooth([3.0, 3.0, 3.0], 0.9) == pytest.approx([3.0, 3.0, 3.0])  # no lag from a starting value
+    assert smooth([1.0, 2.0], 0.0) == [1.0, 2.0]
+
+
+@pytest.mark.asyncio
+async def test_readouts_are_the_recorded_values_whatever_the_smoothing() -> None:
+    from textual.app import App, ComposeResult
+
+    from gat_tui.dashboard.widgets.metric_chart import MetricChart
+
+    series = RunSeries()
+    losses = [2.0, 1.9, 0.234, 1.8, 1.7, 1.01]  # smoothed at 0.9 the minimum would be about 1.01, at the end
+    for index, loss in enumerate(losses):
+        series.add_step(StepMetrics(epoch=1, step=10 * (index + 1), time=1.0, loss_f=loss, loss_g=None, pert_l2=None,
+                                    pert_linf=None, images_per_second=1.0))
+
+    class ChartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MetricChart("losses", ("loss_f",), id="chart")
+
+    app = ChartApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        chart = app.query_one(MetricChart)
+        chart.show([("run", series)], "step", 0.9)
+        await pilot.pause()
+        assert "smooth 0.9" in chart.legend_plain
+        assert "L_F 1.01 min 0.234 @ 30" in chart.legend_plain, chart.legend_plain
+
+
+def test_the_preview_shows_a_triple_at_80x24_and_the_whole_panel_at_120x40() -> None:
+    from gat_tui.dashboard.widgets.preview_grid import preview_layout
+
+    # the preview box of the training screen: about 51×10 cells at 80×24, 37×6 at 60×20, 78×14 at 120×40
+    at_80 = preview_layout(32, 32, 8, 51, 10)
+    assert at_80.shown >= 1 and at_80.image_cells == 8 and 3 * 9 + at_80.label_width <= 51
+    at_60 = preview_layout(16, 16, 4, 37, 6)
+    assert at_60.shown == 1 and 3 * 9 + at_60.label_width <= 37
+    at_120 = preview_layout(16, 16, 4, 78, 14)
+    assert at_120.shown == 4 and at_120.per_row == 2  # two triples side by side, two rows of them
+    roomy = preview_layout(32, 32, 2, 200, 60)
+    assert roomy.shown == 2 and roomy.image_cells == 32  # where all fit, the largest images that still show all
+
+
+def test_the_headless_bar_moves_every_step_and_reads_epoch_k_of_n() -> None:
+    from rich.progress import TimeRemainingColumn
+
+    from gat_tui.events import StepProgress
+
+    printer = HeadlessPrinter(Console(file=io.StringIO(), force_terminal=True, width=80))
+    printer(started())
+    assert printer.task is not None
+    printer(StepProgress(epoch=3, step=2345))  # between reports: no figures, the bar moves
+    task = printer.progress.tasks[0]
+    assert task.completed == 2345 and task.description == "epoch 3/100"
+    assert any(isinstance(column, TimeRemainingColumn) for column in printer.progress.columns)  # the ETA
+    printer.close()
+
+
+def test_the_headless_figures_fit_the_width_most_needed_first() -> None:
+    from gat_tui.console.headless import fit_figures
+
+    event = StepMetrics(epoch=1, step=10, time=1.0, loss_f=1.2345, loss_g=0.5432, pert_l2=1.234, pert_linf=0.1,
+                        images_per_second=1.0, train_acc_clean=0.9, train_acc_adv=0.5)
+    assert fit_figures(event, 200) == "L_F 1.234 adv 50.0% L_G 0.543 |d|2 1.23 |d|inf 0.100 acc 90.0%"
+    assert fit_figures(event, 30) == "L_F 1.234 adv 50.0% L_G 0.543"
+    assert fit_figures(event, 12) == "L_F 1.234"
+
+
+@pytest.mark.asyncio
+async def test_an_overlay_legend_shortens_the_run_and_keeps_the_metric() -> None:
+    from textual.app import App, ComposeResult
+
+    from gat_tui.dashboard.widgets.metric_chart import MetricChart
+
+    runs = []
+    for label in ("synthetic_smoke-20261207-090000/gat", "synthetic_smoke-20261207-090000/baseline"):
+        series = RunSeries()
+        series.add_step(StepMetrics(epoch=1, step=10, time=1.0, loss_f=1.0, loss_g=0.5, pert_l2=None, pert_linf=None,
+                                    images_per_second=1.0))
+        runs.append((label, series))
+
+    class ChartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MetricChart("losses", ("loss_f", "loss_g"), id="chart")
+
+    app = ChartApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        chart = app.query_one(MetricChart)
+        chart.show(runs, "step", 0.0)
+        await pilot.pause()
+        legend = chart.legend_plain
+        # every row fits (a wider one is cut at the edge) and each entry keeps its metric, L_F or L_G
+        assert all(len(row) <= chart.size.width - 2 for row in legend.splitlines()), legend
+        assert legend.count("L_F") == 2 and legend.count("L_G") == 2, legend
+
+
+@pytest.mark.asyncio
+async def test_an_ascii_preview_cut_to_a_small_box_stays_ascii() -> None:
+    from textual.app import App, ComposeResult
+
+    from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
+    from gat_tui.events import PreviewPanel
+
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 3, 16, 16), dtype=np.float32)
+    perturbations = (rng.random((2, 3, 16, 16), dtype=np.float32) - 0.5) * 0.1
+    names = ["a very long class name", "another long class name"]
+    panel = PreviewPanel(1, images, perturbations, np.clip(images + perturbations, 0, 1), [0, 1], [0, 1], [1, 0], names)
+
+    class PanelApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield PreviewGrid(False, id="previews")
+
+    app = PanelApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        grid = app.query_one(PreviewGrid)
+        await pilot.pause()
+        grid.show(panel)
+        await pilot.pause()
+        text = grid.plain_text()
+        assert "true  a very" in text  # labels cut to the column, not wrapped
+        assert all(ord(character) < 128 for character in text), [c for c in text if ord(c) >= 128]

@@ -22,6 +22,8 @@ from gat_tui.dashboard.app import GatTuiApp
 from gat_tui.dashboard.messages import EngineEvent
 from gat_tui.dashboard.sweep_screen import SweepRequest, SweepScreen, SweepUpdate
 from gat_tui.dashboard.training_screen import TrainingScreen
+from gat_tui.dashboard.widgets.key_footer import KeyFooter
+from gat_tui.dashboard.widgets.preview_grid import PreviewGrid
 from gat_tui.dashboard.widgets.resource_strip import ResourceSample, ResourceSampler, ResourceStrip
 from gat_tui.dashboard.widgets.run_header import RunHeader
 from gat_tui.events import EpochSummary, Event, PreviewPanel, RunFinished, RunStarted, StepMetrics
@@ -84,12 +86,53 @@ def test_training_screen(snap_compare: Any, fixed_world: Path, size: tuple[int, 
         for event in fixed_events(str(run_dir)):
             screen.on_engine_event(EngineEvent(event))
         header = screen.query_one(RunHeader)
-        header.state.started_at, header.state.ended_at = 100.0, 141.0  # elapsed 00:41, whatever the clock
+        assert header.state.elapsed_seconds() == 41.0  # the RunFinished event's time, whatever the clock
         header.redraw()
         screen.query_one(ResourceStrip).sample()
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=feed)
+
+
+LONG_RUN_NAME = "cifar100_dropout_gat-seed3-20261207-090000"  # 41 characters, as a sweep's or a user's name can be
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (120, 40)], ids=lambda size: f"{size[0]}x{size[1]}")
+def test_training_screen_while_running_with_a_long_name(snap_compare: Any, fixed_world: Path, size: tuple[int, int]) -> None:
+    """Mid-run: the progress row whole on its own row, a preview triple with labels, the footer's help, stop and quit."""
+    run_dir = Path("runs") / LONG_RUN_NAME
+    config = RunConfig(name="synthetic_smoke", method="gat", device="cpu")
+    app = GatTuiApp(TrainingRequest(config, run_dir), color=True, runs_dir=Path("runs"))
+
+    async def feed(pilot: Any) -> None:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TrainingScreen)
+        events = [event for event in fixed_events(str(run_dir)) if not isinstance(event, RunFinished)]
+        for event in events[:-12]:  # stopped short of the end: epoch 2, step 36 of 80
+            screen.on_engine_event(EngineEvent(event))
+        header = screen.query_one(RunHeader)
+        header.state.sync(18.0, now=0.0)
+        header.state.hold(now=0.0)  # elapsed 00:18 whatever the clock (the ETA follows from it)
+        header.redraw()
+        screen.query_one(ResourceStrip).sample()
+        screen._redraw_if_dirty()
+        await pilot.pause()
+        plain = header.plain.splitlines()
+        assert plain[1].startswith("ep") and plain[1].endswith("running") and "ETA" in plain[1], plain
+        footer = " ".join(screen.query_one(KeyFooter).shown_keys)
+        assert "? help" in footer and "q stop" in footer and "^q quit" in footer, footer
+        grid = screen.query_one(PreviewGrid)
+        shown = grid.shown_layout
+        assert shown is not None and shown.shown >= 1
+        # the captions and at least one triple's rows (8-cell images: 4 rows, as many as its labels) are in sight
+        assert grid.region.height >= 2 + 4 and grid.region.bottom <= screen.size.height - 1, grid.region
+
+    assert snap_compare(app, terminal_size=size, run_before=feed)
+
+
+def test_the_help_opens_at_the_top_at_80x24(snap_compare: Any, fixed_world: Path) -> None:
+    assert snap_compare(GatTuiApp(color=True, runs_dir=Path("runs")), terminal_size=(80, 24), press=["question_mark"])
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
@@ -145,3 +188,51 @@ def test_sweep_screen(snap_compare: Any, fixed_world: Path, tiny_sweep: Any, siz
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=feed)
+
+
+@pytest.mark.asyncio
+async def test_the_help_scrolls_with_its_keys_and_the_stop_question_is_short(fixed_world: Path) -> None:
+    from textual.containers import VerticalScroll
+
+    from gat_tui.dashboard.modals import ConfirmScreen, HelpScreen
+
+    app = GatTuiApp(color=True, runs_dir=Path("runs"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        body = app.screen.query_one("#help-body", VerticalScroll)
+        assert body.scroll_y == 0 and body.max_scroll_y > 0  # opens at the top, taller than the screen
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert body.scroll_y > 0
+        await pilot.press("home")
+        await pilot.pause()
+        assert body.scroll_y == 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert body.scroll_y == body.max_scroll_y
+        await pilot.press("up")
+        await pilot.pause()
+        assert body.scroll_y == body.max_scroll_y - 1
+        await pilot.press("escape")
+        app.push_screen(ConfirmScreen("Stop training? A checkpoint is saved first, and the run can be resumed."))
+        await pilot.pause()
+        assert app.screen.query_one("#dialog").size.height <= 10  # a question and two buttons, not the whole height
+
+
+@pytest.mark.asyncio
+async def test_the_palettes_quit_says_a_training_is_checkpointed_first(fixed_world: Path) -> None:
+    app = GatTuiApp(color=True, runs_dir=Path("runs"))
+    async with app.run_test(size=(80, 24)):
+        quit_command = next(command for command in app.get_system_commands(app.screen) if command.title == "Quit")
+        assert "as soon as possible" not in quit_command.help and "checkpointed first" in quit_command.help
+
+
+def test_a_sweeps_dashboard_prints_its_folder_and_report_command_on_exit(fixed_world: Path, tiny_sweep: Any) -> None:
+    from gat_tui.sweep.plan import load_sweep
+
+    sweep = load_sweep(tiny_sweep(Path(".")))
+    Path("out").mkdir()
+    app = GatTuiApp(color=True, runs_dir=Path("runs"), sweep=SweepRequest(sweep, Path("out")))
+    assert app.exit_lines() == ["sweep folder: out", "table:        gat-tui report out"]

@@ -236,3 +236,37 @@ def test_a_stop_between_reports_leaves_the_metrics_of_an_uninterrupted_run(tmp_p
 
     assert 6 not in [line["step"] for line in figures("resumed") if line["event"] == "step"], "a partial step line at the stop"
     assert figures("resumed") == figures("straight")
+
+
+def test_the_thread_count_is_recorded_and_a_resume_at_another_one_warns(tmp_path: Path) -> None:
+    # CPU results are bit-exact only at an equal torch thread count
+    from gat_tui.checkpoints import Checkpoint
+    from gat_tui.events import LogMessage
+    from gat_tui.training.checkpointing import thread_count_warning
+
+    config = replace(resumable_config(epochs=1), checkpoint=CheckpointConfig(every_steps=0))
+    threads = torch.get_num_threads()
+    stop, subscribers = stop_at_step(2)
+    Trainer(TrainingRequest(config, tmp_path / "run"), subscribers=subscribers, control=TrainingControl(stop=stop)).run()
+    last = tmp_path / "run/checkpoints/last.safetensors"
+    assert read_checkpoint(last)[1]["torch_threads"] == str(threads)
+    assert thread_count_warning(Checkpoint.open(last)) is None  # the same count: nothing to say
+
+    other = 1 if threads > 1 else 2
+    warnings: list[str] = []
+
+    def keep_warnings(event: Event) -> None:
+        if isinstance(event, LogMessage) and event.level == "warning":
+            warnings.append(event.text)
+
+    torch.set_num_threads(other)
+    try:
+        finished = Trainer(TrainingRequest(config, tmp_path / "run", None, resume_from=last), subscribers=[keep_warnings]).run()
+    finally:
+        torch.set_num_threads(threads)
+    assert finished.status == "finished"
+    assert [text for text in warnings if "torch threads" in text] == [
+        f"this checkpoint was trained with {threads} torch threads, this process has {other}: on a CPU the resumed run "
+        f"will not be bit-identical to one left alone (set OMP_NUM_THREADS={threads} for that)"
+    ]
+    assert json.loads((tmp_path / "run/summary.json").read_text())["torch_threads"] == other

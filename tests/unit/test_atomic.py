@@ -216,3 +216,22 @@ def test_a_stale_temporary_swept_meanwhile_by_another_writer_is_no_error(tmp_pat
     monkeypatch.setattr(Path, "glob", found_then_swept)
     write_bytes_atomically(path, b"data")
     assert path.read_bytes() == b"data" and leftovers(tmp_path) == []
+
+
+def test_a_replaced_file_keeps_its_mode_as_with_open(tmp_path: Path) -> None:
+    import stat
+
+    path = tmp_path / "summary.json"
+    path.write_text("{}")
+    path.chmod(0o640)
+    write_text_atomically(path, '{"a": 1}')
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == '{"a": 1}'
+
+
+def test_the_umask_is_read_without_being_changed() -> None:
+    previous = os.umask(0o027)
+    try:
+        assert atomic.current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # still the same after reading it
+    finally:
+        os.umask(previous)

@@ -354,3 +354,19 @@ def test_each_refused_tensor_is_named_with_what_is_wrong(tmp_path: Path) -> None
     load_network_weights(path, "net", network, {**good, "other.x": torch.zeros(1)})  # another network's tensors are not ours
     for key, value in network.state_dict().items():
         assert torch.equal(value, good[f"net.{key}"])
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_checkpoint_gets_the_mode_an_ordinary_open_gives_under_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    # mkstemp alone made every checkpoint 0600, whatever the umask: unreadable to a teammate or a group job
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        path, _ = saved(tmp_path)
+        plain = tmp_path / "plain"
+        plain.write_bytes(b"")  # what open() gives, for comparison
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == mode == stat.S_IMODE(plain.stat().st_mode)

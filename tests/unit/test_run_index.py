@@ -90,3 +90,18 @@ def test_a_rewritten_file_of_the_same_size_is_read_again(tmp_path: Path) -> None
     os.utime(metrics, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     record = index.read_run(tmp_path / "run")
     assert record is not None and record.best_val_acc == 0.5
+
+
+@pytest.mark.parametrize(
+    ("method", "shown"),
+    [("baseline", ("", "", "", "")), ("fg_l2", ("", "0.3", "2", "")), ("gat", ("0.01", "0.3", "", "0.001"))],
+)
+def test_the_detail_columns_show_only_the_hyperparameters_the_method_uses(tmp_path: Path, method: str, shown: tuple[str, ...]) -> None:
+    folder = tmp_path / f"{method}-run"
+    folder.mkdir()
+    (folder / "config.toml").write_text(
+        f'name = "tiny"\nmethod = "{method}"\n[train]\nalpha = 0.3\n[perturbation]\neps = 2.0\n[gat]\nc_g = 0.01\nlr_g = 0.001\n',
+        encoding="utf-8",
+    )
+    assert DETAIL_COLUMNS[2:] == ("c_g", "α", "ε", "lr_g")
+    assert run_details(folder)[2:] == shown  # a baseline's config holds a c_g and an ε it never reads

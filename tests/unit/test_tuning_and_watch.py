@@ -45,3 +45,15 @@ def test_watch_warns_once_after_the_idle_epochs_and_only_for_gat() -> None:
     short = GeneratorWatch("dropout_gat", fgm_l2_eps=1.0, epochs=2)  # a 2-epoch run: both epochs
     assert short.observe(0.01) is None and short.observe(0.01) is not None
     assert GeneratorWatch("fg_l2", 1.0, 1).observe(0.0) is None
+
+
+def test_a_one_epoch_run_s_warning_says_which_epoch() -> None:
+    text = GeneratorWatch("gat", fgm_l2_eps=0.5, epochs=1).observe(0.01)
+    assert text is not None and "for its first epoch, so F trains" in text  # it read "… for epoch, so F trains"
+
+
+def test_a_report_cell_of_one_seed_shows_no_spread() -> None:
+    from gat_tui.sweep.report import Cell
+
+    assert Cell.of([0.9375]).text() == "93.75 (n=1)"  # it read `93.75 ± 0.00 (n=1)`
+    assert Cell.of([0.5, 0.7]).text() == "60.00 ± 14.14 (n=2)"

@@ -1,13 +1,14 @@
 """A line chart of some figures of one or more runs: a legend with live readouts over a plotext plot.
 
 The legend sits above the plot, never over the data, in 2 to 5 rows (by the chart's height); each entry reads
-`L_F 0.62 min 0.25 @ 1200` (the last value, the best and where) where the chart is wide enough,
+`L_F 0.62 min 0.25 @ 1200` (the last value, the best and where: recorded values, never smoothed) where the chart is wide enough,
 else `L_F .62 ↓.25@1.2k`, `L_F .62 ↓.25` or the last value only. The y-range ignores outliers (2nd to 98th percentile,
-padded; points beyond are drawn on the edge as ▲/▼), ticks are round numbers, and series are
+padded; points beyond are drawn on the edge as ▲/▼), ticks are round numbers (1, 2, 5 × 10ᵏ on a log
+scale) with distinct labels, and series are
 down-sampled to about two points per column before drawing. Validation figures (one point per
 epoch) are drawn with markers, so a single point, or two equal series, stay visible. Without
-colour every series has its own marker character. The chart takes the focus (tab), and
-`log_y` draws its y-axis in log scale.
+colour every series has its own marker character. The chart takes the focus (tab; its title is
+then marked `▶` on a highlighted row), and `log_y` draws its y-axis in log scale.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from textual_plotext import PlotextPlot
 
 from gat_tui.dashboard import chart_data
 from gat_tui.dashboard.series import EPOCH_SERIES, RunSeries
+from gat_tui.dashboard.widgets.run_header import middle_ellipsis
 from gat_tui.events import FIGURE_LABELS
 
 LABELS = FIGURE_LABELS
@@ -39,11 +41,13 @@ class MetricChart(Vertical, can_focus=True):
     MetricChart { height: 1fr; width: 1fr; }
     MetricChart > .chart-legend { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     MetricChart > PlotextPlot { height: 1fr; }
-    MetricChart:focus > .chart-legend { background: $boost; text-style: bold; }
+    MetricChart:focus > .chart-legend { background: $accent 45%; text-style: bold; }
     """
 
-    def __init__(self, title: str, names: Sequence[str], *, id: str | None = None, color: bool = True) -> None:
-        super().__init__(id=id)
+    def __init__(
+        self, title: str, names: Sequence[str], *, id: str | None = None, color: bool = True, classes: str | None = None
+    ) -> None:
+        super().__init__(id=id, classes=classes)
         self.chart_title = title
         self.names = tuple(names)
         self.color = color
@@ -67,6 +71,12 @@ class MetricChart(Vertical, can_focus=True):
         return self.query_one(PlotextPlot)
 
     def on_resize(self) -> None:
+        self.redraw()
+
+    def on_focus(self) -> None:
+        self.redraw()  # the title takes its ▶ mark
+
+    def on_blur(self) -> None:
         self.redraw()
 
     def redraw(self) -> None:
@@ -112,9 +122,13 @@ class MetricChart(Vertical, can_focus=True):
                 if not xs:
                     continue
                 given += len(xs)
-                label = LABELS.get(name, name) if len(runs) == 1 else f"{run_label}: {LABELS.get(name, name)}"
+                # an overlay's entries: the run's part shortened in the middle, so the metric's name always shows
+                run_part = middle_ellipsis(run_label, max(10, (self.size.width or 40) // 3))
+                label = LABELS.get(name, name) if len(runs) == 1 else f"{run_part}: {LABELS.get(name, name)}"
                 index = len(readouts)
-                found = chart_data.readout(name, xs, ys)
+                # the readouts (last, best) are the recorded values: smoothing changes the curve only
+                raw_xs, raw_ys = series.points(name, x_axis, 0.0) if smoothing else (xs, ys)
+                found = chart_data.readout(name, raw_xs, raw_ys)
                 if found is not None:
                     readouts.append((index, name, label, found))
                 if self.log_y:
@@ -167,7 +181,8 @@ class MetricChart(Vertical, can_focus=True):
         plt.xaxes(True, False)  # no top or right frame: a row more for the data
         plt.yaxes(True, False)
         height = self.plot.size.height or 10
-        y_ticks = chart_data.nice_ticks(bottom, top, count=max(2, min(5, height // 3)))
+        tick_count = max(2, min(5, height // 3))
+        y_ticks = chart_data.log_ticks(bottom, top, tick_count) if self.log_y else chart_data.nice_ticks(bottom, top, tick_count)
         plt.yticks(y_ticks, [chart_data.tick_label(t, y_ticks, percent=percent, log=self.log_y) for t in y_ticks])
         left, right = min(all_x), max(all_x)
         if right > left:
@@ -203,8 +218,9 @@ class MetricChart(Vertical, can_focus=True):
         if self.clipped_points:
             modes.append(f"{self.clipped_points} clipped")
             short_modes.append(f"{self.clipped_points} clip")
-        heads = [f"{self.chart_title} ({', '.join(modes)})"]
-        heads.append(f"{self.chart_title} ({', '.join(short_modes)})" if short_modes else self.chart_title)
+        title = f"▶ {self.chart_title}" if self.has_focus else self.chart_title  # the focused chart (tab), marked
+        heads = [f"{title} ({', '.join(modes)})"]
+        heads.append(f"{title} ({', '.join(short_modes)})" if short_modes else title)
         width = max(16, (self.size.width or 40) - 2)
         swatches = [("━" if self.color else self._style(index)[2]) for index, _, _, _ in readouts]
         forms = []

@@ -1,7 +1,9 @@
 """The fixed validation panel: clean image, the perturbation as a heat-map of |δ|, and x + k·δ.
 
 Images are scaled by a whole factor to the space there is (a 32-pixel image at up to 32 cells,
-or 64 where there is room), never resampled by an uneven ratio. The heat-map shows |δ − mean|
+or 64 where there is room), never resampled by an uneven ratio. The widget fills its box and
+shows as many of the panel's images as fit in it (`preview_layout`): at 80×24 at least one
+triple with its labels, at 120×40 the whole panel, triples side by side where the width allows. The heat-map shows |δ − mean|
 with its scale and the mean removed printed; the amplified view x + k·δ prints its k. The panels
 of earlier epochs can be shown again: `step(-1)` and `step(1)` (keys `[` and `]`) move through
 them, and the newest is followed again once reached. Those of this session are kept in memory
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Group
 from rich.markup import escape
@@ -24,7 +27,10 @@ from gat_tui.dashboard.previews import amplification, amplified, heat_colours, i
 from gat_tui.events import PreviewPanel
 from gat_tui.runs.panels import PanelError, panel_path, read_panel
 
-LABEL_WIDTH = 16
+LABEL_WIDTH = 16  # the widest label column; it narrows to MIN_LABEL_WIDTH (names cut with …) before images shrink
+MIN_LABEL_WIDTH = 10
+LABEL_LINES = 4  # true, clean, adv, |δ| max and mean
+MIN_IMAGE_CELLS = 8  # images are not shrunk below this (or their own width, if smaller)
 MAX_PANELS = 200  # kept in memory, a few hundred kB each: a long run's panels stay well under 100 MB
 
 
@@ -34,6 +40,42 @@ class SavedPanel:
 
     epoch: int
     path: Path
+
+
+@dataclass(frozen=True)
+class PreviewLayout:
+    """How a panel is drawn in a box: images `image_cells` wide, `per_row` triples side by side, `shown` in all."""
+
+    image_cells: int
+    per_row: int
+    shown: int
+    label_width: int
+
+
+def preview_layout(source_width: int, source_height: int, count: int, width: int, height: int) -> PreviewLayout:
+    """The layout showing the most of `count` images in a `width` × `height` box (two rows go to the captions),
+    the larger images among those that show as many; at least one triple, at its smallest size, however small the box.
+    """
+    candidates = sorted({integer_width(source_width, cells) for cells in range(1, 8 * source_width + 1)}, reverse=True)
+    smallest = min(source_width, MIN_IMAGE_CELLS)
+    candidates = [cells for cells in candidates if cells >= smallest] or [source_width]
+    best: PreviewLayout | None = None
+    best_key: tuple[bool, int, int] | None = None
+    for cells in candidates:
+        column = max(cells, 6) + 1  # a table column and its gap
+        triple = 3 * column + MIN_LABEL_WIDTH + 1
+        rows = max(LABEL_LINES, -(-cells * source_height // source_width) // 2)
+        block_rows = max(1, (height - 2) // rows)
+        per_row = min(max(1, width // triple), max(1, -(-count // block_rows)))  # no more side by side than needed
+        shown = min(count, per_row * block_rows)
+        fits = 3 * column + MIN_LABEL_WIDTH <= width and rows + 2 <= height
+        label_width = min(LABEL_WIDTH, max(MIN_LABEL_WIDTH, width // per_row - 3 * column - 1))
+        layout = PreviewLayout(cells, per_row, shown, label_width)
+        key = (fits, shown, cells)  # one that fits, then the most images, then the largest
+        if best_key is None or key > best_key:
+            best, best_key = layout, key
+    assert best is not None
+    return best
 
 
 class PreviewGrid(Static):
@@ -49,8 +91,8 @@ class PreviewGrid(Static):
         self.run_dir = run_dir
         self.panels: list[PreviewPanel | SavedPanel] = []  # by epoch, oldest first
         self.index: int | None = None  # the panel shown; None follows the newest
-        self.available = 40  # cells for each of the three images
-        self.rows_shown = 3
+        self.layout_box = (120, 40)  # the cells this widget has: (width, height)
+        self.shown_layout: PreviewLayout | None = None  # how the last panel was drawn
         self.error = ""  # why the panel chosen could not be read, if it could not
         self._read: tuple[SavedPanel, PreviewPanel] | None = None  # the saved panel read last
 
@@ -74,8 +116,7 @@ class PreviewGrid(Static):
         return panel
 
     def on_resize(self) -> None:
-        # three images and a label column share the width
-        self.available = max(4, (self.size.width - LABEL_WIDTH - 4) // 3)
+        self.layout_box = (max(20, self.content_size.width), max(6, self.content_size.height))
         self.show()
 
     def add_saved(self, saved: list[tuple[int, Path]]) -> None:
@@ -130,42 +171,57 @@ class PreviewGrid(Static):
         self.index = None if target == len(self.panels) - 1 else target
         self.show()
 
-    def image_width(self, panel: PreviewPanel) -> int:
-        return integer_width(int(panel.images.shape[-1]), self.available)
+    def panel_layout(self, panel: PreviewPanel) -> PreviewLayout:
+        height, width = int(panel.images.shape[-2]), int(panel.images.shape[-1])
+        return preview_layout(width, height, len(panel.labels), *self.layout_box)
 
     def render_panel(self, panel: PreviewPanel) -> Group:
         names = panel.class_names
-        width = self.image_width(panel)
+        layout = self.shown_layout = self.panel_layout(panel)
+        width = layout.image_cells
         delta = "δ" if self.color else "d"
-        k = amplification(panel.perturbations[: self.rows_shown])
+        cut: Literal["ellipsis", "crop"] = "ellipsis" if self.color else "crop"  # ASCII mode prints no `…`
+        k = amplification(panel.perturbations[: layout.shown])
         table = Table.grid(padding=(0, 1))
-        for _ in range(3):
-            table.add_column(width=max(width, 6))
-        table.add_column(width=LABEL_WIDTH)
+        for _ in range(layout.per_row):
+            for _ in range(3):
+                table.add_column(width=max(width, 6), no_wrap=True)
+            table.add_column(width=layout.label_width, no_wrap=True, overflow=cut)
         times = "·" if self.color else "*"
-        table.add_row(Text("clean"), Text(f"|{delta}| heat"), Text(f"x+{k}{times}{delta}"), Text("labels"))
-        for index in range(min(self.rows_shown, len(panel.labels))):
+        table.add_row(*[Text(t) for _ in range(layout.per_row) for t in ("clean", f"|{delta}| heat", f"x+{k}{times}{delta}", "labels")])
+        cells: list[Text] = []
+        for index in range(layout.shown):
             heat, scale, mean = perturbation_heat(panel.perturbations[index])
             labels = Text(
                 f"true  {names[panel.labels[index]]}\n"
                 f"clean {names[panel.predicted_clean[index]]}\n"
                 f"adv   {names[panel.predicted_adversarial[index]]}\n"
-                f"|{delta}| max {scale:.2g}\n"
-                f"mean {mean:+.1g}"
+                f"|{delta}| {scale:.2g} mean {mean:+.1g}",
+                no_wrap=True,
+                overflow=cut,
             )
             if self.color and panel.predicted_adversarial[index] != panel.labels[index]:
                 labels.stylize("bold red", 0)
             heat_image = heat_colours(heat) if self.color else heat
-            table.add_row(
+            cells += [
                 render_image(panel.images[index], width, self.color),
                 render_image(heat_image, width, self.color),
                 render_image(amplified(panel.images[index], panel.perturbations[index], k), width, self.color),
                 labels,
-            )
+            ]
+            if len(cells) == 4 * layout.per_row:
+                table.add_row(*cells)
+                cells = []
+        if cells:
+            table.add_row(*cells, *[Text("") for _ in range(4 * layout.per_row - len(cells))])
         position = len(self.panels) if self.index is None else self.index + 1
         where = "newest" if self.index is None else "[ ] earlier/later"
-        head = f"validation panel, epoch {panel.epoch} ({position}/{len(self.panels)}, {where}); perturbation: heat |{delta}-mean|, x{k} in the third"
-        return Group(Text(head), table)
+        count = "" if layout.shown == len(panel.labels) else f", {layout.shown} of {len(panel.labels)} images"
+        where = f"epoch {panel.epoch} ({position}/{len(self.panels)}, {where}{count})"
+        long_head = f"validation panel, {where}; perturbation: heat |{delta}-mean|, x{k} in the third"
+        short_head = f"{where} perturbation |{delta}-mean|, x{k}"
+        head = Text(long_head if len(long_head) <= self.layout_box[0] else short_head, no_wrap=True, overflow=cut)
+        return Group(head, table)
 
     def plain_text(self) -> str:
         """What the panel shows, without styles (for tests and screen captures)."""
@@ -175,6 +231,6 @@ class PreviewGrid(Static):
 
         from rich.console import Console
 
-        console = Console(width=160, color_system=None, record=True, file=io.StringIO())
+        console = Console(width=max(160, self.layout_box[0]), color_system=None, record=True, file=io.StringIO())
         console.print(self.render_panel(self.panel))
         return console.export_text()
