@@ -210,7 +210,7 @@ def check_new_run_dir(root: Path) -> None:
         names = sorted(entry.name for entry in root.iterdir() if entry.name != LOCK_NAME)
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise RunFolderError(
-            f"{root}: is not empty ({shown}) and is not a gat-tui run folder (no {MARKER_NAME}); "
+            f"{root}: is not empty ({shown}) and holds no run: it is not a gat-tui run folder (no {MARKER_NAME}); "
             "nothing was written; choose an empty or new folder for the run"
         )
     if paths.last_checkpoint.exists():

@@ -81,7 +81,7 @@ def foreign_folder(tmp_path: Path) -> Path:
 def test_a_folder_without_the_marker_is_never_taken_over(tmp_path: Path) -> None:
     folder = foreign_folder(tmp_path)
     before = snapshot(folder)
-    with pytest.raises(RunFolderError, match=f"is not a gat-tui run folder \\(no {MARKER_NAME}\\)"):
+    with pytest.raises(RunFolderError, match=f"it is not a gat-tui run folder \\(no {MARKER_NAME}\\)"):
         check_new_run_dir(folder)
     finished = Trainer(TrainingRequest(tiny(), folder)).run()  # the dashboard's and the sweeps' way in
     assert finished.status == "failed" and "not a gat-tui run folder" in finished.message
