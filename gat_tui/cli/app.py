@@ -102,11 +102,14 @@ def headless_unless_terminal(headless: bool) -> bool:
     return True
 
 
-def open_dashboard(request: TrainingRequest | None) -> int:
-    """Run the Textual app (on a given run, or at its start screen); returns the exit code."""
+def open_dashboard(request: TrainingRequest | None, exit_on_finish: bool = False) -> int:
+    """Run the Textual app (on a given run, or at its start screen); returns the exit code.
+
+    `exit_on_finish`: leave as soon as the run ends, rather than wait on its summary for a key.
+    """
     from gat_tui.dashboard.app import GatTuiApp
 
-    app = GatTuiApp(request)
+    app = GatTuiApp(request, exit_on_finish=exit_on_finish)
     code = app.run() or 0
     for line in app.exit_lines():  # after the app has given the terminal back
         typer.echo(line)

@@ -53,6 +53,9 @@ def run(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Where datasets are stored (default: $GAT_TUI_DATA_DIR or the user cache dir)."
     ),
+    exit_on_finish: bool = typer.Option(
+        False, "--exit-on-finish", help="Dashboard: leave when the run ends instead of waiting for a key (for scripts and `script`)."
+    ),
 ) -> None:
     """Train a preset in the dashboard, or with --headless a progress bar; Ctrl-C stops after a checkpoint."""
     from gat_tui.config import ConfigError
@@ -94,7 +97,7 @@ def run(
         if headless_unless_terminal(headless):
             _train_headless(request)
         else:
-            raise typer.Exit(open_dashboard(request))
+            raise typer.Exit(open_dashboard(request, exit_on_finish))
     finally:
         if out is None:  # the folder made above: a run that failed before writing anything leaves none behind
             remove_if_empty(run_dir)
@@ -127,6 +130,9 @@ def resume(
     epochs: int | None = typer.Option(None, "--epochs", help="Train up to this many epochs in all (extends the run)."),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps (default: the run's)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Where datasets are stored."),
+    exit_on_finish: bool = typer.Option(
+        False, "--exit-on-finish", help="Dashboard: leave when the run ends instead of waiting for a key (for scripts and `script`)."
+    ),
 ) -> None:
     """Continue a stopped or interrupted run where its checkpoint left it, appending to its metrics."""
     from gat_tui.checkpoints import CheckpointError
@@ -143,4 +149,4 @@ def resume(
     if headless_unless_terminal(headless):
         _train_headless(request)
     else:
-        raise typer.Exit(open_dashboard(request))
+        raise typer.Exit(open_dashboard(request, exit_on_finish))

@@ -56,9 +56,12 @@ class GatTuiApp(App[int]):
         color: bool | None = None,
         runs_dir: Path | None = None,
         sweep: SweepRequest | None = None,
+        exit_on_finish: bool = False,
     ) -> None:
         super().__init__()
         self.request = request
+        # for a dashboard nobody watches to the end (`script`, a recorded demo): leave when `request`'s run ends
+        self.exit_on_finish = exit_on_finish
         self.sweep = sweep
         self.color = colour_wanted() if color is None else color
         self.runs_dir = runs_dir
@@ -124,6 +127,9 @@ class GatTuiApp(App[int]):
         """A run that failed before its first step leaves no empty folder behind (only one this app made)."""
         finished = message.finished
         self.trained_runs[message.run_dir] = None
+        if self.exit_on_finish and self.request is not None and message.run_dir == self.request.run_dir:
+            self.exit(exit_code(finished))
+            return
         if finished is None or finished.status == "failed" and finished.step == 0:
             if message.run_dir in self.created_run_dirs and remove_if_empty(message.run_dir):
                 self.created_run_dirs.discard(message.run_dir)
