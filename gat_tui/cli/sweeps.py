@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -97,12 +98,10 @@ def sweep(
             typer.echo(line)
         raise typer.Exit(code)
 
-    from rich.console import Console
-
-    from gat_tui.console.headless import HeadlessPrinter
+    from gat_tui.console.headless import HeadlessPrinter, output_console
     from gat_tui.sweep.runner import SweepRunner
 
-    console = Console()
+    console = output_console()
     stop = threading.Event()
     install_stop_handlers(stop)
     printers: list[HeadlessPrinter] = []
@@ -126,18 +125,18 @@ def progress_printer(console: Console) -> Callable[[SweepProgress], None]:
     def on_progress(progress: SweepProgress) -> None:
         colour = {"finished": "green", "skipped": "dim", "failed": "red", "stopped": "yellow", "waiting": "yellow"}.get(progress.state, "cyan")
         line = f"[{colour}]sweep {progress.done}/{progress.total} {progress.state}[/]: {escape(progress.job)}"
-        console.print(line + (f" ({escape(progress.message)})" if progress.message and progress.state in ("failed", "waiting") else ""))
+        with contextlib.suppress(OSError, UnicodeError):  # a console gone away must not fail the sweep's jobs
+            console.print(line + (f" ({escape(progress.message)})" if progress.message and progress.state in ("failed", "waiting") else ""))
 
     return on_progress
 
 
 def run_locally(plan: Sweep, folder: Path, executor: str, jobs_at_once: int | None, data_dir: Path | None) -> int:
     """--executor local (or debug): each job through submitit, level by level; returns the exit code."""
-    from rich.console import Console
-
+    from gat_tui.console.headless import output_console
     from gat_tui.sweep.executors import ExecutorError, LocalSweep
 
-    console = Console()
+    console = output_console()
     stop = threading.Event()
     try:
         local = LocalSweep(plan, folder, executor, jobs_at_once, data_dir, stop, progress_printer(console))

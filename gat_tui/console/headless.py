@@ -128,7 +128,7 @@ class HeadlessPrinter:
     """Draws the progress of one run on a Rich console (plain timestamped lines where it is not a terminal)."""
 
     def __init__(self, console: Console | None = None, plain_every: float = 0.0) -> None:
-        self.console = console or _RunConsole(file=_tolerant(sys.stdout), soft_wrap=True)
+        self.console = console or output_console()
         self.console_lost = False
         self.run_dir = ""
         self.plain_every = plain_every
@@ -266,6 +266,12 @@ class HeadlessPrinter:
                 self.progress.stop()
             except (OSError, UnicodeError) as error:
                 self._lose_console(error)
+
+
+def output_console(file: TextIO | None = None) -> Console:
+    """The console a headless run or sweep prints on: standard output (or `file`), never failing on a
+    character its encoding lacks, and raising BrokenPipeError for a closed pipe (Rich's default exits)."""
+    return _RunConsole(file=_tolerant(file if file is not None else sys.stdout), soft_wrap=True)
 
 
 class _RunConsole(Console):

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 from conftest import SCRIPT, Cli
-from rich.console import Console
 
 from gat_tui.checkpoints import Checkpoint
 from gat_tui.config import DataConfig, EvalConfig, GatConfig, RunConfig, TrainConfig, config_to_toml, load_preset
-from gat_tui.console.headless import HeadlessPrinter
+from gat_tui.console.headless import HeadlessPrinter, output_console
 from gat_tui.events import LogMessage, RunStarted
 from gat_tui.runs.folder import RunFolderError, check_new_run_dir
 from gat_tui.runs.identity import MARKER_NAME
@@ -230,7 +229,7 @@ class _ClosedPipe(io.StringIO):
 
 
 def test_the_printer_gives_up_a_broken_console_not_the_run(capsys: pytest.CaptureFixture[str]) -> None:
-    printer = HeadlessPrinter(console=Console(file=_ClosedPipe()))
+    printer = HeadlessPrinter(console=output_console(_ClosedPipe()))
     started = RunStarted("RUN", "tiny", "gat", "cpu", "synthetic", 3, 48, 3, 1, 1, 0)
     printer(started)  # raised BrokenPipeError into the engine, which failed the run
     printer(LogMessage("info", "still training"))
