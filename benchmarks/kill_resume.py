@@ -122,11 +122,20 @@ def kill_until_done(
             process.wait()
             kills += 1
             print(f"  kill: last checkpoint at step {step_of(last)} of {total_steps}{' (a write was under way)' if writing else ''}")
+            if _finished(killed):  # the kill struck after the summary: a finished run is not resumed (it would be refused)
+                return kills
             command = COMMAND + ["resume", str(killed), "--headless"] if last.exists() else COMMAND + ["run", str(path), "--headless", "--out", str(killed)]
             continue
         if process.wait() != 0:
             raise SystemExit(f"{killed}: the resumed run failed with exit code {process.returncode}")
         return kills
+
+
+def _finished(run: Path) -> bool:
+    try:
+        return json.loads((run / "summary.json").read_text()).get("status") == "finished"
+    except (OSError, ValueError):
+        return False
 
 
 def compare(straight: Path, killed: Path) -> dict[str, bool]:
