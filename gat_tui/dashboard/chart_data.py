@@ -7,7 +7,7 @@ Pure functions of lists of floats, so they are unit-tested without an App:
   2nd to 98th percentile, padded; the points outside are drawn on the edge with a marker;
 - `downsample`: about two points per terminal column, the min and max of each bucket, so an
   overlay of 50 seeds draws as fast as one run and no spike is lost;
-- `nice_ticks`, `log_ticks`: round tick values (steps of 1, 2, 2.5 or 5 times a power of ten; on a log
+- `nice_ticks`, `log_ticks`: round tick values (steps of 1, 2 or 5 times a power of ten; on a log
   scale 1, 2 and 5 times powers of ten), at least two where the range allows, with distinct labels;
 - `legend_rows`: a chart's legend packed into a few rows of its width, in the longest readout
   form that fits (`L_F 0.62 min 0.25 @ 1200`, then `L_F .62 ↓.25@1.2k`, then `L_F .62 ↓.25`,
@@ -239,11 +239,11 @@ def downsample(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[
     return out_x, out_y
 
 
-STEP_MULTIPLES = (1, 2, 2.5, 5)  # a tick step is one of these times a power of ten
+STEP_MULTIPLES = (1, 2, 5)  # a tick step is one of these times a power of ten: ticks read 0.2, 0.4, never 0.25, 0.75
 
 
 def nice_ticks(bottom: float, top: float, count: int = 4) -> list[float]:
-    """Round values (steps of 1, 2, 2.5 or 5 times a power of ten) between `bottom` and `top`, about `count` of them.
+    """Round values (steps of 1, 2 or 5 times a power of ten) between `bottom` and `top`, about `count` of them.
 
     Never fewer than two where the range allows: a short chart asking for two ticks on 0.0014–0.0086 gets
     0.002, 0.004, 0.006, 0.008 rather than a lone 0.005 (which read as `0`).

@@ -103,12 +103,13 @@ def test_downsampling_keeps_two_points_per_bucket_and_every_spike() -> None:
 
 
 def test_ticks_are_round() -> None:
-    assert nice_ticks(0.0, 1.0, 4) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert nice_ticks(3.0, 1217.0, 4) == [250.0, 500.0, 750.0, 1000.0]
+    # steps of 1, 2 or 5 times a power of ten only (issue 21): never 0.25 / 0.75 or 250 / 750
+    assert nice_ticks(0.0, 1.0, 4) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(3.0, 1217.0, 4) == [200.0, 400.0, 600.0, 800.0, 1000.0, 1200.0]
     ticks = nice_ticks(0.2, 0.9, 3)
-    assert [tick_label(t, ticks, percent=True) for t in ticks] == ["25%", "50%", "75%"]
+    assert [tick_label(t, ticks, percent=True) for t in ticks] == ["20%", "40%", "60%", "80%"]
     ticks = nice_ticks(0.0, 1.0, 4)
-    assert [tick_label(t, ticks) for t in ticks] == ["0.00", "0.25", "0.50", "0.75", "1.00"]
+    assert [tick_label(t, ticks) for t in ticks] == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
     assert format_value("loss_f", 0.0001234) == "1.23e-04"
 
 
@@ -201,8 +202,8 @@ def test_the_headless_printer_writes_plain_periodic_lines_off_a_terminal() -> No
 def test_short_charts_get_two_distinct_round_ticks_even_for_tiny_values() -> None:
     # a short ‖δ‖∞ chart asked for two ticks on 0.0014–0.0086 used to get one tick, labelled `0`
     ticks = nice_ticks(0.0014, 0.0086, 2)
-    assert ticks == [0.0025, 0.005, 0.0075]
-    assert [tick_label(t, ticks) for t in ticks] == ["0.0025", "0.0050", "0.0075"]
+    assert ticks == [0.002, 0.004, 0.006, 0.008]
+    assert [tick_label(t, ticks) for t in ticks] == ["0.002", "0.004", "0.006", "0.008"]
     ticks = nice_ticks(1e-5, 3e-5, 3)
     assert [tick_label(t, ticks) for t in ticks] == ["1e-5", "1.5e-5", "2e-5", "2.5e-5", "3e-5"]
     ticks = nice_ticks(0.00231, 0.00235, 2)
