@@ -260,18 +260,40 @@ def runs(
     if not records and not sweeps:
         typer.echo(f"no runs in {folder}")
         return
-    table = Table(title=f"runs in {folder}")
-    for column in RUN_COLUMNS:
-        table.add_column(column, overflow="fold")  # folded onto more lines where narrow, never cut (the folder is copied)
+    # the run's name (its folder's, under the folder in the title) stands for the folder: one line per run at 80
+    # columns; `--json` gives whole paths
+    table = Table(title=f"runs in {folder.resolve()}")
+    console = Console()
+    names = [record.folder.name for record in records] + [f"  └ {sweep.label(r)}" for sweep in sweeps for r in sweep.records]
+    presets = [record.preset for record in records] + [r.preset for sweep in sweeps for r in sweep.records]
+    name_width = max(map(len, names), default=3)
+    figures_width = 48  # status, epochs, best val acc and method, with the table's rules
+    # the run's name keeps its width; the preset (the same for many runs, and in the name by default) shows where
+    # the line has room for it, else only in --json
+    shown_columns = [column for column in RUN_COLUMNS if column != "folder"]
+    if name_width + figures_width + 3 + max(map(len, presets), default=6) > console.width:
+        shown_columns.remove("preset")
+    for column in shown_columns:
+        if column in ("run", "preset"):
+            table.add_column(column, overflow="fold", min_width=min(name_width, max(12, console.width - figures_width)) if column == "run" else None)
+        else:
+            table.add_column(column, no_wrap=True)
+
+    def row(cells: tuple[str, ...], first: str | None = None) -> list[str]:
+        by_column = dict(zip(RUN_COLUMNS, cells))
+        status = by_column["status"]
+        by_column["status"] = f"[{STATUS_COLOURS.get(status, '')}]{status}[/]"
+        if first is not None:
+            by_column["run"] = first
+        return [by_column[column] for column in shown_columns]
+
     for record in records:
-        preset, method, status, epochs, accuracy, where = run_cells(record, shown_status(record))
-        table.add_row(preset, method, f"[{STATUS_COLOURS.get(status, '')}]{status}[/]", epochs, accuracy, where)
+        table.add_row(*row(run_cells(record, shown_status(record))))
     for sweep in sweeps:  # as the runs screen shows them: a heading, then its runs by label and seed
-        table.add_row(f"[b]sweep {sweep.name}[/b]", "", "", "", "", str(sweep.folder))
+        table.add_row(f"[b]sweep {sweep.name}[/b] ({sweep.folder})", *[""] * (len(shown_columns) - 1))
         for record in sweep.records:
-            _, method, status, epochs, accuracy, where = run_cells(record, shown_status(record))
-            table.add_row(f"  └ {sweep.label(record)}", method, f"[{STATUS_COLOURS.get(status, '')}]{status}[/]", epochs, accuracy, where)
-    Console().print(table)
+            table.add_row(*row(run_cells(record, shown_status(record)), first=f"  └ {sweep.label(record)}"))
+    console.print(table)
 
 
 def _run_entry(record: Any, status: str) -> dict[str, Any]:

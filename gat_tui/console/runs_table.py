@@ -8,7 +8,9 @@ from pathlib import Path
 from gat_tui.runs.index import RunRecord
 from gat_tui.runs.lock import lock_holder
 
-RUN_COLUMNS = ("preset", "method", "status", "epochs", "best val acc", "folder")
+# what tells runs apart comes first: the run's own name (its folder's, which holds the start time), its state and
+# figure; six runs of one preset read alike in a preset column, so the preset only follows the method
+RUN_COLUMNS = ("run", "status", "epochs", "best val acc", "method", "preset", "folder")
 RUNNING_HERE = "running (this window)"
 STATUS_COLOURS = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red"}
 
@@ -26,8 +28,8 @@ def is_running(status: str) -> bool:
     return status.startswith("running")
 
 
-def run_cells(record: RunRecord, status: str | None = None) -> tuple[str, str, str, str, str, str]:
+def run_cells(record: RunRecord, status: str | None = None) -> tuple[str, str, str, str, str, str, str]:
     """One row of plain text, in RUN_COLUMNS order; `status` replaces the record's (see shown_status)."""
     epochs = f"{record.epochs_done}/{record.epochs}" if record.epochs else str(record.epochs_done)
     accuracy = "-" if record.best_val_acc is None else f"{100 * record.best_val_acc:.2f}%"
-    return (record.preset, record.method, status or record.status, epochs, accuracy, str(record.folder))
+    return (record.folder.name, status or record.status, epochs, accuracy, record.method, record.preset, str(record.folder))

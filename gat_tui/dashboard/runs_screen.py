@@ -192,7 +192,7 @@ class RunsScreen(Screen[None]):
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
 
     def _run_row(self, record: RunRecord, here: set[Path], place: str | None = None) -> tuple[str, ...]:
-        """A run's cells; a sweep's run shows its place (`  └ label/seed-k`) where others show the preset."""
+        """A run's cells; a sweep's run shows its place (`  └ label/seed-k`) where others show their folder's name."""
         *cells, folder = run_cells(record, shown_status(record, here))
         if place is not None:
             cells[0] = f"  └ {place}"
@@ -208,7 +208,7 @@ class RunsScreen(Screen[None]):
         best = f"{100 * max(accuracies):.2f}%" if accuracies else "-"
         arrow = "▸" if sweep.folder in self.collapsed else "▾"
         cells = [""] * width + [str(sweep.folder)]
-        cells[RUN_COLUMNS.index("preset")] = f"{arrow} sweep {sweep.name}"
+        cells[RUN_COLUMNS.index("run")] = f"{arrow} sweep {sweep.name}"
         cells[RUN_COLUMNS.index("status")] = state
         cells[RUN_COLUMNS.index("best val acc")] = best
         return tuple(cells)

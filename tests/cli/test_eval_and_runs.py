@@ -134,3 +134,23 @@ def test_runs_json_gives_whole_folders_and_a_sweeps_runs_with_their_sweep(tmp_pa
     assert "sweep demo" in wide and "└ baseline/seed-0" in wide  # grouped as the runs screen shows them
     narrow = cli("runs", "--dir", str(runs), env={"COLUMNS": "80"}).stdout
     assert "…" not in narrow and "aaaa" in narrow  # the long folder folded onto more lines, not cut with …
+
+
+def test_runs_at_80_columns_tell_runs_of_one_preset_apart_on_one_line_each(tmp_path: Path, cli: Cli) -> None:
+    """Six runs of one preset used to read "synthetic_smoke gat" six times, their folders cut: the name comes first, whole."""
+    import json
+
+    runs = tmp_path / "runs"
+    names = [f"synthetic_smoke-20261207-09000{index}" for index in range(6)]
+    for index, name in enumerate(names):
+        folder = runs / name
+        folder.mkdir(parents=True)
+        (folder / "config.toml").write_text('name = "synthetic_smoke"\nmethod = "gat"\n[train]\nepochs = 2\n')
+        line = {"event": "epoch", "epoch": 1, "step": 10, "val_acc_clean": 0.5 + index / 100}
+        (folder / "metrics.jsonl").write_text(json.dumps(line) + "\n")
+    listing = cli("runs", "--dir", str(runs), env={"COLUMNS": "80"}).stdout
+    lines = listing.splitlines()
+    assert all(len(line) <= 80 for line in lines), listing
+    for index, name in enumerate(names):
+        row = next(line for line in lines if name in line)  # the whole name on one line, with its figure
+        assert row.split("│")[1].strip() == name and f"{50 + index:.2f}%" in row

@@ -114,7 +114,7 @@ async def test_sweep_runs_are_grouped_under_their_sweep(tmp_path: Path) -> None:
 
         # the plain run, then the sweep's heading and its runs by label and seed
         assert first_cells() == [
-            "synthetic_smoke", "▾ sweep demo", "  └ baseline/seed-0", "  └ gat/seed-0", "  └ gat/seed-1", "  └ gat/seed-10",
+            "synthetic_smoke-20260101-120000", "▾ sweep demo", "  └ baseline/seed-0", "  └ gat/seed-0", "  └ gat/seed-1", "  └ gat/seed-10",
         ]
         assert "4/4 finished" in [str(cell) for cell in table.get_row_at(1)]
         # space on the heading marks all its runs; o overlays them
@@ -130,7 +130,7 @@ async def test_sweep_runs_are_grouped_under_their_sweep(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen)
-        assert first_cells() == ["synthetic_smoke", "▸ sweep demo"]
+        assert first_cells() == ["synthetic_smoke-20260101-120000", "▸ sweep demo"]
         await pilot.press("enter")
         assert len(first_cells()) == 6
         # the filter keeps a sweep's heading over the runs that match
@@ -159,3 +159,21 @@ async def test_a_chart_is_drawn_again_only_when_its_data_or_view_changed(tmp_pat
         assert chart.draws == drawn + 1  # a new point
         chart.show([("r", series)], "epoch")
         assert chart.draws == drawn + 2  # another x-axis
+
+
+@pytest.mark.asyncio
+async def test_the_runs_screen_shows_what_tells_runs_apart_first(tmp_path: Path) -> None:
+    """Runs of one preset: the first column is each run's own name, not the preset they share."""
+    runs = tmp_path / "runs"
+    names = [f"synthetic_smoke-2026010{day}-120000" for day in range(1, 4)]
+    for name in names:
+        finished_run(runs / name)
+    app = GatTuiApp(color=False, runs_dir=runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert str(table.ordered_columns[1].label) == "run"
+        assert sorted(str(table.get_row_at(row)[1]) for row in range(table.row_count)) == names
+        # the name column and the status beside it fit on an 80-column screen
+        assert sum(column.get_render_width(table) for column in table.ordered_columns[:3]) <= 80
