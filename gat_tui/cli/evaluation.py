@@ -125,7 +125,7 @@ def eval_command(
         progress.update(task, description=what, completed=done, total=total)
 
     def on_notice(message: str) -> None:  # AutoAttack's state file: resumed, or one ignored
-        console.print(message, highlight=False)
+        console.print(message, highlight=False, soft_wrap=True)
 
     options = replace(options, progress=on_progress, on_notice=on_notice)
     try:
@@ -149,9 +149,9 @@ def eval_command(
         origin = "from the checkpoint's training config; --clip/--no-clip to choose"
     evaluated = Path(f"{external.spec} with {external.weights}") if external is not None else checkpoint
     assert evaluated is not None
-    console.print(f"clipping adversarial images to [0, 1]: {'on' if evaluation.clip else 'off'} ({origin})", highlight=False)
+    console.print(f"clipping adversarial images to [0, 1]: {'on' if evaluation.clip else 'off'} ({origin})", highlight=False, soft_wrap=True)
     if not evaluation.clip and any(row.norm is not None for row in results):
-        console.print("autoattack, apgd-ce and apgd-dlr always keep images in [0, 1]", highlight=False)
+        console.print("autoattack, apgd-ce and apgd-dlr always keep images in [0, 1]", highlight=False, soft_wrap=True)
     for note in evaluation.notes:
         typer.secho(f"note (AutoAttack's checks): {note}", fg=typer.colors.YELLOW, err=True)
     console.print(results_table(results, f"{evaluated} — {split} split, {count} images, {kind}"))
@@ -165,7 +165,7 @@ def eval_command(
             write_json(json_path, evaluated, split, count, results, extra)
         except OSError as error:
             fail(describe_os_error(error, "cannot write"), 1)
-        console.print(f"wrote {json_path}", highlight=False)
+        console.print(f"wrote {json_path}", highlight=False, soft_wrap=True)
     if external is None and source is None and checkpoint is not None:
         _record_in_run(console, checkpoint, split, count, results, extra)
 
@@ -189,7 +189,7 @@ def _record_in_run(console: Console, checkpoint: Path, split: str, count: int, r
     except OSError as error:
         typer.secho(f"warning: not recorded in the run folder: {describe_os_error(error, 'cannot write')}", fg=typer.colors.YELLOW, err=True)
         return
-    console.print(f"recorded in {path}", highlight=False)
+    console.print(f"recorded in {path}", highlight=False, soft_wrap=True)
 
 
 def _external_model(

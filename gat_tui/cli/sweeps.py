@@ -110,14 +110,14 @@ def sweep(
         printers[:] = [HeadlessPrinter(console)]
         return printers
 
-    console.print(f"sweep {plan.name}: {plan.seeds} seeds, shard {shard_index}/{shard_count}, into {folder}", highlight=False)
+    console.print(f"sweep {plan.name}: {plan.seeds} seeds, shard {shard_index}/{shard_count}, into {folder}", highlight=False, soft_wrap=True)
     runner = SweepRunner(plan, folder, shard_index, shard_count, stop, data_dir, progress_printer(console), subscribers_for)
     try:
         result = runner.run()
     finally:
         for printer in printers:
             printer.close()
-    console.print(f"sweep {result}; the table: gat-tui report {folder}", highlight=False)
+    console.print(f"sweep {result}; the table: gat-tui report {folder}", highlight=False, soft_wrap=True)
     raise typer.Exit({"finished": 0, "stopped": 130, "waiting": 3}.get(result, 1))
 
 
@@ -126,7 +126,7 @@ def progress_printer(console: Console) -> Callable[[SweepProgress], None]:
         colour = {"finished": "green", "skipped": "dim", "failed": "red", "stopped": "yellow", "waiting": "yellow"}.get(progress.state, "cyan")
         line = f"[{colour}]sweep {progress.done}/{progress.total} {progress.state}[/]: {escape(progress.job)}"
         with contextlib.suppress(OSError, UnicodeError):  # a console gone away must not fail the sweep's jobs
-            console.print(line + (f" ({escape(progress.message)})" if progress.message and progress.state in ("failed", "waiting") else ""))
+            console.print(line + (f" ({escape(progress.message)})" if progress.message and progress.state in ("failed", "waiting") else ""), soft_wrap=True)
 
     return on_progress
 
@@ -144,9 +144,9 @@ def run_locally(plan: Sweep, folder: Path, executor: str, jobs_at_once: int | No
         fail(str(error))
     install_stop_handlers(stop)
     gpus = f" on GPUs {', '.join(local.gpus)}" if local.gpus else ""
-    console.print(f"sweep {plan.name}: {plan.seeds} seeds, {executor} executor, {local.at_once} jobs at a time{gpus}, into {folder}", highlight=False)
+    console.print(f"sweep {plan.name}: {plan.seeds} seeds, {executor} executor, {local.at_once} jobs at a time{gpus}, into {folder}", highlight=False, soft_wrap=True)
     result = local.run()
-    console.print(f"sweep {result}; the table: gat-tui report {folder}", highlight=False)
+    console.print(f"sweep {result}; the table: gat-tui report {folder}", highlight=False, soft_wrap=True)
     return {"finished": 0, "stopped": 130}.get(result, 1)
 
 
@@ -252,13 +252,13 @@ def report(
     try:
         if markdown_path is not None:
             write_text_atomically(markdown_path, markdown(result))
-            console.print(f"wrote {markdown_path}", highlight=False)
+            console.print(f"wrote {markdown_path}", highlight=False, soft_wrap=True)
         if json_path is not None:
             write_text_atomically(json_path, json.dumps(result.to_json(), indent=2) + "\n")
-            console.print(f"wrote {json_path}", highlight=False)
+            console.print(f"wrote {json_path}", highlight=False, soft_wrap=True)
         if png_dir is not None:
             for path in write_pngs(result, png_dir):
-                console.print(f"wrote {path}", highlight=False)
+                console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     except OSError as error:
         fail(describe_os_error(error, "cannot write"), 1)
     except RuntimeError as error:  # no matplotlib: the message says how to install it

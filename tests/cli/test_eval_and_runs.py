@@ -45,6 +45,11 @@ def test_direct_and_indirect_sweeps_write_the_json(trained: Path, tmp_path: Path
                      "--eps", "0.5,1", "--json", str(out), "--limit", "48")
     assert result.returncode == 0, result.stderr
     assert "fgm-l2" in result.stdout and "accuracy" in result.stdout
+    # piped, the paths stay whole on their lines (they used to wrap at 80 columns, splitting the file name)
+    lines = result.stdout.splitlines()
+    assert f"wrote {out}" in lines
+    recorded = [line.removeprefix("recorded in ") for line in lines if line.startswith("recorded in ")]
+    assert len(recorded) == 1 and len(recorded[0]) > 80 and Path(recorded[0]).is_file(), result.stdout
     record = json.loads(out.read_text())
     assert record["split"] == "test" and record["n"] == 48
     assert [(r["attack"], r["eps"]) for r in record["results"]] == [("clean", 0.0), ("fgm-l2", 0.5), ("fgm-l2", 1.0), ("gat", None)]
