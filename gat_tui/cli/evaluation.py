@@ -265,14 +265,18 @@ def runs(
     table = Table(title=f"runs in {folder.resolve()}")
     console = Console()
     names = [record.folder.name for record in records] + [f"  └ {sweep.label(r)}" for sweep in sweeps for r in sweep.records]
-    presets = [record.preset for record in records] + [r.preset for sweep in sweeps for r in sweep.records]
+    everyone = [*records, *(record for sweep in sweeps for record in sweep.records)]
     name_width = max(map(len, names), default=3)
     figures_width = 48  # status, epochs, best val acc and method, with the table's rules
-    # the run's name keeps its width; the preset (the same for many runs, and in the name by default) shows where
-    # the line has room for it, else only in --json
-    shown_columns = [column for column in RUN_COLUMNS if column != "folder"]
-    if name_width + figures_width + 3 + max(map(len, presets), default=6) > console.width:
-        shown_columns.remove("preset")
+    # the run's name keeps its width; the preset (the same for many runs, and in the name by default), then the
+    # whole folder, show where the line has room for them (wide terminals, logs), else only in --json
+    shown_columns = ["run", "status", "epochs", "best val acc", "method"]
+    used = name_width + figures_width
+    for optional, cells in (("preset", [r.preset for r in everyone]), ("folder", [str(r.folder) for r in everyone])):
+        wanted = 3 + max(map(len, cells), default=6)
+        if used + wanted <= console.width:
+            shown_columns.append(optional)
+            used += wanted
     for column in shown_columns:
         if column in ("run", "preset"):
             table.add_column(column, overflow="fold", min_width=min(name_width, max(12, console.width - figures_width)) if column == "run" else None)
