@@ -28,6 +28,11 @@ if [ "$in_wheel" -ne "$shipped" ]; then
   echo "wheel check: the wheel holds $in_wheel preset and sweep files of the $shipped in gat_tui/preset_files" >&2
   exit 1
 fi
+# the Python API's type hints reach users' type checkers only with the PEP 561 marker
+if ! "$deps_python" -c 'import sys, zipfile; sys.exit("gat_tui/py.typed" not in zipfile.ZipFile(sys.argv[1]).namelist())' "${wheel[0]}"; then
+  echo "wheel check: the wheel lacks gat_tui/py.typed (package data in pyproject.toml)" >&2
+  exit 1
+fi
 
 # A fresh environment that takes its dependencies from PYTHON's through a .pth line, instead of a
 # second install of torch and the rest (about 5 GB and minutes): what is checked is the wheel's own
