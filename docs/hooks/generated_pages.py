@@ -56,30 +56,28 @@ def config_reference() -> str:
         "A key left out takes its default. `gat-tui schema` prints the same as a JSON Schema",
         "([Presets](../presets.md#editor-support-the-json-schema)).",
     ]
-    sections: list[tuple[str, type]] = []
+    sections: list[tuple[str, type, str]] = []  # dotted name, schema, the line under its heading
     rows = []
     hints = schema_hints(RunConfig)
     for spec_field in dataclasses.fields(RunConfig):
         inner = unwrap_optional(hints[spec_field.name])
         if dataclasses.is_dataclass(inner):
-            sections.append((spec_field.name, typing.cast(type, inner)))
+            sections.append((spec_field.name, typing.cast(type, inner), ""))
         else:
             rows.append(_row(spec_field, hints[spec_field.name]))
     lines += ["", "## Top level", "", *_table(rows)]
     while sections:
-        name, schema = sections.pop(0)
+        name, schema, intro = sections.pop(0)
         rows = []
         schema_fields = schema_hints(schema)
         nested = []
         for spec_field in dataclasses.fields(schema):
             inner = unwrap_optional(schema_fields[spec_field.name])
             if dataclasses.is_dataclass(inner):
-                nested.append((f"{name}.{spec_field.name}", typing.cast(type, inner), spec_field))
+                nested.append((f"{name}.{spec_field.name}", typing.cast(type, inner), f"An inline table: {spec_field.metadata['help']}."))
             rows.append(_row(spec_field, schema_fields[spec_field.name]))
-        lines += ["", f"## [{name}]", "", *_table(rows)]
-        for dotted, inner_schema, spec_field in nested:
-            sections.insert(0, (dotted, inner_schema))
-            lines += ["", f"`{dotted}` is an inline table: {spec_field.metadata['help']}."]
+        lines += ["", f"## [{name}]", "", *([intro, ""] if intro else []), *_table(rows)]
+        sections[:0] = nested
     return "\n".join(lines) + "\n"
 
 
@@ -107,7 +105,7 @@ def _type_name(hint: Any) -> str:
     if dataclasses.is_dataclass(hint):
         return "table"
     if typing.get_origin(hint) is tuple:
-        return f"array of {names.get(typing.get_args(hint)[0], 'values')}"
+        return f"array of {names.get(typing.get_args(hint)[0], 'value')}s"
     return names.get(hint, "any")
 
 
@@ -118,9 +116,16 @@ def _allowed(spec: typing.Mapping[str, Any]) -> str:
     if spec.get("pattern"):
         parts.append(spec["pattern"][1])
     if spec.get("min") is not None:
-        parts.append(f"{'>' if spec.get('min_exclusive') else '≥'} {spec['min']:g}")
+        parts.append(f"{'>' if spec.get('min_exclusive') else '≥'} {_number(spec['min'])}")
     if spec.get("max") is not None:
-        parts.append(f"≤ {spec['max']:g}")
+        parts.append(f"≤ {_number(spec['max'])}")
     if spec.get("min_items") is not None:
         parts.append(f"at least {spec['min_items']} item(s)")
     return "; ".join(parts)
+
+
+def _number(value: float) -> str:
+    """A limit as written in a preset: whole numbers in full (2**63 - 1, not 9.22337e+18)."""
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(value)
