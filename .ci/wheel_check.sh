@@ -28,6 +28,14 @@ if [ "$in_wheel" -ne "$shipped" ]; then
   echo "wheel check: the wheel holds $in_wheel preset and sweep files of the $shipped in gat_tui/preset_files" >&2
   exit 1
 fi
+# the Python API's type hints reach users' type checkers only with the PEP 561 marker, and the
+# presets' first line names the JSON Schema beside them (for editors)
+for file in gat_tui/py.typed gat_tui/preset_files/preset.schema.json; do
+  if ! "$deps_python" -c 'import sys, zipfile; sys.exit(sys.argv[2] not in zipfile.ZipFile(sys.argv[1]).namelist())' "${wheel[0]}" "$file"; then
+    echo "wheel check: the wheel lacks $file (package data in pyproject.toml)" >&2
+    exit 1
+  fi
+done
 
 # A fresh environment that takes its dependencies from PYTHON's through a .pth line, instead of a
 # second install of torch and the rest (about 5 GB and minutes): what is checked is the wheel's own
@@ -46,6 +54,8 @@ case "$imported" in
   "$work/venv/"*) ;;
   *) echo "wheel check: gat_tui was imported from $imported, not from the wheel" >&2; exit 1 ;;
 esac
+# the Python API from the wheel: its lazy names resolve and GAT builds Table 1's generator
+"$work/venv/bin/python" -c 'import gat_tui as gt, torch; gt.GAT(torch.nn.Flatten(), (3, 8, 8)); print(gt.attacks.PGDLinf, gt.load, gt.train, gt.evaluate)' >/dev/null
 "$work/venv/bin/gat-tui" presets >"$work/presets.txt"
 listed=$(grep -c . "$work/presets.txt")
 if [ "$listed" -ne "$(find "$work/src/gat_tui/preset_files" -maxdepth 1 -name '*.toml' | wc -l)" ] || ! grep -q '^synthetic_smoke ' "$work/presets.txt"; then

@@ -22,7 +22,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
-from gat_tui import __version__
+from gat_tui._version import __version__
 from gat_tui.architectures import Architecture, ArchitectureError, build_classifier, build_generator
 from gat_tui.atomic import write_bytes_atomically
 from gat_tui.config import RunConfig, config_from_toml

@@ -109,12 +109,14 @@ def _resolved_hints(schema: type) -> dict[str, Any]:
     return typing.get_type_hints(schema)
 
 
-def _hints(schema: Any) -> dict[str, Any]:
+def schema_hints(schema: Any) -> dict[str, Any]:
+    """The resolved type annotations of a schema class's fields, by name."""
     # resolved once per class: the annotations are strings under `from __future__ import annotations`
     return _resolved_hints(typing.cast(type, schema))
 
 
-def _unwrap_optional(hint: Any) -> Any:
+def unwrap_optional(hint: Any) -> Any:
+    """`T` for `T | None`; any other hint as it is."""
     if _is_union(hint):
         others = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         if len(others) == 1:
@@ -129,11 +131,11 @@ def _is_union(hint: Any) -> bool:
 
 def _describe(hint: Any) -> str:
     """What a value of this type looks like, for 'expected ...'."""
-    hint = _unwrap_optional(hint)
+    hint = unwrap_optional(hint)
     if dataclasses.is_dataclass(hint) or typing.get_origin(hint) is dict:
         return "a table"
     if typing.get_origin(hint) is tuple:
-        item = _unwrap_optional(typing.get_args(hint)[0])
+        item = unwrap_optional(typing.get_args(hint)[0])
         if dataclasses.is_dataclass(item):
             return "a list of tables"
         return f"a list of {_PLURAL_NAMES.get(item, 'values')}"
@@ -187,7 +189,7 @@ def _subkey(key: str, name: str) -> str:
 
 def _parse(value: Any, hint: Any, spec: Mapping[str, Any], where: str, key: str) -> Any:
     """One value of type `hint` at dotted `key`, checked against the field's `spec`."""
-    hint = _unwrap_optional(hint)
+    hint = unwrap_optional(hint)
     if hint is Any:
         return value
     if dataclasses.is_dataclass(hint):
@@ -226,7 +228,7 @@ def build(schema: type[T], table: Mapping[str, Any], where: str, prefix: str = "
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise SchemaError(f"{where}: unknown key '{prefix}{unknown[0]}'; allowed keys here: {', '.join(known)}")
-    hints = _hints(schema)
+    hints = schema_hints(schema)
     values = {key: _parse(value, hints[key], known[key].metadata, where, f"{prefix}{key}") for key, value in table.items()}
     for name, spec_field in known.items():
         if name not in values and _required(spec_field):
@@ -258,8 +260,8 @@ def parse_override(text: str, option: str = "--set") -> tuple[str, Any]:
 def _sections(schema: type, optional: bool = True) -> dict[str, type]:
     """The fields of `schema` that are sub-tables, by name; `optional=False` leaves out `Schema | None` ones."""
     sections = {}
-    for name, hint in _hints(schema).items():
-        inner = _unwrap_optional(hint)
+    for name, hint in schema_hints(schema).items():
+        inner = unwrap_optional(hint)
         if dataclasses.is_dataclass(inner) and (optional or inner is hint):
             sections[name] = typing.cast(type, inner)
     return sections

@@ -45,7 +45,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def _print_version(wanted: bool) -> None:
     if wanted:
-        from gat_tui import __version__
+        from gat_tui._version import __version__
 
         typer.echo(f"gat-tui {__version__}")
         raise typer.Exit()

@@ -38,6 +38,16 @@ def presets() -> None:
 
 
 @app.command()
+def schema() -> None:
+    """Print the JSON Schema of the preset format, for editors' TOML language servers (taplo, Even Better TOML)."""
+    import json
+
+    from gat_tui.config import preset_json_schema
+
+    typer.echo(json.dumps(preset_json_schema(), indent=2, ensure_ascii=False))
+
+
+@app.command()
 def run(
     preset: str = typer.Argument(..., help="A preset file, or the name of a shipped preset (see `gat-tui presets`)."),
     headless: bool = typer.Option(False, "--headless", help="Train with a progress bar and log lines instead of the dashboard."),

@@ -27,7 +27,7 @@ from typing import Any
 
 from safetensors.torch import save as save_safetensors_bytes
 
-from gat_tui import __version__
+from gat_tui._version import __version__
 from gat_tui.checkpoints import Checkpoint, CheckpointError
 from gat_tui.runs.figures import accuracy_problem, is_accuracy
 from gat_tui.runs.folder import RunPaths
