@@ -443,6 +443,8 @@ def slurm_parameters(sweep: Sweep, options: SlurmOptions) -> dict[str, Any]:
         parameters["time"] = parse_slurm_time(options.time)
     elif "time" in parameters:
         parameters["time"] = parse_slurm_time(str(parameters["time"]))
+    if "time" in parameters and "signal_delay_s" not in parameters:
+        parameters["signal_delay_s"] = signal_delay_for(parameters["time"], known["signal_delay_s"])
     if options.gpus_per_task is not None:
         if options.gpus_per_task < 0:
             raise ExecutorError(f"--slurm-gpus-per-task {options.gpus_per_task}: expected 0 or more")
@@ -452,6 +454,18 @@ def slurm_parameters(sweep: Sweep, options: SlurmOptions) -> dict[str, Any]:
             raise ExecutorError(f"--array-parallelism {options.array_parallelism}: expected at least 1")
         parameters["array_parallelism"] = options.array_parallelism
     return parameters
+
+
+def signal_delay_for(time_min: int, default_s: int) -> int:
+    """Seconds before the time limit at which Slurm sends SIGUSR2: submitit's default (90 s), or half
+    the limit when the limit is shorter than twice that.
+
+    Slurm checks time limits every 30 s and sends the signal at the first check once that little
+    time is left: with `--slurm-time 1` and 90 s, a real Slurm sent it 4 s after the start, while
+    the job's process was still importing, before submitit had its handler, and SIGUSR2's default
+    action killed the job (FAILED, no checkpoint, no requeue). Half a one-minute limit leaves the
+    signal 27-57 s into the job and the requeue before the limit; a `[slurm] signal_delay_s` wins."""
+    return min(default_s, time_min * 60 // 2)
 
 
 def _checked_slurm_value(where: str, key: str, value: Any, default: Any) -> Any:

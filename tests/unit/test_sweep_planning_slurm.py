@@ -120,6 +120,20 @@ def test_the_sbatch_scripts_of_table_2(tmp_path: Path, presets_dir: Path) -> Non
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
 
 
+def test_a_short_time_limit_gets_its_signal_late_enough_to_be_caught(tmp_path: Path) -> None:
+    # a real Slurm sends SIGUSR2 at its first 30 s check once `signal_delay_s` is left: 90 s before
+    # a one-minute limit came 4 s after the start, before the job could catch it, and killed it
+    base = 'name = "s"\n[[runs]]\npreset = "p"\n'
+    sweep = load_sweep(write(tmp_path / "s.toml", base))
+    delays = {time: slurm_parameters(sweep, SlurmOptions(time=time))["signal_delay_s"] for time in ("1", "2", "3", "12:00:00")}
+    assert delays == {"1": 30, "2": 60, "3": 90, "12:00:00": 90}
+    script = slurm_scripts(sweep, tmp_path / "out", SlurmOptions(time="1"))[0][1]
+    assert "#SBATCH --signal=USR2@30" in script.splitlines() and "#SBATCH --time=1" in script.splitlines()
+    assert "signal_delay_s" not in slurm_parameters(sweep, SlurmOptions())  # no limit given: submitit's own
+    chosen = load_sweep(write(tmp_path / "t.toml", base + "[slurm]\nsignal_delay_s = 50\n"))
+    assert slurm_parameters(chosen, SlurmOptions(time="1"))["signal_delay_s"] == 50  # the table's value wins
+
+
 def test_status_reads_state_files_and_run_folders(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:
     from gat_tui.sweep.runner import SweepRunner
 
