@@ -18,6 +18,7 @@ from gat_tui.sweep.executors import (
     parse_slurm_time,
     slurm_parameters,
     slurm_scripts,
+    submit_slurm,
 )
 from gat_tui.sweep.jobstate import job_key, write_state
 from gat_tui.sweep.plan import load_sweep
@@ -125,13 +126,37 @@ def test_a_short_time_limit_gets_its_signal_late_enough_to_be_caught(tmp_path: P
     # a one-minute limit came 4 s after the start, before the job could catch it, and killed it
     base = 'name = "s"\n[[runs]]\npreset = "p"\n'
     sweep = load_sweep(write(tmp_path / "s.toml", base))
-    delays = {time: slurm_parameters(sweep, SlurmOptions(time=time))["signal_delay_s"] for time in ("1", "2", "3", "12:00:00")}
-    assert delays == {"1": 30, "2": 60, "3": 90, "12:00:00": 90}
+    times = ("1", "2", "3", "4", "12:00:00")
+    delays = {time: slurm_parameters(sweep, SlurmOptions(time=time))["signal_delay_s"] for time in times}
+    assert delays == {"1": 5, "2": 30, "3": 60, "4": 90, "12:00:00": 90}  # signalled 25-55 s, 60-90 s, ... into the job
     script = slurm_scripts(sweep, tmp_path / "out", SlurmOptions(time="1"))[0][1]
-    assert "#SBATCH --signal=USR2@30" in script.splitlines() and "#SBATCH --time=1" in script.splitlines()
+    assert "#SBATCH --signal=USR2@5" in script.splitlines() and "#SBATCH --time=1" in script.splitlines()
     assert "signal_delay_s" not in slurm_parameters(sweep, SlurmOptions())  # no limit given: submitit's own
     chosen = load_sweep(write(tmp_path / "t.toml", base + "[slurm]\nsignal_delay_s = 50\n"))
     assert slurm_parameters(chosen, SlurmOptions(time="1"))["signal_delay_s"] == 50  # the table's value wins
+
+
+def test_max_num_timeout_goes_to_the_executor_not_to_sbatch(tmp_path: Path) -> None:
+    from submitit.slurm.test_slurm import mocked_slurm  # submitit's own stand-in for sbatch
+
+    sweep_file = write(tmp_path / "s.toml", 'name = "s"\n[[runs]]\npreset = "synthetic_smoke"\n[slurm]\nmax_num_timeout = 12\n')
+    sweep = load_sweep(sweep_file, seeds=1)
+    made: list[object] = []
+
+    def factory(folder: Path) -> object:
+        from submitit import SlurmExecutor
+
+        made.append(SlurmExecutor(folder=folder))
+        return made[-1]
+
+    with mocked_slurm():
+        submit_slurm(sweep, tmp_path / "out", SlurmOptions(), executor_factory=factory)
+    assert [executor.max_num_timeout for executor in made] == [12]  # type: ignore[attr-defined]
+    script = slurm_scripts(sweep, tmp_path / "dry", SlurmOptions())[0][1]
+    assert not [line for line in script.splitlines() if line.startswith("#SBATCH --max")]
+    bad = load_sweep(write(tmp_path / "t.toml", 'name = "t"\n[[runs]]\npreset = "p"\n[slurm]\nmax_num_timeout = "many"\n'))
+    with pytest.raises(ExecutorError, match="key 'slurm.max_num_timeout' = 'many' is not allowed; expected a whole number"):
+        slurm_parameters(bad, SlurmOptions())
 
 
 def test_status_reads_state_files_and_run_folders(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:
