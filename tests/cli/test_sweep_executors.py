@@ -112,10 +112,13 @@ def slurm_task(array: str, task: int) -> Iterator[None]:
 
 
 def test_slurm_submission_chains_levels_and_its_tasks_give_the_sequential_report(
-    tmp_path: Path, tiny_sweep: TinySweep
+    tmp_path: Path, tiny_sweep: TinySweep, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from submitit.core.submission import process_job
     from submitit.slurm.test_slurm import mocked_slurm  # submitit's own stand-in for sbatch and srun
+
+    # no real queue holds the mocked job ids (a real squeue on this machine would say they left it)
+    monkeypatch.setattr("gat_tui.sweep.status.slurm_queue", lambda: None)
 
     sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
     out = tmp_path / "slurm"

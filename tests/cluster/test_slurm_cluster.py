@@ -30,7 +30,7 @@ import torch
 from conftest import SCRIPT, TinySweep
 from safetensors.torch import load_file
 
-from gat_tui.sweep.jobstate import job_key, read_state, read_submitted
+from gat_tui.sweep.jobstate import read_state, read_submitted
 from gat_tui.sweep.plan import jobs, load_sweep
 from gat_tui.sweep.report import build_report
 from gat_tui.sweep.status import sweep_status
@@ -189,8 +189,10 @@ def test_three_levels_run_in_dependency_order_and_give_the_sequential_report(
     assert len(arrays) == 3, arrays
     # --status right away: what the scheduler holds back for a dependency, the folder calls queued
     queued_by_slurm = {task_name(r) for r in scheduler_jobs(*arrays[1:]) if r["JobState"] == "PENDING"}
-    status = {job.job_id: job.state for job in sweep_status(out).jobs}
-    assert queued_by_slurm and all(status[job_id] == "queued" for job_id in queued_by_slurm), (queued_by_slurm, status)
+    status = {job.job_id: (job.state, job.message) for job in sweep_status(out).jobs}
+    assert queued_by_slurm == {arrays[1], arrays[2]}  # one job each: no array index
+    assert status[arrays[1]] == ("queued", "submitted to Slurm (level 1); Slurm: pending (Dependency)"), status
+    assert status[arrays[2]] == ("queued", "submitted to Slurm (level 2); Slurm: pending (Dependency)"), status
     shown = gat_tui("sweep", "--status", str(out), cwd=workdir)
     assert shown.returncode == 0 and "4 jobs:" in shown.stdout and "queued" in shown.stdout, shown.stdout
 
@@ -296,3 +298,27 @@ def test_scancel_checkpoints_without_requeue_and_the_sweep_run_again_resumes(
     assert "resumed from" in job_log(out)
     same_weights(run_dir, workdir / "sequential" / "runs" / "long" / "seed-0")
     assert sweep_status(out).counts() == {"done": 1}
+
+
+# --- (d) a job cancelled while it waited ----------------------------------------------------------
+
+
+def test_status_tells_a_job_cancelled_while_pending_from_a_queued_one(
+    slurm_cluster: None, workdir: Path, tiny_sweep: TinySweep
+) -> None:
+    # a training, then its evaluation (level 1, held by Slurm on its dependency): cancel the
+    # evaluation while it waits, and its state file still says queued; the status asks squeue
+    sweep_file = tiny_sweep(workdir, name="pending", seeds=1, runs=(("baseline", 'set = ["method=baseline"]'),))
+    out = workdir / "out"
+    first, second = submit(sweep_file, out)
+    (evaluation,) = [job for job in jobs(load_sweep(sweep_file)) if job.kind == "eval"]
+    before = {job.job_id: (job.state, job.message) for job in sweep_status(out).jobs}
+    assert before[second] == ("queued", "submitted to Slurm (level 1); Slurm: pending (Dependency)"), before
+    subprocess.run(["scancel", second], check=True, timeout=30)
+    wait_until(lambda: all_ended(second), "the evaluation has left the queue")
+    assert (read_state(out, evaluation) or {}).get("state") == "queued"  # no process of it ever ran
+    after = {job.job_id: (job.state, job.message) for job in sweep_status(out).jobs}
+    assert after[second] == ("not started", "not in Slurm's queue any more (cancelled before it ran?); run the sweep again to go on")
+    shown = gat_tui("sweep", "--status", str(out), cwd=workdir).stdout
+    assert "1 not started" in shown.splitlines()[0] and "not in Slurm's queue" in shown, shown
+    subprocess.run(["scancel", first], check=True, timeout=30)

@@ -159,8 +159,43 @@ def test_max_num_timeout_goes_to_the_executor_not_to_sbatch(tmp_path: Path) -> N
         slurm_parameters(bad, SlurmOptions())
 
 
-def test_status_reads_state_files_and_run_folders(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:
+def test_status_of_a_slurm_sweep_asks_the_queue_about_jobs_the_files_call_queued(
+    tmp_path: Path, tiny_sweep: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gat_tui.runs.folder import RunPaths
+    from gat_tui.sweep.jobstate import write_submitted
     from gat_tui.sweep.runner import SweepRunner
+
+    sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
+    out = tmp_path / "out"
+    runner = SweepRunner(sweep, out)
+    runner.prepare("slurm")
+    planned = runner.jobs  # baseline, gat, then their two evaluations
+    write_submitted(out, "slurm", 1, {job_key(job): f"7_{index}" for index, job in enumerate(planned)})
+    for job in planned:
+        write_state(out, job, job_key(job), "queued", "submitted to Slurm (level 0)")
+    write_state(out, planned[1], job_key(planned[1]), "requeued", "checkpointed and requeued")
+    checkpoint = RunPaths(runner.layout.job_run_dir(planned[1])).last_checkpoint
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    queue = {"7_0": ("PENDING", "Dependency"), "7_3": ("RUNNING", "None")}  # 7_1 and 7_2 were cancelled while pending
+    monkeypatch.setattr("gat_tui.sweep.status.slurm_queue", lambda: queue)
+    status = {job.job_id: (job.state, job.message) for job in sweep_status(out).jobs}
+    assert status["7_0"] == ("queued", "submitted to Slurm (level 0); Slurm: pending (Dependency)")
+    assert status["7_3"] == ("queued", "submitted to Slurm (level 0); Slurm: running")
+    gone = "not in Slurm's queue any more (cancelled before it ran?); run the sweep again to go on"
+    assert status["7_1"] == ("stopped", gone)  # requeued, then cancelled: its checkpoint is there to resume
+    assert status["7_2"] == ("not started", gone)
+    monkeypatch.setattr("gat_tui.sweep.status.slurm_queue", lambda: None)  # squeue cannot be asked: the files decide
+    assert sweep_status(out).counts() == {"queued": 4}
+
+
+def test_status_reads_state_files_and_run_folders(
+    tmp_path: Path, tiny_sweep: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gat_tui.sweep.runner import SweepRunner
+
+    monkeypatch.setattr("gat_tui.sweep.status.slurm_queue", lambda: None)  # the files alone, whatever Slurm runs here
 
     sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
     out = tmp_path / "out"
