@@ -17,7 +17,7 @@ attacker one level after its target, an evaluation one level after the runs it r
 
 Preemption and time limits, in a job's process (`SweepJob.__call__`):
 - submitit's signal (SIGUSR2, which the sbatch script asks Slurm to send 90 s before the time
-  limit) and SIGUSR1 call `SweepJob.checkpoint`: the training stops at its next step boundary and
+  limit, less for a limit under 4 minutes: `signal_delay_for`) and SIGUSR1 call `SweepJob.checkpoint`: the training stops at its next step boundary and
   writes its checkpoint (the trainer's own stop path), and submitit requeues the job, which then
   resumes from the run folder's checkpoint: the same resume as `gat-tui resume`, bit-exact;
 - SIGTERM and SIGINT checkpoint and stop without a requeue: `scancel` sends SIGTERM too, and a
