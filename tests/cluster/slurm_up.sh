@@ -2,11 +2,11 @@
 # A one-node Slurm cluster on this machine (as root), for the `slurm`-marked tests (tests/cluster/).
 #
 #   tests/cluster/slurm_up.sh          install (apt) if missing, configure, start; exit 0 once `sinfo` answers
-#   tests/cluster/slurm_up.sh --down   stop the daemons this script started
+#   tests/cluster/slurm_up.sh --down   stop slurmd and slurmctld (munged stays: idle, and other tools may use it)
 #
 # Idempotent: when the cluster answers already it exits 0 at once. Exits 1 with the reason on stderr
 # where it cannot bring one up (not root, no apt and no Slurm, a daemon that does not start); the
-# tests then skip with their own reason (tests/cluster/conftest.py).
+# tests then skip with their own reason (tests/cluster/test_slurm_cluster.py).
 #
 # The settings that matter for gat-tui's Slurm path (README "On a cluster"):
 # - ProctrackType=proctrack/linuxproc, TaskPlugin=task/none: no cgroups needed (containers);
@@ -18,7 +18,10 @@
 # - SchedulerParameters=sched_interval=1 and a 1 s backfill: a job whose dependency is met starts
 #   within a second or two, not at the next 60 s pass; MinJobAge=900 keeps ended jobs in
 #   `scontrol show job` for the tests;
-# - JobCompType=jobcomp/filetxt: `sacct -c` lists ended jobs (state, start, end) without slurmdbd.
+# - AuthInfo=cred_expire=10: a requeued job waits cred_expire seconds before it may start again
+#   (default 120 s, which would double the time-limit test);
+# - JobCompType=jobcomp/filetxt: `sacct -c` lists ended jobs (state, start, end) without slurmdbd
+#   (Slurm 22.05 has no accounting_storage/filetxt; `sacct` without -c needs slurmdbd and a database).
 set -euo pipefail
 
 conf_dir=/etc/slurm
@@ -58,7 +61,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     exit 1
   fi
   say "installing slurm-wlm and munge with apt"
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; } >/tmp/slurm_up_apt.log 2>&1; then
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 slurm-wlm munge; } >/tmp/slurm_up_apt.log 2>&1; then
     say "apt-get install slurm-wlm munge failed (see /tmp/slurm_up_apt.log)"
     exit 1
   fi
