@@ -17,7 +17,7 @@ attacker one level after its target, an evaluation one level after the runs it r
 
 Preemption and time limits, in a job's process (`SweepJob.__call__`):
 - submitit's signal (SIGUSR2, which the sbatch script asks Slurm to send 90 s before the time
-  limit) and SIGUSR1 call `SweepJob.checkpoint`: the training stops at its next step boundary and
+  limit, less for a limit under 4 minutes: `signal_delay_for`) and SIGUSR1 call `SweepJob.checkpoint`: the training stops at its next step boundary and
   writes its checkpoint (the trainer's own stop path), and submitit requeues the job, which then
   resumes from the run folder's checkpoint: the same resume as `gat-tui resume`, bit-exact;
 - SIGTERM and SIGINT checkpoint and stop without a requeue: `scancel` sends SIGTERM too, and a
@@ -53,11 +53,13 @@ SUBMITIT_FOLDER = "submitit"
 LOCAL_TIMEOUT_MIN = 60 * 24 * 365
 # Parameters gat-tui sets itself from the sweep's plan; the [slurm] table may not set them.
 _MANAGED = {"dependency": "set by gat-tui from the sweep's dependency levels", "map_count": "the array's size, one task per job"}
+# [slurm] keys that are submitit executor settings rather than sbatch parameters
+_EXECUTOR_KEYS = {"max_num_timeout": 3}  # requeues after a time limit before a job gives up (submitit's default)
 
 
 # submitit's Slurm parameters that take a count (their default is often None, so not told by it)
 _WHOLE_NUMBERS = {
-    "nodes", "ntasks_per_node", "cpus_per_task", "cpus_per_gpu", "num_gpus", "gpus_per_node", "gpus_per_task",
+    "max_num_timeout", "nodes", "ntasks_per_node", "cpus_per_task", "cpus_per_gpu", "num_gpus", "gpus_per_node", "gpus_per_task",
     "signal_delay_s", "array_parallelism",
 }
 
@@ -145,6 +147,7 @@ class SweepJob:
                 self._thread.join(0.2)
         finally:
             restore()
+        _ignore_late_requeue_signals()
         return self._result[0] if self._result else ("failed", "the job's thread ended without a result")
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -196,6 +199,23 @@ def _log_line(event: Event) -> None:
     else:
         return
     print(line, flush=True)
+
+
+def _ignore_late_requeue_signals() -> None:
+    """In a submitit job whose work is done, SIGUSR1 and SIGUSR2 are ignored from now on.
+
+    Slurm signals up to 30 s earlier than asked, so a job can end inside its warning window: on a
+    real Slurm the signal came as the finished job's Python was shutting down, after it had reset
+    submitit's handler to the default action, which killed it (exit 140, the job FAILED in
+    `sacct` although its run had finished). Before that, submitit's handler would requeue a job
+    that has nothing left to do. An ignored signal stays ignored through the interpreter's exit."""
+    from_submitit = _submitit_requeue_handler()
+    if from_submitit is None or threading.current_thread() is not threading.main_thread():
+        return
+    from submitit.core.job_environment import JobEnvironment
+
+    for number in {signal.SIGUSR1, JobEnvironment._usr_sig()}:
+        signal.signal(number, signal.SIG_IGN)
 
 
 def _submitit_requeue_handler() -> Any:
@@ -434,15 +454,18 @@ def slurm_parameters(sweep: Sweep, options: SlurmOptions) -> dict[str, Any]:
     for key, value in sweep.slurm.items():
         if key in _MANAGED:
             raise ExecutorError(f"{where}: key 'slurm.{key}' cannot be set here: {_MANAGED[key]}")
-        if key not in known:
-            raise ExecutorError(f"{where}: key 'slurm.{key}' is not a submitit Slurm parameter; expected one of: {', '.join(sorted(set(known) - set(_MANAGED)))}")
-        parameters[key] = _checked_slurm_value(where, key, value, known[key])
+        if key not in known and key not in _EXECUTOR_KEYS:
+            expected = sorted((set(known) | set(_EXECUTOR_KEYS)) - set(_MANAGED))
+            raise ExecutorError(f"{where}: key 'slurm.{key}' is not a submitit Slurm parameter; expected one of: {', '.join(expected)}")
+        parameters[key] = _checked_slurm_value(where, key, value, known.get(key, _EXECUTOR_KEYS.get(key)))
     if options.partition is not None:
         parameters["partition"] = options.partition
     if options.time is not None:
         parameters["time"] = parse_slurm_time(options.time)
     elif "time" in parameters:
         parameters["time"] = parse_slurm_time(str(parameters["time"]))
+    if "time" in parameters and "signal_delay_s" not in parameters:
+        parameters["signal_delay_s"] = signal_delay_for(parameters["time"], known["signal_delay_s"])
     if options.gpus_per_task is not None:
         if options.gpus_per_task < 0:
             raise ExecutorError(f"--slurm-gpus-per-task {options.gpus_per_task}: expected 0 or more")
@@ -452,6 +475,19 @@ def slurm_parameters(sweep: Sweep, options: SlurmOptions) -> dict[str, Any]:
             raise ExecutorError(f"--array-parallelism {options.array_parallelism}: expected at least 1")
         parameters["array_parallelism"] = options.array_parallelism
     return parameters
+
+
+def signal_delay_for(time_min: int, default_s: int) -> int:
+    """Seconds before the time limit for which gat-tui asks SIGUSR2 (`--signal=USR2@N`): submitit's
+    default (90 s), or less for a short limit, so that the signal comes once the job has started.
+
+    slurmctld checks time limits every 30 s and signals at the first check where at most N + 30 s
+    are left ("up to 60 seconds earlier than specified", sbatch(1)). With a one-minute limit and
+    90 s, a real Slurm signalled 4 s after the start, while the job's process was still importing,
+    before submitit had its handler: SIGUSR2's default action killed the job (FAILED, no checkpoint,
+    no requeue). Half the limit less 30 s (at least 5 s) puts the signal 25-55 s into a one-minute
+    job and still one 30 s check before the limit is enforced; a `[slurm] signal_delay_s` wins."""
+    return min(default_s, max(5, time_min * 60 // 2 - 30))
 
 
 def _checked_slurm_value(where: str, key: str, value: Any, default: Any) -> Any:
@@ -503,6 +539,7 @@ def slurm_scripts(sweep: Sweep, out: Path, options: SlurmOptions) -> list[tuple[
     parameters = slurm_parameters(sweep, options)
     layout = SweepLayout(out)
     levels = [[job for job in level if not layout.is_done(job)] for level in dependency_levels(sweep)]
+    parameters.pop("max_num_timeout", None)  # the executor's, not the script's
     scripts = []
     for index, level in enumerate(level for level in levels if level):
         executor = _ScriptSlurmExecutor.make(out / SUBMITIT_FOLDER / "%j")
@@ -532,10 +569,15 @@ def submit_slurm(
     runner.prepare("slurm")
     levels = [level for level in ([job for job in level if not runner.layout.is_done(job)] for level in dependency_levels(sweep)) if level]
     make = executor_factory or (lambda folder: submitit.SlurmExecutor(folder=folder))
+    # how often a job may reach its time limit and be requeued: a training resumes with progress
+    # each time, but an evaluation starts again, so submitit bounds it (3 by default)
+    requeues = parameters.pop("max_num_timeout", None)
     submitted: list[tuple[str, int]] = []
     previous: str | None = None
     for index, level in enumerate(levels):
         executor = make(out / SUBMITIT_FOLDER / "%j")
+        if requeues is not None:
+            executor.max_num_timeout = requeues
         executor.update_parameters(**_level_parameters(parameters, index, previous))
         for job in level:
             write_state(out, job, job_name(job), "queued", f"submitted to Slurm (level {index})")

@@ -8,13 +8,21 @@ by a process that no longer exists is not believed (that process was killed): th
 stopped (it has a checkpoint to resume from) or not started. On another host the file is all
 there is, so a machine that died while running a job shows it as running until the sweep is run
 again.
+
+For a sweep submitted to Slurm, a job the files call queued (or requeued) is looked up in Slurm's
+queue (`squeue`, asked once): a pending one says why it waits (Dependency, BeginTime, Priority),
+and one that has left the queue without running (cancelled while it waited) counts as not
+started (or stopped, with a checkpoint). Where `squeue` cannot be asked, the files alone decide.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +69,29 @@ def _alive_here(host: object, pid: object) -> bool | None:
     return True
 
 
-def job_status(layout: SweepLayout, job: Job, job_id: str = "", executor: str = "") -> JobStatus:
+def slurm_queue() -> dict[str, tuple[str, str]] | None:
+    """Slurm's queue: job id (an array task as ARRAY_TASK, as submitit names it) -> (state, reason);
+    None where `squeue` is missing or does not answer."""
+    squeue = shutil.which("squeue")
+    if squeue is None:
+        return None
+    try:
+        answer = subprocess.run([squeue, "--noheader", "--array", "--format=%i|%T|%r"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if answer.returncode != 0:
+        return None
+    queue = {}
+    for line in answer.stdout.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) == 3:
+            queue[fields[0]] = (fields[1], fields[2])
+    return queue
+
+
+def job_status(
+    layout: SweepLayout, job: Job, job_id: str = "", executor: str = "", queue: Mapping[str, tuple[str, str]] | None = None
+) -> JobStatus:
     record = read_state(layout.root, job) or {}
     recorded = str(record.get("state", ""))
     where = f"{record.get('host', '')}:{record.get('pid', '')}" if record else ""
@@ -80,6 +110,13 @@ def job_status(layout: SweepLayout, job: Job, job_id: str = "", executor: str = 
     elif layout.is_done(job):
         return JobStatus(job_name(job), "done", where, job_id, "")
     resting = "stopped" if checkpoint else "not started"
+    if recorded in ("queued", "requeued") and executor == "slurm" and queue is not None and job_id:
+        if job_id not in queue:  # it left Slurm's queue without running: cancelled while it waited
+            note = "not in Slurm's queue any more (cancelled before it ran?); run the sweep again to go on"
+            return JobStatus(job_name(job), resting, where, job_id, note)
+        slurm_state, reason = queue[job_id]
+        note = f"Slurm: {slurm_state.lower()}" + (f" ({reason})" if reason and reason != "None" else "")
+        return JobStatus(job_name(job), "queued", where, job_id, f"{message}; {note}" if message else note)
     if recorded in ("running", "queued", "requeued"):
         # `running` names the job's own process; `queued` by a local sweep names the sweep that
         # waits to start it; Slurm's queue and a requeue outlive the process that wrote them
@@ -100,6 +137,8 @@ def sweep_status(root: Path) -> SweepStatus:
     ids = submitted.get("ids", {}) if isinstance(submitted.get("ids"), dict) else {}
     executor = str(submitted.get("executor", ""))
     layout = SweepLayout(root)
+    # the queue before the state files: a job that leaves it in between has written its new state by then
+    queue = slurm_queue() if executor == "slurm" else None
     return SweepStatus(
-        sweep.name, executor, tuple(job_status(layout, job, str(ids.get(job_key(job), "")), executor) for job in jobs(sweep))
+        sweep.name, executor, tuple(job_status(layout, job, str(ids.get(job_key(job), "")), executor, queue) for job in jobs(sweep))
     )

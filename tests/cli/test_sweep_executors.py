@@ -112,10 +112,13 @@ def slurm_task(array: str, task: int) -> Iterator[None]:
 
 
 def test_slurm_submission_chains_levels_and_its_tasks_give_the_sequential_report(
-    tmp_path: Path, tiny_sweep: TinySweep
+    tmp_path: Path, tiny_sweep: TinySweep, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from submitit.core.submission import process_job
     from submitit.slurm.test_slurm import mocked_slurm  # submitit's own stand-in for sbatch and srun
+
+    # no real queue holds the mocked job ids (a real squeue on this machine would say they left it)
+    monkeypatch.setattr("gat_tui.sweep.status.slurm_queue", lambda: None)
 
     sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
     out = tmp_path / "slurm"
@@ -139,6 +142,26 @@ def test_slurm_submission_chains_levels_and_its_tasks_give_the_sequential_report
     assert SweepRunner(sweep, tmp_path / "sequential").run() == "finished"
     assert figures(out) == figures(tmp_path / "sequential")
     assert sweep_status(out).counts() == {"done": 4}
+
+
+def test_a_finished_slurm_task_ignores_a_late_requeue_signal(tmp_path: Path, tiny_sweep: TinySweep) -> None:
+    # Slurm signals up to 30 s before it was asked to: a job that ends in that window got SIGUSR2
+    # while its Python shut down (handlers back to the default action) and died with exit 140, so
+    # a real Slurm recorded the finished job as FAILED
+    from submitit.core.submission import process_job
+    from submitit.slurm.test_slurm import mocked_slurm
+
+    sweep = load_sweep(tiny_sweep(tmp_path, seeds=1, runs=(("baseline", 'set = ["method=baseline"]'),), tail=""))
+    out = tmp_path / "slurm"
+    with mocked_slurm():
+        assert submit_slurm(sweep, out, SlurmOptions(time="1")) == [("12", 1)]
+    with slurm_task("12", 0):
+        os.environ["SLURM_JOB_ID"] = "12"
+        del os.environ["SLURM_ARRAY_JOB_ID"], os.environ["SLURM_ARRAY_TASK_ID"]
+        process_job(out / "submitit" / "%j")
+        after = signal.getsignal(signal.SIGUSR2), signal.getsignal(signal.SIGUSR1)
+    assert (read_state(out, jobs(sweep)[0]) or {}).get("state") == "finished"
+    assert after == (signal.SIG_IGN, signal.SIG_IGN)
 
 
 def long_sweep(folder: Path, tiny_sweep: TinySweep) -> Path:

@@ -18,6 +18,7 @@ from gat_tui.sweep.executors import (
     parse_slurm_time,
     slurm_parameters,
     slurm_scripts,
+    submit_slurm,
 )
 from gat_tui.sweep.jobstate import job_key, write_state
 from gat_tui.sweep.plan import load_sweep
@@ -120,8 +121,81 @@ def test_the_sbatch_scripts_of_table_2(tmp_path: Path, presets_dir: Path) -> Non
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
 
 
-def test_status_reads_state_files_and_run_folders(tmp_path: Path, tiny_sweep: Callable[[Path], Path]) -> None:
+def test_a_short_time_limit_gets_its_signal_late_enough_to_be_caught(tmp_path: Path) -> None:
+    # a real Slurm sends SIGUSR2 at its first 30 s check once `signal_delay_s` is left: 90 s before
+    # a one-minute limit came 4 s after the start, before the job could catch it, and killed it
+    base = 'name = "s"\n[[runs]]\npreset = "p"\n'
+    sweep = load_sweep(write(tmp_path / "s.toml", base))
+    times = ("1", "2", "3", "4", "12:00:00")
+    delays = {time: slurm_parameters(sweep, SlurmOptions(time=time))["signal_delay_s"] for time in times}
+    assert delays == {"1": 5, "2": 30, "3": 60, "4": 90, "12:00:00": 90}  # signalled 25-55 s, 60-90 s, ... into the job
+    script = slurm_scripts(sweep, tmp_path / "out", SlurmOptions(time="1"))[0][1]
+    assert "#SBATCH --signal=USR2@5" in script.splitlines() and "#SBATCH --time=1" in script.splitlines()
+    assert "signal_delay_s" not in slurm_parameters(sweep, SlurmOptions())  # no limit given: submitit's own
+    chosen = load_sweep(write(tmp_path / "t.toml", base + "[slurm]\nsignal_delay_s = 50\n"))
+    assert slurm_parameters(chosen, SlurmOptions(time="1"))["signal_delay_s"] == 50  # the table's value wins
+
+
+def test_max_num_timeout_goes_to_the_executor_not_to_sbatch(tmp_path: Path) -> None:
+    from submitit.slurm.test_slurm import mocked_slurm  # submitit's own stand-in for sbatch
+
+    sweep_file = write(tmp_path / "s.toml", 'name = "s"\n[[runs]]\npreset = "synthetic_smoke"\n[slurm]\nmax_num_timeout = 12\n')
+    sweep = load_sweep(sweep_file, seeds=1)
+    made: list[object] = []
+
+    def factory(folder: Path) -> object:
+        from submitit import SlurmExecutor
+
+        made.append(SlurmExecutor(folder=folder))
+        return made[-1]
+
+    with mocked_slurm():
+        submit_slurm(sweep, tmp_path / "out", SlurmOptions(), executor_factory=factory)
+    assert [executor.max_num_timeout for executor in made] == [12]  # type: ignore[attr-defined]
+    script = slurm_scripts(sweep, tmp_path / "dry", SlurmOptions())[0][1]
+    assert not [line for line in script.splitlines() if line.startswith("#SBATCH --max")]
+    bad = load_sweep(write(tmp_path / "t.toml", 'name = "t"\n[[runs]]\npreset = "p"\n[slurm]\nmax_num_timeout = "many"\n'))
+    with pytest.raises(ExecutorError, match="key 'slurm.max_num_timeout' = 'many' is not allowed; expected a whole number"):
+        slurm_parameters(bad, SlurmOptions())
+
+
+def test_status_of_a_slurm_sweep_asks_the_queue_about_jobs_the_files_call_queued(
+    tmp_path: Path, tiny_sweep: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gat_tui.runs.folder import RunPaths
+    from gat_tui.sweep.jobstate import write_submitted
     from gat_tui.sweep.runner import SweepRunner
+
+    sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
+    out = tmp_path / "out"
+    runner = SweepRunner(sweep, out)
+    runner.prepare("slurm")
+    planned = runner.jobs  # baseline, gat, then their two evaluations
+    write_submitted(out, "slurm", 1, {job_key(job): f"7_{index}" for index, job in enumerate(planned)})
+    for job in planned:
+        write_state(out, job, job_key(job), "queued", "submitted to Slurm (level 0)")
+    write_state(out, planned[1], job_key(planned[1]), "requeued", "checkpointed and requeued")
+    checkpoint = RunPaths(runner.layout.job_run_dir(planned[1])).last_checkpoint
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    queue = {"7_0": ("PENDING", "Dependency"), "7_3": ("RUNNING", "None")}  # 7_1 and 7_2 were cancelled while pending
+    monkeypatch.setattr("gat_tui.sweep.status.slurm_queue", lambda: queue)
+    status = {job.job_id: (job.state, job.message) for job in sweep_status(out).jobs}
+    assert status["7_0"] == ("queued", "submitted to Slurm (level 0); Slurm: pending (Dependency)")
+    assert status["7_3"] == ("queued", "submitted to Slurm (level 0); Slurm: running")
+    gone = "not in Slurm's queue any more (cancelled before it ran?); run the sweep again to go on"
+    assert status["7_1"] == ("stopped", gone)  # requeued, then cancelled: its checkpoint is there to resume
+    assert status["7_2"] == ("not started", gone)
+    monkeypatch.setattr("gat_tui.sweep.status.slurm_queue", lambda: None)  # squeue cannot be asked: the files decide
+    assert sweep_status(out).counts() == {"queued": 4}
+
+
+def test_status_reads_state_files_and_run_folders(
+    tmp_path: Path, tiny_sweep: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gat_tui.sweep.runner import SweepRunner
+
+    monkeypatch.setattr("gat_tui.sweep.status.slurm_queue", lambda: None)  # the files alone, whatever Slurm runs here
 
     sweep = load_sweep(tiny_sweep(tmp_path), seeds=1)
     out = tmp_path / "out"
