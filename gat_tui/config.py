@@ -217,6 +217,11 @@ def _check_consistency(config: RunConfig, where: str) -> None:
         )
     if config.method == "gat_attack" and not config.attack.classifier:
         raise ConfigError(f"{where}: key 'attack.classifier' is empty; gat_attack needs a classifier checkpoint")
+    if config.method == "gat_attack" and config.train.select_best_by != "val_acc_clean":
+        raise ConfigError(
+            f"{where}: key 'train.select_best_by' = {config.train.select_best_by!r} does not apply to gat_attack, "
+            "which keeps the generator with the lowest validation L_G; leave it at 'val_acc_clean'"
+        )
     if config.method in ("dropout", "dropout_gat") and config.model.dropout == 0.0:
         raise ConfigError(f"{where}: key 'model.dropout' = 0.0 but method '{config.method}' needs a rate > 0")
     model = config.model

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from gat_tui.attacks.pgd import PGDL2, PGDLinf, _PGD
+from gat_tui.attacks.pgd import _PGD, PGDL2, PGDLinf
 
 # the standard deviation of the Gaussian start, from the TRADES authors' code
 START_STD = 0.001
