@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 METHODS = ("baseline", "dropout", "random", "fg_linf", "fg_l2", "gat", "dropout_gat", "gat_attack", "pgd_at", "trades")
-DATASETS = ("cifar10", "cifar100", "synthetic", "imagefolder")
+DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "synthetic", "imagefolder")
 # the validation figure that picks a run's best checkpoint (train.select_best_by) and a sweep's tuned setting (tune_metric)
 SELECTION_METRICS = ("val_acc_clean", "val_acc_fgm_l2", "val_acc_pgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
