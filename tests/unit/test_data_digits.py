@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import Cli
 
 from gat_tui.config import DataConfig
 from gat_tui.data import DataError, load_splits
-from conftest import Cli
 
 # the tiny SVHN files are not the official ones; the loader's MD5 warning is checked once, below
 pytestmark = pytest.mark.filterwarnings("ignore:.*MD5 differs")
