@@ -41,15 +41,20 @@ class _PGD(Attack):
             return self._project(self._random_start(images, eps), eps)
         return torch.zeros_like(images)
 
-    def _loss_gradient(self, source: nn.Module, images: torch.Tensor, current: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The gradient PGD ascends, at the current point `current` of the ball around `images`: ∂J(x', y)/∂x'."""
-        return cross_entropy_input_gradient(source, current, labels)
+    def _target(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """What the ascended loss compares each step's output with, computed once per attack: the labels."""
+        return labels
+
+    def _loss_gradient(self, source: nn.Module, current: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The gradient PGD ascends at the current point `current` of the ball: ∂J(x', y)/∂x' for target y."""
+        return cross_entropy_input_gradient(source, current, target)
 
     def perturb(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Perturbed:
         size = self.step_size if self.step_size is not None else 2.5 * eps / self.steps
         perturbation = apply_perturbation(images, self._start(images, eps), self.clip).perturbation
+        target = self._target(source, images, labels)
         for _ in range(self.steps):
-            gradient = self._loss_gradient(source, images, images + perturbation, labels)
+            gradient = self._loss_gradient(source, images + perturbation, target)
             perturbation = self._project(perturbation + self._step(gradient, size), eps)
             perturbation = apply_perturbation(images, perturbation, self.clip).perturbation
         return apply_perturbation(images, perturbation.detach(), self.clip)

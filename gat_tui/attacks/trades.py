@@ -20,10 +20,8 @@ from gat_tui.attacks.pgd import _PGD, PGDL2, PGDLinf
 START_STD = 0.001
 
 
-def kl_input_gradient(model: nn.Module, images: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
-    """∂/∂x' of Σ_batch KL(f(x) ‖ f(x')), with f(x) held fixed (it does not depend on x')."""
-    with torch.no_grad():
-        clean_probabilities = functional.softmax(model(images), dim=1)
+def kl_input_gradient(model: nn.Module, clean_probabilities: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """∂/∂x' of Σ_batch KL(f(x) ‖ f(x')), with f(x) = `clean_probabilities` held fixed (it does not depend on x')."""
     current = current.detach().requires_grad_(True)
     divergence = functional.kl_div(functional.log_softmax(model(current), dim=1), clean_probabilities, reduction="sum")
     (gradient,) = torch.autograd.grad(divergence, current)
@@ -34,8 +32,13 @@ class _TradesObjective(_PGD):
     def _start(self, images: torch.Tensor, eps: float) -> torch.Tensor:
         return self._project(START_STD * torch.randn_like(images), eps)
 
-    def _loss_gradient(self, source: nn.Module, images: torch.Tensor, current: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return kl_input_gradient(source, images, current)
+    def _target(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # f(x), once per attack: it is the same at every step
+        with torch.no_grad():
+            return functional.softmax(source(images), dim=1)
+
+    def _loss_gradient(self, source: nn.Module, current: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return kl_input_gradient(source, target, current)
 
 
 class TradesLinf(_TradesObjective, PGDLinf):
