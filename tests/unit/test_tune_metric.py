@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import TinySweep
 
 from gat_tui.config import ConfigError
 from gat_tui.console.sweep_report import markdown
@@ -87,3 +88,26 @@ def test_tune_metric_without_a_tune_grid_and_an_unknown_metric_are_refused(tmp_p
     path.write_text('[[runs]]\npreset = "x"\ntune = { "gat.c_g" = [1] }\ntune_metric = "test_acc"\n')
     with pytest.raises(ConfigError, match=re.escape("'runs[0].tune_metric' = 'test_acc' is not allowed; expected one of val_acc_clean, val_acc_fgm_l2, val_acc_pgd")):
         load_sweep(path)
+
+
+@pytest.mark.slow
+def test_a_sweep_with_tune_metric_trains_its_tuning_runs_selecting_on_validation_pgd(tmp_path: Path, tiny_sweep: TinySweep) -> None:
+    from gat_tui.sweep.runner import SweepRunner
+
+    path = tiny_sweep(
+        tmp_path, seeds=1, tail="",
+        runs=(("gat", 'set = ["eval.pgd_steps=2", "eval.pgd_images=16"]\ntune = { "gat.lr_g" = [1e-6, 1e-2] }\ntune_seeds = 1\ntune_metric = "val_acc_pgd"'),),
+    )
+    sweep = load_sweep(path)
+    out = tmp_path / "out"
+    assert SweepRunner(sweep, out).run() == "finished"
+    for point in sweep.runs[0].tuning:
+        run_dir = tuning_run_dir(out, "gat", point.name, 0)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if '"epoch"' in line]
+        pgd = [record["val_acc_pgd"] for record in epochs if record.get("event") == "epoch"]
+        assert summary["select_best_by"] == "val_acc_pgd" and summary["best_value"] == max(pgd)
+    repeat = json.loads((out / "runs" / "gat" / "seed-0" / "summary.json").read_text())
+    assert repeat["select_best_by"] == "val_acc_clean"  # the repeat runs keep the preset's selection
+    choice = json.loads((out / "tuning" / "gat.json").read_text())
+    assert choice["metric"] == "val_acc_pgd"
