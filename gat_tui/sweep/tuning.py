@@ -36,7 +36,7 @@ from gat_tui.sweep.plan import RunEntry
 METRIC_WORDS = {
     "val_acc_clean": "clean",
     "val_acc_fgm_l2": "under FGM-L2 at eval.fgm_l2_eps",
-    "val_acc_pgd": "under the validation PGD of [eval]",
+    "val_acc_pgd": "under the validation PGD of eval.pgd_norm, pgd_eps, pgd_steps and pgd_images",
 }
 
 
