@@ -40,7 +40,7 @@ from gat_tui.events import (
     Subscriber,
 )
 from gat_tui.methods import MethodSetupError
-from gat_tui.methods.base import Batch, TrainingMethod
+from gat_tui.methods.base import Batch
 from gat_tui.methods.gat_attack import GatAttackerTraining
 from gat_tui.runs.folder import RunFolder, RunFolderError, write_summary
 from gat_tui.runs.lock import RunLocked
@@ -228,7 +228,7 @@ class Trainer:
         generator_stream = setup.cursors["generator"].endless()
         for epoch in range(progress.epochs_done + 1, config.train.epochs + 1):
             if progress.patience_over(method.patience):
-                self.emit(LogMessage("info", f"early stop: no better {self._selection_metric(setup)} for {progress.epochs_without_improvement} epochs"))
+                self.emit(LogMessage("info", f"early stop: no better {self._selection_rule()} for {progress.epochs_without_improvement} epochs"))
                 break
             progress.epoch = epoch
             epoch_started = time.perf_counter()
@@ -334,7 +334,7 @@ class Trainer:
         """
         progress, method = self.progress, setup.method
         figures = self._evaluate(setup, setup.splits.val_images, setup.splits.val_labels)
-        metric = self._selection_metric(setup)
+        metric = self._selection_rule()
         value = figures.figure(metric)
         if value is None or not math.isfinite(value):
             raise TrainingDiverged(f"validation {metric} became {value} in epoch {progress.epoch}")
@@ -372,15 +372,9 @@ class Trainer:
             self._tensorboard = None
             self.emit(LogMessage("warning", failure))
 
-    def _selection_metric(self, setup: TrainingSetup) -> str:
-        """The validation figure that picks the best checkpoint: the method's own (the GAT attacker's
-        L_G) where it has one, else `train.select_best_by`."""
-        if setup.method.selection_metric != TrainingMethod.selection_metric:
-            return setup.method.selection_metric
-        return self.config.train.select_best_by
-
     def _selection_rule(self) -> str:
-        """`_selection_metric` from the config alone, for the summary of a run that may have failed before its setup."""
+        """The validation figure that picks the best checkpoint: the GAT attacker's own (L_G), else
+        `train.select_best_by`; from the config alone, so the summary of a run that failed early has it too."""
         if self.config.method == "gat_attack":
             return GatAttackerTraining.selection_metric
         return self.config.train.select_best_by
