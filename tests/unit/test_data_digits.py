@@ -69,11 +69,28 @@ def test_missing_mnist_without_download_names_the_file_and_the_mirror(tmp_path: 
     assert "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz" in message and "GAT_TUI_DATA_DIR" in message
 
 
-def test_a_failed_mnist_download_tries_every_mirror_and_keeps_no_partial_file(tmp_path: Path) -> None:
+def test_a_failed_fashion_mnist_download_says_why_and_where_to_put_the_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="could not download Fashion-MNIST's train-images-idx3-ubyte.gz") as caught:
         load_splits(DataConfig(dataset="fashion_mnist", val_size=6), tmp_path, download=True)
     assert "network disabled" in str(caught.value) and "fashion-mnist.s3-website" in str(caught.value)
-    assert not list((tmp_path / "FashionMNIST" / "raw").glob("*.gz"))
+
+
+def test_a_failed_mnist_download_tries_every_mirror_and_keeps_no_partial_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gat_tui.data.mnist as mnist_module
+
+    tried: list[str] = []
+
+    def broken_download(url: str, download_root: str, filename: str, md5: str) -> None:
+        tried.append(url)
+        Path(download_root).mkdir(parents=True, exist_ok=True)  # as torchvision's does
+        (Path(download_root) / filename).write_bytes(b"\x1f\x8b half an archive")  # then the connection drops
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(mnist_module, "download_and_extract_archive", broken_download)
+    with pytest.raises(DataError, match="connection reset"):
+        load_splits(DataConfig(dataset="mnist", val_size=6), tmp_path, download=True)
+    assert tried == [f"{mirror}train-images-idx3-ubyte.gz" for mirror in ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")]
+    assert not list((tmp_path / "MNIST" / "raw").glob("*.gz"))
 
 
 def test_a_damaged_idx_file_is_named(tmp_path: Path) -> None:
