@@ -5,7 +5,8 @@ What is measured
 Training images per second of one training step (one classifier update on a minibatch of
 `--batch-size` images; for GAT that step also includes its k generator updates, each on a fresh
 minibatch, but only the classifier's minibatch is counted as trained images) for the methods
-baseline, dropout, random, fg_linf, fg_l2, gat and dropout_gat on Table 1's All-Conv network, and
+baseline, dropout, random, fg_linf, fg_l2, gat and dropout_gat, and the field's baselines pgd_at
+(7 steps, Madry et al.'s CIFAR setting) and trades (10 steps), on Table 1's All-Conv network, and
 for GAT on ResNet-18 (`model.classifier = "torchvision:resnet18"`, as presets/cifar10_resnet18_gat),
 two ways:
 
@@ -41,7 +42,8 @@ Targets (from the issues; reported, never asserted)
 - CPU: every row's engine at >= 1.3x the plain loop's images per second;
 - H100-class GPU: every row's engine at >= 1.5x the plain loop.
 The paper reports GAT training 3-4x slower than fast-gradient training; the GAT/FGSM line gives
-this implementation's figure (engine time per image of `gat` over that of `fg_linf`).
+this implementation's figure (engine time per image of `gat` over that of `fg_linf`), and the
+same ratio is printed for pgd_at and trades.
 
 Run: `python benchmarks/throughput.py [--device auto|cpu|cuda|mps] [--methods gat fg_linf ...]
 [--json results.json]`. The default CPU run takes about 5 minutes on two quiet cores (estimated;
@@ -83,14 +85,17 @@ from gat_tui.training.batches import ShuffledBatches
 # Setup
 # ---------------------------------------------------------------------------------------------
 
-METHODS = ("baseline", "dropout", "random", "fg_linf", "fg_l2", "gat", "dropout_gat")
+METHODS = ("baseline", "dropout", "random", "fg_linf", "fg_l2", "gat", "dropout_gat", "pgd_at", "trades")
 RESNET_ROW = "gat_resnet18"  # GAT with torchvision's ResNet-18 (CIFAR stem) as the classifier
 ROWS = (*METHODS, RESNET_ROW)
 NUM_CLASSES = 10
 IMAGE_SHAPE = (3, 32, 32)
 
 # the cifar presets' values: eps is an L-inf bound (8/255) for fg_linf and an L2 norm otherwise
-EPS = {"random": 1.5, "fg_linf": 0.0314, "fg_l2": 1.5}
+EPS = {"random": 1.5, "fg_linf": 0.0314, "fg_l2": 1.5, "pgd_at": 8 / 255, "trades": 8 / 255}
+# presets/cifar10_pgd_at.toml and cifar10_trades.toml: PGD iterations and step (L-inf)
+PGD_STEPS = {"pgd_at": 7, "trades": 10}
+PGD_STEP_SIZE = 2 / 255
 DROPOUT_METHODS = ("dropout", "dropout_gat")
 # presets/cifar10_resnet18_gat.toml: CIFAR-10's per-channel mean and std inside the model
 CIFAR10_NORMALIZE = NormalizeConfig(mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
@@ -115,8 +120,10 @@ def method_config(method: str, batch_size: int, seed: int) -> RunConfig:
         seed=seed,
         data=dataclasses.replace(base.data, dataset="synthetic", batch_size=batch_size, num_classes=NUM_CLASSES),
         model=dataclasses.replace(base.model, dropout=0.5 if method in DROPOUT_METHODS else 0.0),
-        train=dataclasses.replace(base.train, lr_f=1e-3, alpha=0.5),
-        perturbation=dataclasses.replace(base.perturbation, eps=EPS.get(method, 1.0), clip=True),
+        train=dataclasses.replace(base.train, lr_f=1e-3, alpha=0.0 if method == "pgd_at" else 0.5),
+        perturbation=dataclasses.replace(
+            base.perturbation, eps=EPS.get(method, 1.0), clip=True, norm="linf", steps=PGD_STEPS.get(method, 10), step_size=PGD_STEP_SIZE,
+        ),
         gat=dataclasses.replace(base.gat, c_g=0.01, k=1, lr_g=1e-6),
     )
 
@@ -196,6 +203,7 @@ class PlainLoop:
         self.eps = config.perturbation.eps
         self.c_g = config.gat.c_g
         self.k = config.gat.k
+        self.steps, self.step_size, self.beta = config.perturbation.steps, config.perturbation.step_size, config.trades.beta
         self.losses: list[float] = []
 
         torch.manual_seed(config.seed)
@@ -255,6 +263,29 @@ class PlainLoop:
                 x_adv = x + self.eps * grad / (grad.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-12)  # Eq. 3
             x_adv = x_adv.clamp(0, 1)
             loss = alpha * F.cross_entropy(model(x), y) + (1 - alpha) * F.cross_entropy(model(x_adv), y)
+
+        elif self.method == "pgd_at":  # Madry et al.: L-inf PGD from a uniform random start, alpha = 0
+            x_adv = (x + torch.empty_like(x).uniform_(-self.eps, self.eps)).clamp(0, 1)
+            for _ in range(self.steps):
+                x_adv.requires_grad_(True)
+                grad, = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+                x_adv = torch.min(torch.max(x_adv.detach() + self.step_size * grad.sign(), x - self.eps), x + self.eps).clamp(0, 1)
+            loss = alpha * F.cross_entropy(model(x), y) + (1 - alpha) * F.cross_entropy(model(x_adv), y)
+
+        elif self.method == "trades":  # Zhang et al.'s train_trades_cifar10.py, written out
+            model.eval()
+            with torch.no_grad():
+                p_clean = F.softmax(model(x), dim=1)
+            x_adv = x + 0.001 * torch.randn_like(x)
+            for _ in range(self.steps):
+                x_adv.requires_grad_(True)
+                kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), p_clean, reduction="sum")
+                grad, = torch.autograd.grad(kl, x_adv)
+                x_adv = torch.min(torch.max(x_adv.detach() + self.step_size * grad.sign(), x - self.eps), x + self.eps).clamp(0, 1)
+            model.train()
+            logits = model(x)
+            kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
+            loss = F.cross_entropy(logits, y) + self.beta * kl
 
         else:  # gat, dropout_gat: Algorithm 1
             generator = self.generator
@@ -531,6 +562,11 @@ def report(results: dict[str, dict[str, Any]], device: torch.device, meta: dict[
         )
     else:
         console.print("GAT/FGSM time per image: n/a (needs both gat and fg_linf in --methods)")
+    over_fgsm: dict[str, float] = {}
+    for row in ("pgd_at", "trades"):
+        if row in results and "fg_linf" in results:
+            over_fgsm[row] = results["fg_linf"]["engine_img_per_s"] / results[row]["engine_img_per_s"]
+            console.print(f"{row}/FGSM time per image (engine): {over_fgsm[row]:.2f}x")
     missed: list[str] = []
     if target is not None:
         missed = [row for row, figures in results.items() if figures["ratio"] < target]
@@ -548,7 +584,10 @@ def report(results: dict[str, dict[str, Any]], device: torch.device, meta: dict[
     if load is not None:
         console.print(f"load average at the start {load[0]}, at the end {meta.get('load_average_end')} "
                       f"on {os.cpu_count()} CPUs (ratios are measured pairwise under the same load)")
-    return {"gat_over_fgsm_time_per_image": gat_over_fgsm, "target_ratio": target, "target_missed_by": missed}
+    return {
+        "gat_over_fgsm_time_per_image": gat_over_fgsm, "over_fgsm_time_per_image": over_fgsm,
+        "target_ratio": target, "target_missed_by": missed,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,13 +19,15 @@ from gat_tui.toml_schema import REQUIRED, SchemaError, build, parse_override, pa
 
 __all__ = [
     "ConfigError", "RunConfig", "DataConfig", "ModelConfig", "NormalizeConfig", "TrainConfig", "PerturbationConfig", "GatConfig",
-    "AttackConfig", "CheckpointConfig", "EvalConfig", "LoggingConfig", "METHODS", "DATASETS", "DEVICES", "FOLDER_NAME", "SEED_MAX",
-    "config_from_mapping", "config_from_toml", "config_to_toml", "load_preset", "parse_override", "preset_json_schema",
-    "with_absolute_data_path", "PRESET_SCHEMA_FILE",
+    "AttackConfig", "CheckpointConfig", "EvalConfig", "LoggingConfig", "TradesConfig", "METHODS", "DATASETS", "SELECTION_METRICS", "DEVICES",
+    "FOLDER_NAME", "SEED_MAX", "config_from_mapping", "config_from_toml", "config_to_toml", "load_preset", "parse_override",
+    "preset_json_schema", "with_absolute_data_path", "PRESET_SCHEMA_FILE",
 ]
 
-METHODS = ("baseline", "dropout", "random", "fg_linf", "fg_l2", "gat", "dropout_gat", "gat_attack")
-DATASETS = ("cifar10", "cifar100", "synthetic", "imagefolder")
+METHODS = ("baseline", "dropout", "random", "fg_linf", "fg_l2", "gat", "dropout_gat", "gat_attack", "pgd_at", "trades")
+DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "synthetic", "imagefolder")
+# the validation figure that picks a run's best checkpoint (train.select_best_by) and a sweep's tuned setting (tune_metric)
+SELECTION_METRICS = ("val_acc_clean", "val_acc_fgm_l2", "val_acc_pgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -107,16 +109,31 @@ class TrainConfig:
     )
     log_every: int = setting(50, "steps between step-metric events (and host syncs)", min=1)
     max_steps_per_epoch: int = setting(0, "cap on classifier steps per epoch (0 = a full pass)", min=0)
+    select_best_by: str = setting(
+        "val_acc_clean",
+        "validation accuracy that picks the best checkpoint: clean (the paper's rule), under FGM-L2 at eval.fgm_l2_eps, "
+        "or under the validation PGD of [eval] (Rice et al. 2020: robust overfitting)",
+        choices=SELECTION_METRICS,
+    )
 
 
 @dataclass(frozen=True)
 class PerturbationConfig:
     eps: float = setting(
         1.0,
-        "perturbation size for random / fg_linf / fg_l2: an L2 norm, or the L-inf bound for fg_linf",
+        "perturbation size for random / fg_linf / fg_l2 / pgd_at / trades: an L2 norm, or the L-inf bound "
+        "(fg_linf; pgd_at and trades with norm = 'linf')",
         min=0.0,
     )
     clip: bool = setting(True, "clip adversarial images to the valid pixel range [0, 1]")
+    norm: str = setting("linf", "pgd_at and trades only: the ball eps bounds, 'linf' or 'l2'", choices=("linf", "l2"))
+    steps: int = setting(10, "pgd_at and trades only: PGD iterations per training step", min=1, max=1000)
+    step_size: float = setting(
+        0.0, "pgd_at and trades only: PGD step, in eps's unit (0 = 2.5*eps/steps, Madry et al.; 2/255 at eps 8/255, 10 steps)", min=0.0
+    )
+    random_start: bool = setting(
+        True, "pgd_at only: start PGD at a uniform random point of the eps-ball (trades always starts at x + 0.001*N(0, 1))"
+    )
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,11 @@ class GatConfig:
     c_g: float = setting(0.01, "weight of the squared L2 norm of G(delta) in the generator loss (Eq. 9)", min=0.0)
     k: int = setting(1, "generator steps per classifier step (Algorithm 1)", min=1)
     lr_g: float = setting(1e-6, "Adam learning rate of the generator G", min=0.0, min_exclusive=True, max=LR_MAX)
+
+
+@dataclass(frozen=True)
+class TradesConfig:
+    beta: float = setting(6.0, "trades only: weight beta of KL(f(x) || f(x')) against CE(f(x), y) (Zhang et al. 2019: 6)", min=0.0)
 
 
 @dataclass(frozen=True)
@@ -144,6 +166,16 @@ class CheckpointConfig:
 class EvalConfig:
     fgm_l2_eps: float = setting(1.0, "L2 norm of the FGM-L2 attack in per-epoch validation", min=0.0)
     panel_size: int = setting(8, "validation images in the fixed preview panel", min=0, max=64)
+    pgd: bool = setting(
+        False, "also measure validation accuracy under PGD every epoch (always on with train.select_best_by = 'val_acc_pgd')"
+    )
+    pgd_norm: str = setting("linf", "validation PGD: the ball pgd_eps bounds, 'linf' or 'l2'", choices=("linf", "l2"))
+    pgd_eps: float = setting(8 / 255, "validation PGD: size of the ball, an L-inf bound or an L2 norm (default 8/255)", min=0.0)
+    pgd_steps: int = setting(10, "validation PGD: iterations (step 2.5*pgd_eps/pgd_steps, random start)", min=1, max=1000)
+    pgd_images: int = setting(
+        1000, "validation PGD: the first this many validation images are attacked (0 = all); a small budget per epoch",
+        min=0, max=IMAGES_MAX,
+    )
 
 
 @dataclass(frozen=True)
@@ -170,6 +202,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
     gat: GatConfig = field(default_factory=GatConfig)
+    trades: TradesConfig = field(default_factory=TradesConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -186,6 +219,11 @@ def _check_consistency(config: RunConfig, where: str) -> None:
         )
     if config.method == "gat_attack" and not config.attack.classifier:
         raise ConfigError(f"{where}: key 'attack.classifier' is empty; gat_attack needs a classifier checkpoint")
+    if config.method == "gat_attack" and config.train.select_best_by != "val_acc_clean":
+        raise ConfigError(
+            f"{where}: key 'train.select_best_by' = {config.train.select_best_by!r} does not apply to gat_attack, "
+            "which keeps the generator with the lowest validation L_G; leave it at 'val_acc_clean'"
+        )
     if config.method in ("dropout", "dropout_gat") and config.model.dropout == 0.0:
         raise ConfigError(f"{where}: key 'model.dropout' = 0.0 but method '{config.method}' needs a rate > 0")
     model = config.model

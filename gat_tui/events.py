@@ -67,6 +67,7 @@ class EpochSummary:
     val_loss_g: float | None
     is_best: bool
     epoch_seconds: float
+    val_acc_pgd: float | None = None  # under the validation PGD of [eval]; None when it is off
 
 
 _EPOCH_CONTEXT = ("epoch", "step", "time", "is_best", "epoch_seconds")
@@ -83,6 +84,7 @@ FIGURE_LABELS: dict[str, str] = {
     "val_acc_clean": "val clean",
     "val_acc_adv": "val adv",
     "val_acc_fgm_l2": "val FGM-L2",
+    "val_acc_pgd": "val PGD",
     "val_pert_l2": "val ‖δ‖₂",
     "val_pert_linf": "val ‖δ‖∞",
     "val_loss_g": "val L_G",
@@ -116,6 +118,7 @@ class EvaluationDone:
     val_acc_adv: float | None
     val_acc_fgm_l2: float
     val_pert_l2: float | None
+    val_acc_pgd: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ With `random_start=False` the first step starts from x itself, as torchattacks' 
 `random_start=False` (the equal images are a test). Each of `steps` iterations moves by `step_size` along the sign (L-inf) or the normalised
 gradient (L2) of the cross-entropy, then projects back into the ε-ball around x and into
 [0, 1]. The default step size is 2.5·ε/steps, Madry et al.'s choice.
+
+Subclasses change what is ascended (`_loss_gradient`) and where it starts (`_start`): TRADES'
+inner maximisation (`gat_tui.attacks.trades`) is this same loop on a KL divergence.
 """
 
 from __future__ import annotations
@@ -32,15 +35,26 @@ class _PGD(Attack):
     def _random_start(self, images: torch.Tensor, eps: float) -> torch.Tensor:
         raise NotImplementedError
 
+    def _start(self, images: torch.Tensor, eps: float) -> torch.Tensor:
+        """The perturbation before the first step: a random point of the ε-ball, or none."""
+        if self.random_start:
+            return self._project(self._random_start(images, eps), eps)
+        return torch.zeros_like(images)
+
+    def _target(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """What the ascended loss compares each step's output with, computed once per attack: the labels."""
+        return labels
+
+    def _loss_gradient(self, source: nn.Module, current: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The gradient PGD ascends at the current point `current` of the ball: ∂J(x', y)/∂x' for target y."""
+        return cross_entropy_input_gradient(source, current, target)
+
     def perturb(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Perturbed:
         size = self.step_size if self.step_size is not None else 2.5 * eps / self.steps
-        if self.random_start:
-            perturbation = self._project(self._random_start(images, eps), eps)
-            perturbation = apply_perturbation(images, perturbation, self.clip).perturbation
-        else:
-            perturbation = torch.zeros_like(images)
+        perturbation = apply_perturbation(images, self._start(images, eps), self.clip).perturbation
+        target = self._target(source, images, labels)
         for _ in range(self.steps):
-            gradient = cross_entropy_input_gradient(source, images + perturbation, labels)
+            gradient = self._loss_gradient(source, images + perturbation, target)
             perturbation = self._project(perturbation + self._step(gradient, size), eps)
             perturbation = apply_perturbation(images, perturbation, self.clip).perturbation
         return apply_perturbation(images, perturbation.detach(), self.clip)

@@ -67,7 +67,7 @@ def eval_command(
     ),
     weights: Path | None = typer.Option(None, "--weights", help="With --model: its state dict, a .safetensors file (never a pickle)."),
     dataset: str = typer.Option(
-        "cifar10", "--dataset", help="With --model: cifar10, cifar100, synthetic, imagefolder, or a preset file or run folder whose [data] to use."
+        "cifar10", "--dataset", help="With --model: cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic, imagefolder, or a preset file or run folder whose [data] to use."
     ),
     data: list[str] = typer.Option([], "--data", metavar="KEY=VALUE", help="With --model: a [data] setting, e.g. path=DIR or test_size=500. Repeatable."),
     num_classes: int | None = typer.Option(None, "--num-classes", help="With --model: the synthetic data's classes (as --data num_classes=N)."),

@@ -61,6 +61,8 @@ def epoch_line(event: EpochSummary) -> str:
         f"epoch {event.epoch}: val clean {_pct(event.val_acc_clean)}  own-perturbation {_pct(event.val_acc_adv)}"
         f"  FGM-L2 {_pct(event.val_acc_fgm_l2)}"
     )
+    if event.val_acc_pgd is not None:  # the validation PGD of [eval], when it is on
+        text += f"  PGD {_pct(event.val_acc_pgd)}"
     if event.val_pert_l2 is not None:
         text += f"  |δ|₂ {_fmt(event.val_pert_l2, 3)}"
     if event.val_loss_g is not None:
@@ -112,6 +114,7 @@ def summary_lines(finished: RunFinished, run_dir: str | Path) -> list[str]:
         lines.append(
             f"test: clean {_pct(finished.test_acc_clean)}  own perturbation {_pct(finished.test_acc_adv)}"
             f"  FGM-L2 {_pct(finished.test_acc_fgm_l2)}"
+            + (f"  PGD {_pct(finished.extra['test_acc_pgd'])}" if finished.extra.get("test_acc_pgd") is not None else "")
         )
     if finished.best_epoch is not None:
         lines.append(f"best epoch {finished.best_epoch} (validation)")
@@ -255,6 +258,8 @@ class HeadlessPrinter:
             table.add_row("test accuracy, clean", _pct(event.test_acc_clean))
             table.add_row("test accuracy, own perturbation", _pct(event.test_acc_adv))
             table.add_row("test accuracy, FGM-L2", _pct(event.test_acc_fgm_l2))
+            if event.extra.get("test_acc_pgd") is not None:  # the validation PGD of [eval], on the test images
+                table.add_row("test accuracy, PGD", _pct(event.extra["test_acc_pgd"]))
         self.console.print(table)
         for line in next_commands(self.run_dir):
             self.line(line)

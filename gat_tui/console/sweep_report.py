@@ -11,7 +11,9 @@ from gat_tui.console.accuracy_chart import accuracy_chart
 from gat_tui.sweep.report import Cell, SweepReport, TableRow
 from gat_tui.sweep.tuning import PointResult, Tuning
 
-MAIN_COLUMNS = ("run", "clean", "own perturbation", "FGM-L2", "paper (clean)", "(ours − paper) / paper std", "tuned setting")
+MAIN_COLUMNS = (
+    "run", "clean", "own perturbation", "FGM-L2", "paper (clean)", "(ours − paper) / paper std", "tuned setting", "checkpoint chosen by",
+)
 TUNING_COLUMNS = ("grid point", "best val acc (%), mean ± std (n)", "failed", "not finished", "")
 
 
@@ -19,7 +21,7 @@ def _main_cells(row: TableRow) -> tuple[str, ...]:
     paper = row.paper.text() if row.paper is not None else "n/a"
     z = "-" if row.paper_z is None else f"{row.paper_z:+.2f}"
     tuned = row.tuned if row.tuned is not None else "-"
-    return (row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text(), paper, z, tuned)
+    return (row.label, row.test_acc_clean.text(), row.test_acc_adv.text(), row.test_acc_fgm_l2.text(), paper, z, tuned, row.selected_by)
 
 
 def ordering_lines(report: SweepReport) -> list[str]:
@@ -46,7 +48,10 @@ def tuning_tables(report: SweepReport) -> list[Table]:
     tables = []
     for tuning in report.tuning:
         chosen = tuning.chosen or f"none yet ({tuning.waiting})"
-        table = Table(title=f"tuning {tuning.label}: {tuning.tune_seeds} seeds per point; chosen: {chosen}", caption=f"rule: {tuning.rule}; tie: {tuning.tie_break}")
+        table = Table(
+            title=f"tuning {tuning.label}: {tuning.tune_seeds} seeds per point, compared on {tuning.metric}; chosen: {chosen}",
+            caption=f"rule: {tuning.rule}; tie: {tuning.tie_break}",
+        )
         for column in TUNING_COLUMNS:
             table.add_column(column)
         for point in tuning.points:
@@ -90,7 +95,8 @@ def markdown(report: SweepReport) -> str:
         lines += ["", ordering[0], ""] + [f"- {line.strip()}" for line in ordering[1:]]
     for tuning in report.tuning:
         lines += [
-            "", f"Tuning {tuning.label} ({tuning.tune_seeds} seeds per point): chosen **{tuning.chosen or 'none yet: ' + tuning.waiting}**.",
+            "", f"Tuning {tuning.label} ({tuning.tune_seeds} seeds per point, compared on {tuning.metric}): "
+            f"chosen **{tuning.chosen or 'none yet: ' + tuning.waiting}**.",
             f"Rule: {tuning.rule}. Tie: {tuning.tie_break}.", "",
             "| " + " | ".join(TUNING_COLUMNS[:-1]) + " | chosen |", "|" + " --- |" * len(TUNING_COLUMNS),
         ]

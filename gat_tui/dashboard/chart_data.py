@@ -61,6 +61,7 @@ COMPACT_LABELS = {
     "val_acc_clean": "val",
     "val_acc_adv": "val adv",
     "val_acc_fgm_l2": "FGM",
+    "val_acc_pgd": "PGD",
     "val_pert_l2": "val",
     "val_pert_linf": "val",
 }

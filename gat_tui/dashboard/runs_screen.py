@@ -330,7 +330,7 @@ class RunChartsScreen(Screen[None]):
             yield MetricChart("‖δ‖₂", ("pert_l2", "val_pert_l2"))
             yield MetricChart("‖δ‖∞", ("pert_linf", "val_pert_linf"))
         with Horizontal(id="charts-lower"):
-            yield MetricChart("validation accuracy", ("val_acc_clean", "val_acc_adv", "val_acc_fgm_l2"))
+            yield MetricChart("validation accuracy", ("val_acc_clean", "val_acc_adv", "val_acc_fgm_l2", "val_acc_pgd"))
         yield Footer()
 
     def on_mount(self) -> None:

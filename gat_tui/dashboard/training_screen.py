@@ -55,12 +55,17 @@ CHARTS = (
     ("chart-losses", "losses", ("loss_f", "loss_g")),
     ("chart-l2", "‖δ‖₂", ("pert_l2", "val_pert_l2")),
     ("chart-linf", "‖δ‖∞", ("pert_linf", "val_pert_linf")),
-    ("chart-accuracy", "accuracy", ("train_acc_clean", "train_acc_adv", "val_acc_clean", "val_acc_adv", "val_acc_fgm_l2")),
+    ("chart-accuracy", "accuracy", ("train_acc_clean", "train_acc_adv", "val_acc_clean", "val_acc_adv", "val_acc_fgm_l2", "val_acc_pgd")),
 )
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _pgd(value: float | None) -> str:
+    """The validation PGD figure for a log line, nothing when it is off."""
+    return "" if value is None else f", PGD {_pct(value)}"
 
 
 class TrainingScreen(WorkerScreen):
@@ -190,14 +195,14 @@ class TrainingScreen(WorkerScreen):
             best = " [b]best[/b]" if event.is_best else ""
             self.log_line(
                 f"epoch {event.epoch}: val clean {_pct(event.val_acc_clean)}, own perturbation "
-                f"{_pct(event.val_acc_adv)}, FGM-L2 {_pct(event.val_acc_fgm_l2)}{best}"
+                f"{_pct(event.val_acc_adv)}, FGM-L2 {_pct(event.val_acc_fgm_l2)}{_pgd(event.val_acc_pgd)}{best}"
             )
         elif isinstance(event, PreviewPanel):
             self.query_one(PreviewGrid).show(event)
         elif isinstance(event, EvaluationDone):
             self.log_line(
                 f"evaluation at step {event.step}: val clean {_pct(event.val_acc_clean)}, own perturbation "
-                f"{_pct(event.val_acc_adv)}, FGM-L2 {_pct(event.val_acc_fgm_l2)}"
+                f"{_pct(event.val_acc_adv)}, FGM-L2 {_pct(event.val_acc_fgm_l2)}{_pgd(event.val_acc_pgd)}"
             )
         elif isinstance(event, PauseChanged):
             state.state = "paused" if event.paused else "running"

@@ -21,8 +21,15 @@ def load_splits(config: DataConfig, data_dir: Path | None = None, download: bool
     if config.dataset in ("cifar10", "cifar100"):
         from gat_tui.data.cifar import load_cifar
 
-        root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-        return load_cifar(config, root, download=download)
+        return load_cifar(config, _root(data_dir), download=download)
+    if config.dataset in ("mnist", "fashion_mnist"):
+        from gat_tui.data.mnist import load_mnist
+
+        return load_mnist(config, _root(data_dir), download=download)
+    if config.dataset == "svhn":
+        from gat_tui.data.svhn import load_svhn
+
+        return load_svhn(config, _root(data_dir), download=download)
     if config.dataset == "synthetic":
         from gat_tui.data.synthetic import load_synthetic
 
@@ -31,4 +38,9 @@ def load_splits(config: DataConfig, data_dir: Path | None = None, download: bool
         from gat_tui.data.imagefolder import load_imagefolder
 
         return load_imagefolder(config)
-    raise DataError(f"unknown dataset {config.dataset!r}; expected cifar10, cifar100, synthetic or imagefolder")
+    raise DataError(f"unknown dataset {config.dataset!r}; expected cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic or imagefolder")
+
+
+def _root(data_dir: Path | None) -> Path:
+    """The folder of downloaded data sets."""
+    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()

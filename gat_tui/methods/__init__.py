@@ -1,4 +1,5 @@
-"""Training methods of the paper's Table 2 and Section 4.2; `build_method` picks one by name.
+"""Training methods of the paper's Table 2 and Section 4.2, and two baselines of the field
+(PGD adversarial training, TRADES); `build_method` picks one by name.
 
 A new method is one new module with a `TrainingMethod` subclass and one entry below.
 """
@@ -16,8 +17,10 @@ from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod
 from gat_tui.methods.fast_gradient import FastGradientTraining
 from gat_tui.methods.gat import GenerativeAdversarialTraining
 from gat_tui.methods.gat_attack import GatAttackerTraining
+from gat_tui.methods.pgd_at import PGDAdversarialTraining
 from gat_tui.methods.random_noise import RandomPerturbationTraining
 from gat_tui.methods.standard import StandardTraining
+from gat_tui.methods.trades import TradesTraining
 
 __all__ = ["DrawBatch", "StepResult", "TrainingMethod", "build_method", "MethodSetupError"]
 
@@ -76,6 +79,16 @@ def _build_method(config: RunConfig, num_classes: int, image_shape: tuple[int, i
         generator = build_generator(architecture, image_shape).to(device)
         method = GenerativeAdversarialTraining(
             classifier, generator, train.lr_f, gat.lr_g, train.alpha, gat.c_g, gat.k, perturbation.clip
+        )
+    elif config.method == "pgd_at":
+        method = PGDAdversarialTraining(
+            classifier, train.lr_f, train.alpha, perturbation.eps, perturbation.clip, perturbation.norm,
+            perturbation.steps, perturbation.step_size or None, perturbation.random_start,
+        )
+    elif config.method == "trades":
+        method = TradesTraining(
+            classifier, train.lr_f, config.trades.beta, perturbation.eps, perturbation.clip, perturbation.norm,
+            perturbation.steps, perturbation.step_size or None,
         )
     else:
         raise MethodSetupError(f"unknown method {config.method!r}")

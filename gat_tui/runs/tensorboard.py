@@ -66,6 +66,7 @@ SCALAR_TAGS: dict[str, str] = {
     "val_acc_clean": "accuracy/val_clean",
     "val_acc_adv": "accuracy/val_adv",
     "val_acc_fgm_l2": "accuracy/val_fgm_l2",
+    "val_acc_pgd": "accuracy/val_pgd",
     "val_pert_l2": "perturbation/val_l2",
     "val_pert_linf": "perturbation/val_linf",
     "val_loss_g": "loss/val_generator",

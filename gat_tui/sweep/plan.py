@@ -19,6 +19,7 @@
     preset = "cifar10_dropout_gat"
     tune = { "gat.lr_g" = [1e-6, 1e-4], "gat.c_g" = [0.01, 0.1] }   # two stages (Section 4.4):
     tune_seeds = 3                  # every grid point x 3 tuning seeds, then the best point x every seed
+    tune_metric = "val_acc_pgd"     # optional: compare the points on this validation figure (default clean)
 
     [[evaluations]]                 # optional: attacks on each listed run's best checkpoint
     name = "fig4"
@@ -57,7 +58,9 @@ the best performance on the validation data", then repeated over weight initiali
 tuning stage trains every point of the `tune` grid with `tune_seeds` seeds (TUNING_SEED_BASE + k,
 + seed_offset: disjoint from the repeat seeds, so no repeat run is a copy of a tuning run); the
 point with the highest mean best validation accuracy wins (`gat_tui.sweep.tuning`), and the
-repeat stage trains that point for every seed under the entry's own label. Tuning job k goes to
+repeat stage trains that point for every seed under the entry's own label. `tune_metric` compares
+the points on another validation figure (`train.select_best_by`'s choices: the tuning runs train
+with it, so their `best_value` is that figure); the repeat runs keep the preset's own selection. Tuning job k goes to
 shard k mod N; every shard lists all tuning jobs of its share before any repeat job, and a
 repeat job whose choice cannot be made yet (tuning runs of another shard not finished) waits.
 """
@@ -72,7 +75,7 @@ from typing import Any
 
 from gat_tui.attacks import ATTACKS, AUTOATTACKS
 from gat_tui.attacks.autoattack import STAGES, VERSIONS
-from gat_tui.config import FOLDER_NAME, IMAGES_MAX, ConfigError
+from gat_tui.config import FOLDER_NAME, IMAGES_MAX, SELECTION_METRICS, ConfigError
 from gat_tui.toml_schema import REQUIRED, build, parse_toml, read_text, setting
 
 # Bounds that keep seed + seed_offset a valid seed (< 2**63) and the job list in memory.
@@ -110,6 +113,12 @@ class RunTable:
         min_items=1,
     )
     tune_seeds: int = setting(3, "with tune: seeds of each grid point in the tuning stage", min=1, max=TUNE_SEEDS_MAX)
+    tune_metric: str | None = setting(
+        None,
+        "with tune: the validation figure the tuning stage compares (its runs train with train.select_best_by set to it); "
+        "default the preset's train.select_best_by, val_acc_clean unless set (the paper's rule)",
+        choices=SELECTION_METRICS,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +187,13 @@ class RunEntry:
     seed_offset: int = 0
     tuning: tuple[TuningPoint, ...] = ()  # empty: no tuning stage
     tune_seeds: int = 0
+    tune_metric: str | None = None  # None: the preset's own train.select_best_by
+
+    def tuning_overrides(self, point: TuningPoint) -> tuple[str, ...]:
+        """A tuning run's overrides beyond the entry's own: the grid point's, and the figure its checkpoint (and so
+        its `best_value`, the tuning figure) is selected by."""
+        metric = () if self.tune_metric is None else (f"train.select_best_by={self.tune_metric}",)
+        return point.overrides + metric
 
     def tuning_seed(self, index: int) -> int:
         """The training seed of tuning seed `index` (0 .. tune_seeds-1)."""
@@ -256,6 +272,8 @@ def _point_overrides(point: dict[str, Any]) -> tuple[str, ...]:
 
 def _tuning_points(where: str, index: int, run: RunTable) -> tuple[TuningPoint, ...]:
     if not run.tune:
+        if run.tune_metric is not None:
+            raise _refuse(where, f"runs[{index}].tune_metric", run.tune_metric, "no tune_metric without a tune grid")
         return ()
     if run.grid:
         raise _refuse(where, f"runs[{index}].tune", run.tune, "either a grid (one run per point) or tune, not both")
@@ -276,7 +294,7 @@ def _run_entries(where: str, index: int, run: RunTable) -> list[RunEntry]:
     return [
         RunEntry(
             _grid_label(stem, point), run.preset, run.set + _point_overrides(point), run.attack_target, run.seed_offset,
-            tuning, tune_seeds,
+            tuning, tune_seeds, run.tune_metric if tuning else None,
         )
         for point in _points(run.grid)
     ]
@@ -379,7 +397,7 @@ def check_runs(sweep: Sweep) -> None:
         # an attacker's classifier is its target's best checkpoint, known once the target has trained
         target = [] if entry.attack_target is None else [f'attack.classifier="best checkpoint of {entry.attack_target}"']
         for point in entry.tuning or (None,):
-            overrides = [*entry.overrides, *(point.overrides if point is not None else ()), *target]
+            overrides = [*entry.overrides, *(entry.tuning_overrides(point) if point is not None else ()), *target]
             try:
                 load_named_preset(entry.preset, overrides)
             except ConfigError as error:

@@ -59,6 +59,7 @@ class TableRow:
     paper: Cell | None
     paper_z: float | None = None  # (our mean - paper mean) / paper std, clean test accuracy
     tuned: str | None = None  # the tuning stage's chosen grid point ('waiting' while it cannot be chosen)
+    selected_by: str = "-"  # the validation figure that chose the runs' checkpoints (summary's select_best_by)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,12 @@ def build_report(folder: Path) -> SweepReport:
             tuning = choose(folder, entry)
             tunings.append(tuning)
             tuned = tuning.chosen if tuning.chosen is not None else "waiting"
-        table.append(TableRow(entry.label, clean, cell("test_acc_adv"), cell("test_acc_fgm_l2"), paper, _z(clean, paper), tuned))
+        table.append(
+            TableRow(
+                entry.label, clean, cell("test_acc_adv"), cell("test_acc_fgm_l2"), paper, _z(clean, paper), tuned,
+                _selection_rules(summaries),
+            )
+        )
 
     curves = []
     for evaluation in sweep.evaluations:
@@ -176,6 +182,13 @@ def _finished_summaries(run_dirs: list[Path], skipped: list[str]) -> list[dict[s
                 skipped.append(f"{path}: {problem}")
         summaries.append(summary)
     return summaries
+
+
+def _selection_rules(summaries: list[dict[str, Any]]) -> str:
+    """The figure(s) that chose these runs' best checkpoints; a summary written before the choice
+    existed was chosen on clean accuracy; '-' without a finished run."""
+    rules = sorted({str(summary.get("select_best_by", "val_acc_clean")) for summary in summaries})
+    return ", ".join(rules) if rules else "-"
 
 
 def _z(ours: Cell, paper: Cell | None) -> float | None:

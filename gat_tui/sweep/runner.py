@@ -146,7 +146,7 @@ class SweepRunner:
 
         run_dir = self.layout.job_run_dir(job)
         if job.point is not None:  # a tuning run: seed is the tuning seed's index
-            seed, extra = job.entry.tuning_seed(job.seed), list(job.point.overrides)
+            seed, extra = job.entry.tuning_seed(job.seed), list(job.entry.tuning_overrides(job.point))
         else:
             seed, extra = job.seed + job.entry.seed_offset, []
         status = run_status(run_dir)

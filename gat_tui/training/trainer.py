@@ -41,6 +41,7 @@ from gat_tui.events import (
 )
 from gat_tui.methods import MethodSetupError
 from gat_tui.methods.base import Batch
+from gat_tui.methods.gat_attack import GatAttackerTraining
 from gat_tui.runs.folder import RunFolder, RunFolderError, write_summary
 from gat_tui.runs.lock import RunLocked
 from gat_tui.runs.status import read_summary
@@ -52,7 +53,7 @@ from gat_tui.training.request import TrainingRequest
 from gat_tui.training.setup import TrainingSetup, prepare
 from gat_tui.training.state import Progress, StateError
 from gat_tui.training.step_metrics import PendingMetricsError, StepAccumulator
-from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
+from gat_tui.training.validation import PgdBudget, SplitFigures, evaluate_split, preview_panel
 
 if TYPE_CHECKING:
     from gat_tui.runs.tensorboard import TensorBoardLog
@@ -227,7 +228,7 @@ class Trainer:
         generator_stream = setup.cursors["generator"].endless()
         for epoch in range(progress.epochs_done + 1, config.train.epochs + 1):
             if progress.patience_over(method.patience):
-                self.emit(LogMessage("info", f"early stop: no better {method.selection_metric} for {progress.epochs_without_improvement} epochs"))
+                self.emit(LogMessage("info", f"early stop: no better {self._selection_rule()} for {progress.epochs_without_improvement} epochs"))
                 break
             progress.epoch = epoch
             epoch_started = time.perf_counter()
@@ -295,7 +296,9 @@ class Trainer:
             control.evaluate_now.clear()
             figures = self._evaluate(setup, setup.splits.val_images, setup.splits.val_labels)
             self.emit(
-                EvaluationDone(progress.epoch, progress.step, figures.acc_clean, figures.acc_adv, figures.acc_fgm_l2, figures.pert_l2)
+                EvaluationDone(
+                    progress.epoch, progress.step, figures.acc_clean, figures.acc_adv, figures.acc_fgm_l2, figures.pert_l2, figures.acc_pgd
+                )
             )
 
     def _report(self, accumulator: StepAccumulator, batch_size: int, interval_started: float) -> None:
@@ -331,9 +334,10 @@ class Trainer:
         """
         progress, method = self.progress, setup.method
         figures = self._evaluate(setup, setup.splits.val_images, setup.splits.val_labels)
-        value = figures.loss_g if method.selection_metric == "val_loss_g" else figures.acc_clean
+        metric = self._selection_rule()
+        value = figures.figure(metric)
         if value is None or not math.isfinite(value):
-            raise TrainingDiverged(f"validation {method.selection_metric} became {value} in epoch {progress.epoch}")
+            raise TrainingDiverged(f"validation {metric} became {value} in epoch {progress.epoch}")
         better = progress.record_epoch(value, method.selection_lower_is_better)
         self.emit(figures.epoch_summary(progress.epoch, progress.step, round(self.elapsed(), 3), better, train_seconds))
         warning = self.generator_watch.observe(figures.pert_l2)
@@ -368,6 +372,20 @@ class Trainer:
             self._tensorboard = None
             self.emit(LogMessage("warning", failure))
 
+    def _selection_rule(self) -> str:
+        """The validation figure that picks the best checkpoint: the GAT attacker's own (L_G), else
+        `train.select_best_by`; from the config alone, so the summary of a run that failed early has it too."""
+        if self.config.method == "gat_attack":
+            return GatAttackerTraining.selection_metric
+        return self.config.train.select_best_by
+
+    def _pgd_budget(self) -> PgdBudget | None:
+        """The validation PGD figure's attack when it is on ([eval] pgd, or selection by it), else None."""
+        config = self.config
+        if config.eval.pgd or config.train.select_best_by == "val_acc_pgd":
+            return PgdBudget.from_config(config.eval)
+        return None
+
     def _evaluate(self, setup: TrainingSetup, images: torch.Tensor, labels: torch.Tensor) -> SplitFigures:
         # evaluation draws its random numbers from a forked stream: training's stream, and so
         # the trained weights, do not depend on how often or whether we evaluate
@@ -381,6 +399,7 @@ class Trainer:
                 self.config.eval.fgm_l2_eps,
                 self.config.perturbation.clip,
                 setup.channels_last,
+                self._pgd_budget(),
             )
 
     def _save(self, setup: TrainingSetup, path: Path, reason: str) -> None:
@@ -402,7 +421,7 @@ class Trainer:
             test_acc_clean=figures.acc_clean,
             test_acc_adv=figures.acc_adv,
             test_acc_fgm_l2=figures.acc_fgm_l2,
-            extra={"test_pert_l2": figures.pert_l2, "test_pert_linf": figures.pert_linf},
+            extra={"test_pert_l2": figures.pert_l2, "test_pert_linf": figures.pert_linf, "test_acc_pgd": figures.acc_pgd},
         )
 
     def _finish(
@@ -436,7 +455,7 @@ class Trainer:
                 self.paths.summary,
                 finished,
                 {"preset": self.config.name, "method": self.config.method, "run_dir": str(self.paths.root),
-                 "torch_threads": torch.get_num_threads()},
+                 "torch_threads": torch.get_num_threads(), "select_best_by": self._selection_rule()},
             )
         self.emit(finished)
         return finished

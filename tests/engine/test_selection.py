@@ -6,6 +6,7 @@ the best epoch from the worst, the first and the last.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -110,3 +111,55 @@ def test_the_gat_attacker_stops_after_patience_epochs_without_a_lower_loss(tmp_p
     # epochs 3 and 4 are no better than epoch 2: two epochs without improvement, so no epoch 5
     assert [summary.epoch for summary in summaries] == [1, 2, 3, 4]
     assert finished.best_epoch == 2 and finished.epochs_done == 4
+
+
+def test_select_best_by_val_acc_pgd_keeps_the_epoch_with_the_best_validation_pgd_accuracy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # epoch:          1     2 (best PGD)  3 (best FGM-L2)   4 (best clean)
+    clean = [0.50, 0.60, 0.70, 0.90]
+    fgm = [0.30, 0.35, 0.50, 0.20]
+    pgd = [0.10, 0.40, 0.30, 0.05]
+    budgets: list[Any] = []
+    scripted = iter(zip(clean, fgm, pgd))
+
+    def scripted_evaluate(*args: Any, **kwargs: Any) -> SplitFigures:
+        budgets.append(args[-1])  # the validation PGD's budget, or None when it is off
+        acc_clean, acc_fgm, acc_pgd = next(scripted, (0.5, 0.5, 0.5))
+        return SplitFigures(acc_clean=acc_clean, acc_adv=None, acc_fgm_l2=acc_fgm, pert_l2=None, pert_linf=None, loss_g=None, acc_pgd=acc_pgd)
+
+    monkeypatch.setattr(trainer_module, "evaluate_split", scripted_evaluate)
+    config = quick_config("baseline", epochs=4)
+    config = replace(config, train=replace(config.train, select_best_by="val_acc_pgd"), eval=replace(config.eval, pgd_steps=3, pgd_images=8))
+    finished, summaries, best_saves = run(config, tmp_path / "run")
+    assert [summary.val_acc_pgd for summary in summaries] == pgd
+    assert [summary.is_best for summary in summaries] == [True, True, False, False]
+    assert finished.best_epoch == 2 and finished.best_value == 0.40
+    assert [save.epoch for save in best_saves] == [1, 2]
+    _, metadata = read_checkpoint(tmp_path / "run/checkpoints/best.safetensors")
+    assert metadata["epoch"] == "2"
+    # the PGD figure was asked for with [eval]'s budget, every epoch and for the test figures
+    assert all(budget is not None and (budget.steps, budget.images) == (3, 8) for budget in budgets)
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert summary["select_best_by"] == "val_acc_pgd" and summary["best_epoch"] == 2
+
+
+def test_select_best_by_val_acc_fgm_l2_keeps_the_epoch_with_the_best_fgm_accuracy_and_pgd_stays_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budgets: list[Any] = []
+    scripted = iter(zip([0.5, 0.9, 0.6], [0.2, 0.1, 0.3]))
+
+    def scripted_evaluate(*args: Any, **kwargs: Any) -> SplitFigures:
+        budgets.append(args[-1])
+        acc_clean, acc_fgm = next(scripted, (0.5, 0.5))
+        return SplitFigures(acc_clean=acc_clean, acc_adv=None, acc_fgm_l2=acc_fgm, pert_l2=None, pert_linf=None, loss_g=None)
+
+    monkeypatch.setattr(trainer_module, "evaluate_split", scripted_evaluate)
+    config = quick_config("baseline", epochs=3)
+    finished, summaries, _ = run(replace(config, train=replace(config.train, select_best_by="val_acc_fgm_l2")), tmp_path / "run")
+    assert [summary.is_best for summary in summaries] == [True, False, True]
+    assert finished.best_epoch == 3 and finished.best_value == 0.3
+    assert budgets == [None] * 4  # off unless used
+    assert [summary.val_acc_pgd for summary in summaries] == [None] * 3
+    assert json.loads((tmp_path / "run/summary.json").read_text())["select_best_by"] == "val_acc_fgm_l2"

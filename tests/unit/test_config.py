@@ -47,7 +47,7 @@ def test_paper_gat_presets_use_the_paper_learning_rates(presets_dir: Path) -> No
         ("[gat]\nk = 1.5\n", ["'gat.k'", "1.5", "expected an integer"]),
         ("[train]\nepochs = true\n", ["'train.epochs'", "True", "expected an integer"]),
         ('method = "magic"\n', ["'method'", "'magic'", "gat", "fg_linf"]),
-        ('[data]\ndataset = "mnist"\n', ["'data.dataset'", "'mnist'", "cifar10"]),
+        ('[data]\ndataset = "imagenet"\n', ["'data.dataset'", "'imagenet'", "cifar10"]),
         ("[train]\nalpha = 1.5\n", ["'train.alpha'", "1.5", "<= 1.0"]),
         ("[train]\nlr_f = 0\n", ["'train.lr_f'", "> 0.0"]),
         ("[bogus]\nx = 1\n", ["unknown key 'bogus'"]),

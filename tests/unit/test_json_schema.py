@@ -43,7 +43,9 @@ def test_the_schema_describes_each_key_with_its_help_default_and_limits() -> Non
     assert gat["lr_g"] == {
         "description": "Adam learning rate of the generator G", "type": "number", "exclusiveMinimum": 0.0, "maximum": 10.0, "default": 1e-6,
     }
-    assert preset_json_schema()["properties"]["data"]["properties"]["dataset"]["enum"] == ["cifar10", "cifar100", "synthetic", "imagefolder"]
+    assert preset_json_schema()["properties"]["data"]["properties"]["dataset"]["enum"] == [
+        "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "synthetic", "imagefolder",
+    ]
 
 
 BASE: dict[str, Any] = {"name": "ok", "method": "gat", "data": {"dataset": "synthetic", "batch_size": 16, "val_size": 100}, "gat": {"c_g": 0.01}}
@@ -66,7 +68,7 @@ def changed(path: str, value: Any) -> dict[str, Any]:
         ("gat.k", 1.5),  # a float where an integer is meant
         ("gat.lr_g", 0.0),  # at an exclusive minimum
         ("train.alpha", 1.5),  # above a maximum
-        ("data.dataset", "mnist"),  # not a choice
+        ("data.dataset", "imagenet"),  # not a choice
         ("name", "../escape"),  # not a folder name
         ("model.normalize", {"mean": [0.5]}),  # a required key missing
         ("model.normalize", {"mean": [], "std": []}),  # fewer items than required

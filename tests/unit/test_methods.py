@@ -134,6 +134,8 @@ def _config(method: str, **model: float) -> RunConfig:
         ("fg_l2", 0.0, False, True),
         ("gat", 0.0, True, True),
         ("dropout_gat", 0.5, True, True),
+        ("pgd_at", 0.0, False, True),
+        ("trades", 0.0, False, True),
     ],
 )
 def test_one_training_step_of_every_method(method: str, dropout: float, has_generator: bool, has_perturbation: bool) -> None:

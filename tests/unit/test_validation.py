@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -12,7 +14,7 @@ from gat_tui.methods.gat import GenerativeAdversarialTraining
 from gat_tui.methods.gat_attack import GatAttackerTraining
 from gat_tui.methods.random_noise import RandomPerturbationTraining
 from gat_tui.methods.standard import StandardTraining
-from gat_tui.training.validation import SplitFigures, evaluate_split, preview_panel
+from gat_tui.training.validation import PgdBudget, SplitFigures, evaluate_split, preview_panel
 
 
 class ModeRecorder(nn.Module):
@@ -188,3 +190,28 @@ def test_split_figures_become_the_epochs_validation_event_field_by_field() -> No
         epoch=4, step=96, time=12.5, val_acc_clean=0.75, val_acc_adv=0.5, val_acc_fgm_l2=0.25, val_pert_l2=1.5,
         val_pert_linf=0.125, val_loss_g=3.0, is_best=True, epoch_seconds=2.5,
     )
+
+
+def test_the_validation_pgd_figure_counts_the_budgets_first_images_only() -> None:
+    # class 0 while the mean pixel is below 0.6: logits (0.6 - mean x, mean x - 0.6). Grey images
+    # (128/255) are pushed past it by L-inf PGD at eps 0.2 (every pixel +0.2: mean 0.70); dark ones
+    # (51/255 = 0.2) cannot be (at most 0.4). FGM-L2 at eps 0.5 moves each pixel by 0.07 only.
+    linear = nn.Linear(48, 2)
+    with torch.no_grad():
+        linear.weight.copy_(torch.stack([torch.full((48,), -1 / 48), torch.full((48,), 1 / 48)]))
+        linear.bias.copy_(torch.tensor([0.6, -0.6]))
+    method = StandardTraining(nn.Sequential(nn.Flatten(), linear), lr_f=1e-3)
+    grey, dark = torch.full((1, 3, 4, 4), 128, dtype=torch.uint8), torch.full((1, 3, 4, 4), 51, dtype=torch.uint8)
+    images = torch.cat([grey, grey, grey, dark, dark, grey, grey, grey, dark, dark])
+    labels = torch.zeros(10, dtype=torch.long)
+    budget = PgdBudget(norm="linf", eps=0.2, steps=3, images=4)
+    # batches of 3: the budget's 4 images end inside the second batch
+    figures = evaluate_split(method, images, labels, batch_size=3, fgm_eps=0.5, clip=True, channels_last=False, pgd=budget)
+    assert (figures.acc_clean, figures.acc_fgm_l2) == (1.0, 1.0)
+    assert figures.acc_pgd == pytest.approx(1 / 4)  # of the first 4 images, only the dark one survives
+    everything = evaluate_split(
+        method, images, labels, batch_size=3, fgm_eps=0.5, clip=True, channels_last=False, pgd=replace(budget, images=0)
+    )
+    assert everything.acc_pgd == pytest.approx(4 / 10)  # the 4 dark images of 10
+    assert evaluate_split(method, images, labels, batch_size=3, fgm_eps=0.5, clip=True, channels_last=False).acc_pgd is None
+    assert figures.epoch_summary(epoch=1, step=1, time=0.0, is_best=True, seconds=0.0).val_acc_pgd == figures.acc_pgd
