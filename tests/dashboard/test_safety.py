@@ -12,6 +12,7 @@ from conftest import wait_for
 from textual.widgets import Button, DataTable, Input, OptionList
 
 from gat_tui.config import RunConfig, config_to_toml
+from gat_tui.console.runs_table import RUN_COLUMNS
 from gat_tui.dashboard.app import GatTuiApp
 from gat_tui.dashboard.runs_screen import RunChartsScreen, RunsScreen
 from gat_tui.dashboard.start_screen import StartScreen
@@ -20,6 +21,8 @@ from gat_tui.dashboard.widgets.run_header import RunHeader
 from gat_tui.presets import load_named_preset
 from gat_tui.runs.lock import RunLock
 from gat_tui.training.request import TrainingRequest
+
+STATUS = 1 + RUN_COLUMNS.index("status")  # the runs screen's status cell (after the mark column)
 
 FAST = ["data.train_size=1536", "data.image_size=12", "train.log_every=4", "data.batch_size=32"]
 
@@ -61,7 +64,7 @@ async def test_a_live_run_is_not_resumed_a_second_time(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
         table = app.screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 1)
-        assert table.get_row_at(0)[3] == "running (this window)"
+        assert table.get_row_at(0)[STATUS] == "running (this window)"
         await pilot.press("u")
         await pilot.pause(0.3)
         assert len(app.training_screens()) == 1, "a second trainer resumed the run this window trains"
@@ -87,7 +90,7 @@ async def test_a_locked_run_shows_running_refuses_resume_and_enter_opens_a_run(t
             table = runs_screen.query_one(DataTable)
             await wait_for(pilot, lambda: table.row_count == 2)
             rows = {Path(table.get_row_at(i)[-1]).name: i for i in range(2)}
-            assert table.get_row_at(rows["locked"])[3] == "running"
+            assert table.get_row_at(rows["locked"])[STATUS] == "running"
 
             table.move_cursor(row=rows["locked"])
             await pilot.press("u")
