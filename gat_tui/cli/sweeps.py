@@ -245,9 +245,9 @@ def report(
     console = Console()
     for problem in result.skipped:
         typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
-    for table in report_tables(result):
+    for table in report_tables(result, console.width):
         console.print(table)
-    for chart in terminal_charts(result, color=console.is_terminal and not console.no_color):
+    for chart in terminal_charts(result, width=min(console.width - 2, 78), color=console.is_terminal and not console.no_color):
         console.print(chart)
     try:
         if markdown_path is not None:

@@ -116,7 +116,7 @@ def test_sweep_and_report_commands(tmp_path: Path, cli: Cli, tiny_sweep: TinySwe
     assert "sweep finished" in result.stdout
     report = cli("report", str(out), "--markdown", str(tmp_path / "t.md"), "--json", str(tmp_path / "t.json"))
     assert report.returncode == 0, report.stderr
-    assert "baseline" in report.stdout and "±" in report.stdout and "(n=2)" in report.stdout
+    assert "baseline" in report.stdout and "±" in report.stdout and "over 2 seeds" in report.stdout  # n once, in the title
     assert "| gat |" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.json").read_text())["table"][0]["label"] == "baseline"
     (tmp_path / "empty").mkdir()
@@ -173,7 +173,7 @@ def test_two_stage_sweep_tunes_then_repeats_sharded(tmp_path: Path, tiny_sweep: 
     assert "Tuning gat" in text and "chosen" in text and "paper std" in text
     printed = cli("report", str(out), "--json", str(tmp_path / "r.json"), env={"COLUMNS": "200"})
     assert printed.returncode == 0, printed.stderr
-    assert "tuning gat" in printed.stdout and "80.33 ± 0.44 (n=50)" in printed.stdout and "ordering" in printed.stdout
+    assert "tuning gat" in printed.stdout and "80.33 ± 0.44" in printed.stdout and "over 50 runs" in printed.stdout and "ordering" in printed.stdout
     assert json.loads((tmp_path / "r.json").read_text())["tuning"][0]["chosen"] == best
 
 

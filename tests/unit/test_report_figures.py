@@ -1,0 +1,315 @@
+"""`gat-tui report`'s figures against a hand computation, on a sweep folder written here.
+
+Every accuracy below is a multiple of 1/64, so the means are exact and the ties are ties. The
+expected means, sample standard deviations (n - 1), z scores and orderings are worked out by
+hand in the comments; nothing here calls the report's own arithmetic to get an expected value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from gat_tui.sweep.report import Cell, build_report
+
+# label -> seed -> (clean, own perturbation, FGM-L2); None: the summary has no such figure
+SUMMARIES: dict[str, dict[int, tuple[float | None, float | None, float | None]]] = {
+    "baseline": {0: (0.6875, None, 0.25), 1: (0.75, None, 0.375), 2: (0.71875, None, 0.5)},
+    "fg_l2": {0: (0.765625, 0.5, 0.4375), 1: (0.796875, 0.5, 0.4375), 2: (0.78125, 0.625, 0.4375)},
+    "gat": {0: (0.8125, 0.625, 0.5), 1: (0.78125, 0.6875, 0.5), 2: (0.75, 0.75, 0.5625)},
+}
+PAPER = {"baseline": (0.7748, 0.0046), "fg_l2": (0.79, 0.005), "gat": (0.8033, 0.0044)}
+ONE, TWO = 1 / 255, 2 / 255
+# the FGSM evaluation: label -> seed -> accuracy (clean, at 1/255, at 2/255)
+EVALUATIONS = {
+    "baseline": {0: (0.75, 0.5, 0.25), 1: (0.6875, 0.5, 0.375), 2: (0.8125, 0.5, 0.125)},
+    "gat": {0: (0.8125, 0.625, 0.5), 1: (0.8125, 0.75, 0.5), 2: (0.75, 0.6875, 0.625)},
+}
+EVALUATION = f"""[[evaluations]]
+name = "fgsm_sweep"
+attack = "fgsm"
+eps = [{ONE!r}, {TWO!r}]
+runs = ["baseline", "gat"]
+"""
+TUNING = {  # grid point -> the best validation accuracy of tuning seeds 0 and 1; None: that run failed
+    "lr_g=0.001": (0.5, 0.75),
+    "lr_g=0.01": (0.625, 0.625),  # the same mean as lr_g=0.001: the tie goes to the point listed first
+    "lr_g=0.1": (0.875, None),  # best, but a failed run excludes it
+}
+
+
+def write_summary(run: Path, figures: dict[str, object]) -> None:
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps(figures))
+
+
+def write_sweep(folder: Path, tuned: bool = True, evaluations: bool = True, paper: bool = True) -> Path:
+    """The sweep file and the run summaries (and evaluation files) a finished sweep would hold."""
+    folder.mkdir()
+    entries = "".join(f'[[runs]]\npreset = "synthetic_smoke"\nlabel = "{label}"\n' for label in SUMMARIES)
+    if tuned:
+        entries += '[[runs]]\npreset = "synthetic_smoke"\nlabel = "gat_t"\ntune = { "gat.lr_g" = [0.001, 0.01, 0.1] }\ntune_seeds = 2\n'
+    published = "".join(f"{label} = {{ mean = {mean}, std = {std}, n = 50 }}\n" for label, (mean, std) in PAPER.items())
+    paper_table = f"[paper]\n{published}" if paper else ""
+    (folder / "sweep.toml").write_text(f'name = "hand"\nseeds = 3\n{entries}{EVALUATION if evaluations else ""}{paper_table}')
+    if evaluations:
+        for label, seeds in EVALUATIONS.items():
+            for seed, (clean, one, two) in seeds.items():
+                rows = [{"attack": "clean", "eps": 0.0, "accuracy": clean, "pert_l2": 0.0},
+                        {"attack": "fgsm", "eps": ONE, "accuracy": one, "pert_l2": 0.2},
+                        {"attack": "fgsm", "eps": TWO, "accuracy": two, "pert_l2": 0.4}]
+                path = folder / f"evals/fgsm_sweep/{label}/seed-{seed}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"results": rows}))
+    for label, seeds in SUMMARIES.items():
+        for seed, (clean, adv, fgm) in seeds.items():
+            figures = {"status": "finished", "test_acc_clean": clean, "test_acc_adv": adv, "test_acc_fgm_l2": fgm}
+            write_summary(folder / f"runs/{label}/seed-{seed}", {k: v for k, v in figures.items() if v is not None})
+    if tuned:
+        for point, values in TUNING.items():
+            for index, value in enumerate(values):
+                summary = {"status": "failed"} if value is None else {"status": "finished", "best_value": value}
+                write_summary(folder / f"tuning/runs/gat_t/{point}/seed-{index}", summary)
+        write_summary(folder / "runs/gat_t/seed-0", {"status": "finished", "test_acc_clean": 0.5})
+        write_summary(folder / "runs/gat_t/seed-1", {"status": "finished", "test_acc_clean": 0.625})
+        write_summary(folder / "runs/gat_t/seed-2", {"status": "stopped", "test_acc_clean": 0.0})  # not counted
+    return folder
+
+
+def cells(folder: Path) -> dict[str, tuple[Cell, Cell, Cell]]:
+    return {row.label: (row.test_acc_clean, row.test_acc_adv, row.test_acc_fgm_l2) for row in build_report(folder).table}
+
+
+def close(cell: Cell, mean: float | None, std: float | None, n: int) -> bool:
+    if mean is None or std is None:
+        return (cell.mean, cell.std, cell.n) == (mean, std, n)
+    return cell.n == n and cell.mean == pytest.approx(mean, abs=1e-12) and cell.std == pytest.approx(std, abs=1e-12)
+
+
+def test_means_sample_stds_and_counts_by_hand(tmp_path: Path) -> None:
+    table = cells(write_sweep(tmp_path / "s"))
+    # baseline clean: 0.6875, 0.75, 0.71875 -> mean 0.71875; deviations -1/32, +1/32, 0 -> var (2/1024)/2 -> std 1/32
+    assert close(table["baseline"][0], 0.71875, 0.03125, 3)
+    assert close(table["baseline"][1], None, None, 0)  # a baseline has no own perturbation
+    # 0.25, 0.375, 0.5 -> mean 0.375, std 0.125 (the population std would be 0.102)
+    assert close(table["baseline"][2], 0.375, 0.125, 3)
+    # fg_l2: clean 49/64, 51/64, 50/64 -> mean 50/64, std 1/64; own 0.5, 0.5, 0.625 -> mean 13/24,
+    # deviations -1/24, -1/24, +2/24 -> var (6/576)/2 = 1/192; FGM-L2 three times 0.4375 -> std 0
+    assert close(table["fg_l2"][0], 0.78125, 0.015625, 3)
+    assert close(table["fg_l2"][1], 13 / 24, math.sqrt(1 / 192), 3)
+    assert close(table["fg_l2"][2], 0.4375, 0.0, 3)
+    # gat: clean 52/64, 50/64, 48/64 -> 50/64, std 2/64; own 40/64, 44/64, 48/64 -> 44/64, std 4/64;
+    # FGM-L2 0.5, 0.5, 0.5625 -> mean 25/48, deviations -1/48, -1/48, 2/48 -> var 3/2304
+    assert close(table["gat"][0], 0.78125, 0.03125, 3)
+    assert close(table["gat"][1], 0.6875, 0.0625, 3)
+    assert close(table["gat"][2], 25 / 48, math.sqrt(3 / 2304), 3)
+    # the tuned entry's repeat runs: two finished (0.5, 0.625), seed 2 only stopped
+    assert close(table["gat_t"][0], 0.5625, math.sqrt(2 * 0.0625**2), 2)
+
+
+def test_cell_text_is_percent_with_two_decimals() -> None:
+    assert Cell(0.71875, 0.03125, 3).text() == "71.88 ± 3.12 (n=3)"
+    assert Cell(0.5, 0.0, 1).text() == "50.00 (n=1)"
+    assert Cell(None, None, 0).text() == "-"
+    assert Cell(1.25, 0.5, 2).text(percent=False) == "1.25 ± 0.50 (n=2)"
+
+
+def test_distance_from_the_paper_in_its_stds_with_its_sign(tmp_path: Path) -> None:
+    report = build_report(write_sweep(tmp_path / "s"))
+    z = {row.label: row.paper_z for row in report.table}
+    # (ours - paper) / paper std: (0.71875 - 0.7748) / 0.0046, (0.78125 - 0.79) / 0.005, (0.78125 - 0.8033) / 0.0044
+    assert z["baseline"] == pytest.approx(-12.184782608695652)
+    assert z["fg_l2"] == pytest.approx(-1.75)
+    assert z["gat"] == pytest.approx(-5.011363636363636)
+    assert z["gat_t"] is None  # no published figure
+    paper = {row.label: row.paper for row in report.table}
+    assert paper["gat"] == Cell(0.8033, 0.0044, 50) and paper["gat_t"] is None
+
+
+def test_orderings_with_a_tie_and_the_verdict(tmp_path: Path) -> None:
+    from gat_tui.console.sweep_report import ordering_lines
+
+    report = build_report(write_sweep(tmp_path / "s"))
+    # ours: fg_l2 and gat tie at 50/64 (fg_l2 is listed first), then baseline; paper: gat 80.33 > fg_l2 79.00 > baseline 77.48
+    assert report.order_ours == ["fg_l2", "gat", "baseline"]
+    assert report.order_paper == ["gat", "fg_l2", "baseline"]
+    text = "\n".join(ordering_lines(report))
+    assert "ours:  fg_l2 = gat > baseline" in text  # a tie is shown as one
+    assert "paper: gat > fg_l2 > baseline" in text
+    assert "the paper's first (gat) is tied for our first (with fg_l2)" in text
+
+
+def test_the_verdict_when_the_paper_s_first_is_not_ours(tmp_path: Path) -> None:
+    from gat_tui.console.sweep_report import ordering_lines
+
+    folder = write_sweep(tmp_path / "s", tuned=False)
+    # gat's seed 2 now 0.5 instead of 0.75: gat's mean drops to 0.6979, below fg_l2 and baseline
+    write_summary_path = folder / "runs/gat/seed-2/summary.json"
+    write_summary_path.write_text(json.dumps({"status": "finished", "test_acc_clean": 0.5}))
+    report = build_report(folder)
+    assert report.order_ours == ["fg_l2", "baseline", "gat"]
+    assert "the paper's first (gat) is not our first (ours: fg_l2)" in "\n".join(ordering_lines(report))
+    folder.joinpath("runs/gat/seed-2/summary.json").write_text(json.dumps({"status": "finished", "test_acc_clean": 0.875}))
+    report = build_report(folder)
+    assert report.order_ours == ["gat", "fg_l2", "baseline"]  # gat: (52 + 50 + 56) / 192
+    assert "the paper's first (gat) is also our first" in "\n".join(ordering_lines(report))
+
+
+def test_tuning_table_means_stds_failures_and_the_tie_break(tmp_path: Path) -> None:
+    report = build_report(write_sweep(tmp_path / "s"))
+    (tuning,) = report.tuning
+    points = {point.point: point for point in tuning.points}
+    # lr_g=0.001: 0.5, 0.75 -> mean 0.625, std sqrt(2 * 0.125^2) = 0.1768; lr_g=0.01: 0.625 twice -> 0.625, 0
+    assert (points["lr_g=0.001"].mean, points["lr_g=0.001"].std, points["lr_g=0.001"].finished) == (0.625, pytest.approx(0.17677669529663687), 2)
+    assert (points["lr_g=0.01"].mean, points["lr_g=0.01"].std, points["lr_g=0.01"].failed) == (0.625, 0.0, 0)
+    assert (points["lr_g=0.1"].mean, points["lr_g=0.1"].finished, points["lr_g=0.1"].failed) == (0.875, 1, 1)
+    assert tuning.chosen == "lr_g=0.001" and tuning.chosen_overrides == ("gat.lr_g=0.001",)
+    assert tuning.seeds == (1_000_000, 1_000_001)
+    assert next(row.tuned for row in report.table if row.label == "gat_t") == "lr_g=0.001"
+
+
+# --- what is printed: the tables as a reader sees them -------------------------------------------
+
+
+def rendered(folder: Path, width: int = 80) -> list[str]:
+    from rich.console import Console
+
+    from gat_tui.console.sweep_report import report_tables
+
+    console = Console(width=width, record=True, color_system=None)
+    for table in report_tables(build_report(folder), width):
+        console.print(table)
+    return console.export_text().splitlines()
+
+
+def columns_of(lines: list[str], header_start: str) -> dict[str, list[str]]:
+    """The rows under the header line that starts with `header_start`, split into cells (two or more spaces apart)."""
+    start = next(index for index, line in enumerate(lines) if line.startswith(header_start))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.strip() or line.startswith(("─", " ")) or "  " not in line.strip():
+            break
+        label, *found = re.split(r"\s{2,}", line.strip())
+        rows[label] = found
+    return rows
+
+
+def test_table_2_as_printed_hides_empty_columns_and_says_n_once(tmp_path: Path) -> None:
+    lines = rendered(write_sweep(tmp_path / "s", tuned=False, evaluations=False, paper=False))
+    assert lines[0].strip() == "hand: test accuracy (%), mean ± std over 3 seeds"
+    assert lines[1].split() == ["run", "clean", "own", "pert.", "FGM-L2"]  # no paper, z or tuned column: all empty
+    assert columns_of(lines, "run") == {
+        "baseline": ["71.88 ± 3.12", "-", "37.50 ± 12.50"],
+        "fg_l2": ["78.12 ± 1.56", "54.17 ± 7.22", "43.75 ± 0.00"],
+        "gat": ["78.12 ± 3.12", "68.75 ± 6.25", "52.08 ± 3.61"],
+    }
+    assert "(n=" not in "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_table_2_with_the_paper_its_z_and_a_tuned_run(tmp_path: Path) -> None:
+    lines = rendered(write_sweep(tmp_path / "s", evaluations=False))
+    assert lines[0].strip() == "hand: test accuracy (%), mean ± std over 3 seeds (*: another n, listed below)"
+    assert lines[1].split() == ["run", "clean", "own", "pert.", "FGM-L2", "paper", "z", "tuned"]
+    # `mean±std`: with spaces this table would be wider than 80 columns
+    assert columns_of(lines, "run") == {
+        "baseline": ["71.88±3.12", "-", "37.50±12.50", "77.48±0.46", "-12.18", "-"],
+        "fg_l2": ["78.12±1.56", "54.17±7.22", "43.75±0.00", "79.00±0.50", "-1.75", "-"],
+        "gat": ["78.12±3.12", "68.75±6.25", "52.08±3.61", "80.33±0.44", "-5.01", "-"],
+        "gat_t": ["56.25±8.84*", "-", "-", "-", "-", "lr_g=0.001"],  # 0.5, 0.625: mean 0.5625, std 0.0884
+    }
+    text = "\n".join(lines)
+    assert "* another number of seeds: gat_t clean (n=2)" in text
+    assert "paper: the published clean test accuracy, mean ± std over 50 runs" in text
+    assert "z = (ours − paper) / paper std, clean accuracy" in text
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_the_evaluation_pivot_by_hand(tmp_path: Path) -> None:
+    from gat_tui.console.sweep_report import markdown
+
+    folder = write_sweep(tmp_path / "s", tuned=False, paper=False)
+    lines = rendered(folder)
+    title = next(line for line in lines if line.startswith("fgsm_sweep"))
+    assert title.strip() == "fgsm_sweep: accuracy (%) under fgsm, mean ± std over 3 seeds"
+    assert lines[lines.index(title) + 1].split() == ["run", "\\", "ε", "clean", "1/255", "2/255"]
+    # baseline: clean 0.75, 0.6875, 0.8125 -> 75.00, std 6.25; 1/255: 0.5 x 3; 2/255: 0.25, 0.375, 0.125 -> 25.00, std 12.50
+    # gat: clean 52/64, 52/64, 48/64 -> 79.17, std sqrt(3/2304) = 3.61; 1/255: 40/64, 48/64, 44/64 -> 68.75, 6.25;
+    # 2/255: 0.5, 0.5, 0.625 -> 54.17, std sqrt(1/192) = 7.22
+    expected = {
+        "baseline": ["75.00 ± 6.25", "50.00 ± 0.00", "25.00 ± 12.50"],
+        "gat": ["79.17 ± 3.61", "68.75 ± 6.25", "54.17 ± 7.22"],
+    }
+    assert columns_of(lines, "run \\ ε") == expected
+    text = markdown(build_report(folder))
+    assert "| run \\ ε | clean | 1/255 | 2/255 |" in text
+    for label, row in expected.items():
+        assert f"| {label} | " + " | ".join(row) + " |" in text
+
+
+def test_json_stays_long_form(tmp_path: Path) -> None:
+    report = build_report(write_sweep(tmp_path / "s", tuned=False, paper=False))
+    points = {(p["label"], p["attack"], p["eps"]): p for p in report.to_json()["curves"]}
+    assert len(points) == 2 * 3
+    assert points[("gat", "fgsm", TWO)]["accuracy"]["mean"] == pytest.approx(13 / 24)
+    assert points[("baseline", "clean", 0.0)]["accuracy"] == {"mean": 0.75, "std": 0.0625, "n": 3}
+
+
+@pytest.mark.parametrize(
+    ("eps", "norm", "text"),
+    [(1 / 255, "linf", "1/255"), (8 / 255, "linf", "8/255"), (0.5, "linf", "0.5"), (0.03, "linf", "0.03"),
+     (2 / 255, "l2", "0.00784314"), (1.0, "l2", "1"), (0.0, "linf", "0"), (None, "linf", "-")],
+)
+def test_eps_as_papers_write_it(eps: float | None, norm: str, text: str) -> None:
+    from gat_tui.console.eps_text import eps_text
+
+    assert eps_text(eps, norm) == text
+
+
+def test_the_chart_s_ticks_legend_and_hidden_curves(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from gat_tui.console.sweep_report import terminal_charts
+
+    folder = write_sweep(tmp_path / "s", tuned=False, paper=False)
+    for seed in (0, 1, 2):  # gat's curve now equals the baseline's at 1/255 (50 %) only
+        path = folder / f"evals/fgsm_sweep/gat/seed-{seed}.json"
+        record = json.loads(path.read_text())
+        record["results"][1]["accuracy"] = 0.5
+        path.write_text(json.dumps(record))
+    (chart,) = terminal_charts(build_report(folder), width=60, height=18, color=False)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(chart)
+    lines = console.export_text().splitlines()
+    bottom = max(index for index, line in enumerate(lines) if "└" in line)
+    assert lines[bottom + 1].split() == ["1/255", "2/255"]  # ticks at the evaluated ε, as papers write them
+    plot = "\n".join(lines[:bottom])
+    assert "baseline" not in plot and "gat" not in plot  # no legend over the data
+    assert [line.rstrip() for line in lines[bottom + 2:]] == ["", "o baseline fgsm (hidden under x at ε 1/255)", "x gat fgsm"]
+
+
+def test_png_error_bars_are_the_stds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    from gat_tui.console.sweep_report import write_pngs
+
+    drawn: list[tuple[list[float], list[float], list[float], str]] = []
+    original = Axes.errorbar
+
+    def errorbar(self, x, y, yerr=None, **kwargs):  # type: ignore[no-untyped-def]
+        drawn.append((list(x), list(y), list(yerr), kwargs["label"]))
+        return original(self, x, y, yerr=yerr, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", errorbar)
+    (path,) = write_pngs(build_report(write_sweep(tmp_path / "s", tuned=False, paper=False)), tmp_path / "png")
+    assert path.name == "fgsm_sweep.png" and path.stat().st_size > 0
+    by_label = {label: (x, y, err) for x, y, err, label in drawn}
+    x, y, err = by_label["baseline fgsm"]
+    assert x == [ONE, TWO] and y == pytest.approx([50.0, 25.0]) and err == pytest.approx([0.0, 12.5])
+    x, y, err = by_label["gat fgsm"]
+    assert y == pytest.approx([68.75, 100 * 13 / 24]) and err == pytest.approx([6.25, 100 * math.sqrt(1 / 192)])
