@@ -111,7 +111,7 @@ def eval_command(
     from gat_tui.atomic import describe_os_error
     from gat_tui.checkpoints import CheckpointError
     from gat_tui.config import ConfigError
-    from gat_tui.console.eval_tables import accuracy_charts, results_table, write_json
+    from gat_tui.console.eval_tables import accuracy_charts, results_table, settings_lines, write_json
     from gat_tui.data import DataError
     from gat_tui.device import DeviceError
     from gat_tui.robustness.evaluate import CheckpointEvaluation, evaluate_checkpoint
@@ -154,10 +154,12 @@ def eval_command(
         console.print("autoattack, apgd-ce and apgd-dlr always keep images in [0, 1]", highlight=False)
     for note in evaluation.notes:
         typer.secho(f"note (AutoAttack's checks): {note}", fg=typer.colors.YELLOW, err=True)
+    for line in settings_lines(evaluation.settings):  # once, above the table: what the figures were made with
+        console.print(f"attack settings: {line}", highlight=False)
     console.print(results_table(results, f"{evaluated} — {split} split, {count} images, {kind}"))
     for chart in accuracy_charts(results, color=console.is_terminal and not console.no_color):
         console.print(chart)
-    extra: dict[str, object] = {"device": str(torch_device), "clip": evaluation.clip}
+    extra: dict[str, object] = {"device": str(torch_device), "clip": evaluation.clip, "settings": evaluation.settings}
     if external is not None:
         extra |= {"model": external.spec, "weights": str(external.weights), "dataset": external.dataset, "data": list(external.data)}
     if json_path is not None:
