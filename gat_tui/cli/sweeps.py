@@ -300,6 +300,18 @@ def export(
     for run in exported:
         results = ", hyperparameters and test figures" if run.with_results else ""
         typer.echo(f"{run.run_dir}: {run.records} metrics lines{results} -> {run.out_dir}")
+    if (source / "sweep.toml").is_file():
+        from gat_tui.config import ConfigError
+        from gat_tui.sweep.tensorboard_curves import export_sweep_curves
+
+        try:
+            curves = export_sweep_curves(source, tensorboard)
+        except (ExportError, ConfigError) as error:
+            fail(str(error))
+        except OSError as error:
+            fail(describe_os_error(error, "cannot write"), 1)
+        for curve in curves:
+            typer.echo(f"evaluation {curve.evaluation}: accuracy against ε × {curve.scale} (the step), {curve.series} series -> {curve.out_dir}")
     typer.echo(f"view with: tensorboard --logdir {tensorboard}")
 
 

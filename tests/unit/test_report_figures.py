@@ -313,3 +313,28 @@ def test_png_error_bars_are_the_stds(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert x == [ONE, TWO] and y == pytest.approx([50.0, 25.0]) and err == pytest.approx([0.0, 12.5])
     x, y, err = by_label["gat fgsm"]
     assert y == pytest.approx([68.75, 100 * 13 / 24]) and err == pytest.approx([6.25, 100 * math.sqrt(1 / 192)])
+
+
+def test_the_sweep_s_evaluation_curves_in_tensorboard(tmp_path: Path) -> None:
+    from tensorboard_events import scalars
+
+    from gat_tui.runs.tensorboard import ExportError
+    from gat_tui.sweep.tensorboard_curves import eps_scale, export_sweep_curves
+
+    folder = write_sweep(tmp_path / "s", tuned=False, paper=False)
+    (exported,) = export_sweep_curves(folder, tmp_path / "tb")
+    assert (exported.evaluation, exported.scale, exported.series) == ("fgsm_sweep", 255, 2)
+    found = {tag: ([step for step, _ in points], [value for _, value in points]) for tag, points in scalars(tmp_path / "tb/evaluations/fgsm_sweep").items()}
+    # ε = 0 (clean), 1/255, 2/255 as steps 0, 1, 2; the means and stds of the pivot above
+    expected = {
+        "accuracy_vs_eps_x255/baseline": [75.0, 50.0, 25.0],
+        "accuracy_vs_eps_x255/gat": [100 * 19 / 24, 68.75, 100 * 13 / 24],
+        "accuracy_std_vs_eps_x255/baseline": [6.25, 0.0, 12.5],
+        "accuracy_std_vs_eps_x255/gat": [100 * math.sqrt(3 / 2304), 6.25, 100 * math.sqrt(1 / 192)],
+    }
+    assert found.keys() == expected.keys()
+    for tag, values in expected.items():
+        assert found[tag][0] == [0, 1, 2] and found[tag][1] == pytest.approx(values, rel=1e-6), tag
+    assert eps_scale([0.25, 0.5, 2.0]) == 1000 and eps_scale([8 / 255, 0.0]) == 255
+    with pytest.raises(ExportError, match="already holds TensorBoard event files"):
+        export_sweep_curves(folder, tmp_path / "tb")
