@@ -300,14 +300,17 @@ def export(
     for run in exported:
         results = ", hyperparameters and test figures" if run.with_results else ""
         typer.echo(f"{run.run_dir}: {run.records} metrics lines{results} -> {run.out_dir}")
-    if (source / "sweep.toml").is_file():
+    if (source / "sweep.toml").is_file() and (source / "evals").is_dir():  # a sweep with evaluations
         from gat_tui.config import ConfigError
         from gat_tui.sweep.tensorboard_curves import export_sweep_curves
 
         try:
             curves = export_sweep_curves(source, tensorboard)
-        except (ExportError, ConfigError) as error:
+        except ExportError as error:
             fail(str(error))
+        except ConfigError as error:  # the runs are exported; only the curves need the sweep file
+            typer.secho(f"warning: the evaluation curves are not exported: {error}", fg=typer.colors.YELLOW, err=True)
+            curves = []
         except OSError as error:
             fail(describe_os_error(error, "cannot write"), 1)
         for curve in curves:

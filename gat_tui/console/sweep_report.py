@@ -206,6 +206,8 @@ class Pivot:
 def _point_column(point: CurvePoint) -> str:
     if point.attack == "clean":
         return "clean"
+    if point.eps is None:  # the GAT attacker: its generator's own power, no ε
+        return "own power"
     return eps_text(point.eps, attack_norm(point.attack, point.norm))
 
 
@@ -308,7 +310,7 @@ def markdown(report: SweepReport) -> str:
         ]
         lines += ["| " + " | ".join(_point_cells(point, tuning)) + " |" for point in tuning.points]
     for pivot in pivots(report):
-        lines += ["", f"{pivot.title[0].upper()}{pivot.title[1:]}.", "",
+        lines += ["", f"Evaluation {pivot.title}.", "",
                   "| run \\ ε | " + " | ".join(pivot.columns) + " |", "|" + " --- |" * (len(pivot.columns) + 1)]
         for name, cells in pivot.rows:
             lines.append(f"| {name} | " + " | ".join(cell_text(cells[c], pivot.n) if c in cells else "" for c in pivot.columns) + " |")

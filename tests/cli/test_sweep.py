@@ -238,7 +238,9 @@ limit = 8
     report = build_report(out)
     shown = {(p.evaluation, p.attack_text, p.eps) for p in report.curves if p.attack != "clean"}
     assert shown == {("aa-linf", "autoattack (linf, custom, 8 images)", 0.15), ("apgd-ce-1", "apgd-ce (l2, 8 images)", 0.5)}
-    assert "| aa-linf | gat | autoattack (linf, custom, 8 images) | 0.15 |" in markdown(report)
+    text = markdown(report)  # one pivoted table per evaluation: the attack in its title, ε as columns
+    assert "Evaluation aa-linf: accuracy (%) under autoattack (linf, custom, 8 images), mean ± std over one seed." in text
+    assert "| run \\ ε | clean | 0.15 |" in text
 
 
 def test_a_sweep_with_autoattack_is_refused_before_training_without_pyautoattack(

@@ -338,3 +338,19 @@ def test_the_sweep_s_evaluation_curves_in_tensorboard(tmp_path: Path) -> None:
     assert eps_scale([0.25, 0.5, 2.0]) == 1000 and eps_scale([8 / 255, 0.0]) == 255
     with pytest.raises(ExportError, match="already holds TensorBoard event files"):
         export_sweep_curves(folder, tmp_path / "tb")
+
+
+def test_the_tuning_table_as_printed(tmp_path: Path) -> None:
+    lines = rendered(write_sweep(tmp_path / "s", evaluations=False))
+    assert "tuning gat_t: 2 seeds per point; chosen: lr_g=0.001" in lines
+    start = next(index for index, line in enumerate(lines) if line.startswith("grid point"))
+    assert lines[start].split("  ")[:2] == ["grid point", "best val acc (%), mean ± std (n)"]
+    rows = [re.split(r"\s{2,}", line.strip()) for line in lines[start + 2:start + 5]]
+    # (point, mean ± std over the finished tuning seeds, failed, not finished, the choice)
+    assert rows == [
+        ["lr_g=0.001", "62.50 ± 17.68 (n=2)", "0", "0", "chosen"],
+        ["lr_g=0.01", "62.50 ± 0.00 (n=2)", "0", "0"],
+        ["lr_g=0.1", "87.50 (n=1)", "1", "0"],
+    ]
+    rule = " ".join(line.strip() for line in lines[start + 5:start + 9])
+    assert rule.startswith("rule: highest mean over the tuning seeds of best_value") and "tie: equal means: the grid point listed first" in rule

@@ -115,3 +115,15 @@ def test_the_runner_trains_each_job_with_its_seed(sweep_file: Path, tmp_path: Pa
         ("method=baseline", "seed=9"),
         ("method=baseline", "seed=1"),
     ]
+
+
+def test_shards_are_read_as_index_over_count() -> None:
+    from gat_tui.config import ConfigError
+    from gat_tui.sweep.plan import parse_shard
+
+    assert parse_shard("0/4") == (0, 4) and parse_shard("3/4") == (3, 4) and parse_shard("0/1") == (0, 1)
+    for text, fragment in (("4/4", "expected 0 <= I < N"), ("-1/4", "expected 0 <= I < N"), ("0/0", "expected 0 <= I < N"),
+                           ("2", "expected I/N, e.g. --shard 0/4"), ("a/b", "expected I/N"), ("1/2/3", "expected I/N")):
+        with pytest.raises(ConfigError) as raised:
+            parse_shard(text)
+        assert str(raised.value) == f"--shard {text!r}: {fragment}" or str(raised.value).startswith(f"--shard {text!r}: {fragment}")
