@@ -283,22 +283,27 @@ def report_tables(report: SweepReport, width: int = 80) -> list[Table | Text]:
     return shown
 
 
+def _escaped(text: str) -> str:
+    """The other-n mark as a literal `*` in Markdown (not a list item or emphasis)."""
+    return text.replace(OTHER_N, "\\" + OTHER_N)
+
+
 def markdown(report: SweepReport) -> str:
     columns = _main_columns(report.table)
     figures = _figures(report.table)
     lines = [
         f"# {report.name}",
         "",
-        f"Test accuracy (%), mean ± standard deviation {_seeds_text(usual_n(figures), figures)}.",
+        f"Test accuracy (%), mean ± standard deviation {_escaped(_seeds_text(usual_n(figures), figures))}.",
         "",
         "| " + " | ".join(column.header for column in columns) + " |",
         "|" + " --- |" * len(columns),
     ]
     for row in report.table:
-        lines.append("| " + " | ".join(column.cell(row, False) for column in columns) + " |")
+        lines.append("| " + " | ".join(_escaped(column.cell(row, False)) for column in columns) + " |")
     below = notes(report)
     if below:
-        lines += [""] + [f"{line}." for line in below]
+        lines += [""] + [f"{_escaped(line)}." for line in below]
     ordering = ordering_lines(report)
     if ordering:
         lines += ["", ordering[0], ""] + [f"- {line.strip()}" for line in ordering[1:]]
@@ -310,11 +315,11 @@ def markdown(report: SweepReport) -> str:
         ]
         lines += ["| " + " | ".join(_point_cells(point, tuning)) + " |" for point in tuning.points]
     for pivot in pivots(report):
-        lines += ["", f"Evaluation {pivot.title}.", "",
+        lines += ["", f"Evaluation {_escaped(pivot.title)}.", "",
                   "| run \\ ε | " + " | ".join(pivot.columns) + " |", "|" + " --- |" * (len(pivot.columns) + 1)]
         for name, cells in pivot.rows:
-            lines.append(f"| {name} | " + " | ".join(cell_text(cells[c], pivot.n) if c in cells else "" for c in pivot.columns) + " |")
-        lines += ["", *pivot.notes()] if pivot.notes() else []
+            lines.append(f"| {name} | " + " | ".join(_escaped(cell_text(cells[c], pivot.n)) if c in cells else "" for c in pivot.columns) + " |")
+        lines += ["", *(f"{_escaped(line)}." for line in pivot.notes())] if pivot.notes() else []
     return "\n".join(lines) + "\n"
 
 

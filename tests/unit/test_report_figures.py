@@ -354,3 +354,54 @@ def test_the_tuning_table_as_printed(tmp_path: Path) -> None:
     ]
     rule = " ".join(line.strip() for line in lines[start + 5:start + 9])
     assert rule.startswith("rule: highest mean over the tuning seeds of best_value") and "tie: equal means: the grid point listed first" in rule
+
+
+def test_the_markdown_whole(tmp_path: Path) -> None:
+    """The figures are those checked by hand above; here, where each one goes in the Markdown."""
+    from gat_tui.console.sweep_report import markdown
+
+    expected = r"""# hand
+
+Test accuracy (%), mean ± standard deviation over 3 seeds (\*: another n, listed below).
+
+| run | clean | own pert. | FGM-L2 | paper | z | tuned |
+| --- | --- | --- | --- | --- | --- | --- |
+| baseline | 71.88 ± 3.12 | - | 37.50 ± 12.50 | 77.48 ± 0.46 | -12.18 | - |
+| fg_l2 | 78.12 ± 1.56 | 54.17 ± 7.22 | 43.75 ± 0.00 | 79.00 ± 0.50 | -1.75 | - |
+| gat | 78.12 ± 3.12 | 68.75 ± 6.25 | 52.08 ± 3.61 | 80.33 ± 0.44 | -5.01 | - |
+| gat_t | 56.25 ± 8.84\* | - | - | - | - | lr_g=0.001 |
+
+\* another number of seeds: gat_t clean (n=2).
+own pert.: under the perturbation each run trained with.
+paper: the published clean test accuracy, mean ± std over 50 runs.
+z = (ours − paper) / paper std, clean accuracy.
+
+ordering by mean clean test accuracy (runs with both figures):
+
+- ours:  fg_l2 = gat > baseline
+- paper: gat > fg_l2 > baseline
+- the paper's first (gat) is tied for our first (with fg_l2)
+
+Tuning gat_t (2 seeds per point): chosen **lr_g=0.001**.
+Rule: highest mean over the tuning seeds of best_value (each run's best validation accuracy, clean); points with a failed run are excluded; no choice until every tuning run has finished or failed. Tie: equal means: the grid point listed first in the file's order (last key varies fastest).
+
+| grid point | best val acc (%), mean ± std (n) | failed | not finished | chosen |
+| --- | --- | --- | --- | --- |
+| lr_g=0.001 | 62.50 ± 17.68 (n=2) | 0 | 0 | chosen |
+| lr_g=0.01 | 62.50 ± 0.00 (n=2) | 0 | 0 |  |
+| lr_g=0.1 | 87.50 (n=1) | 1 | 0 |  |
+
+Evaluation fgsm_sweep: accuracy (%) under fgsm, mean ± std over 3 seeds.
+
+| run \ ε | clean | 1/255 | 2/255 |
+| --- | --- | --- | --- |
+| baseline | 75.00 ± 6.25 | 50.00 ± 0.00 | 25.00 ± 12.50 |
+| gat | 79.17 ± 3.61 | 68.75 ± 6.25 | 54.17 ± 7.22 |
+"""
+    assert markdown(build_report(write_sweep(tmp_path / "s"))) == expected
+    # seed 2 of gat missing from the evaluation: the pivot marks its cells and lists them
+    folder = write_sweep(tmp_path / "t", tuned=False, paper=False)
+    (folder / "evals/fgsm_sweep/gat/seed-2.json").unlink()
+    text = markdown(build_report(folder))
+    assert "| gat | 81.25 ± 0.00\\* | 68.75 ± 8.84\\* | 50.00 ± 0.00\\* |" in text
+    assert "\\* another number of seeds: gat clean (n=2), gat 1/255 (n=2), gat 2/255 (n=2)." in text
