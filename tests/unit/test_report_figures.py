@@ -405,3 +405,44 @@ Evaluation fgsm_sweep: accuracy (%) under fgsm, mean ± std over 3 seeds.
     text = markdown(build_report(folder))
     assert "| gat | 81.25 ± 0.00\\* | 68.75 ± 8.84\\* | 50.00 ± 0.00\\* |" in text
     assert "\\* another number of seeds: gat clean (n=2), gat 1/255 (n=2), gat 2/255 (n=2)." in text
+
+
+def test_cells_n_and_the_usual_n_by_hand() -> None:
+    from gat_tui.console.sweep_report import cell_text, usual_n
+
+    assert cell_text(Cell(0.5, 0.0, 1), 1) == "50.00"  # one seed: no spread to show
+    assert cell_text(Cell(0.5, 0.0, 1), 2) == "50.00*"  # not the table's n: marked
+    assert cell_text(Cell(0.505, 0.1, 3), 3, compact=True) == "50.50±10.00"
+    assert cell_text(Cell(None, None, 0), 3) == "-"
+    assert usual_n([Cell(0.5, 0.0, 2), Cell(0.5, 0.0, 2), Cell(0.5, 0.0, 3)]) == 2  # the most common
+    assert usual_n([Cell(0.5, 0.0, 2), Cell(0.5, 0.0, 3)]) == 3  # a tie: the larger
+    assert usual_n([Cell(None, None, 0)]) is None and usual_n([]) is None
+
+
+def test_an_evaluation_with_two_attacks_pivots_a_row_per_run_and_attack() -> None:
+    from rich.console import Console
+
+    from gat_tui.console.sweep_report import report_tables, terminal_charts
+    from gat_tui.sweep.report import CurvePoint, SweepReport
+
+    def point(attack: str, eps: float, mean: float, std: float, n: int = 2) -> CurvePoint:
+        return CurvePoint("aa", "gat", attack, eps, None, Cell(mean, std, n), Cell(0.1, 0.0, n), None if attack == "clean" else "linf", 100)
+
+    curves = [point("clean", 0.0, 0.9, 0.01), point("autoattack", 4 / 255, 0.5, 0.1), point("autoattack", 8 / 255, 0.25, 0.05),
+              point("apgd-ce", 4 / 255, 0.625, 0.125), point("apgd-ce", 8 / 255, 0.375, 0.0, n=1)]
+    report = SweepReport("aa_sweep", 2, [], curves)
+    console = Console(width=50, record=True, color_system=None)
+    for shown in report_tables(report, 50):
+        console.print(shown)
+    lines = console.export_text().splitlines()
+    assert "aa: accuracy (%) under attack, mean ± std over 2 seeds (*: another n, listed below)" in " ".join(line.strip() for line in lines)
+    rows = [re.split(r"\s{2,}", line.strip()) for line in lines if line.startswith("gat")]
+    # 50 columns: the cells lose their spaces; L∞ ε of AutoAttack rows in 255ths (their own norm)
+    header = next(line for line in lines if line.startswith("run"))
+    assert header.split()[-3:] == ["clean", "4/255", "8/255"]
+    assert [row[-3:] for row in rows] == [["90.00±1.00", "50.00±10.00", "25.00±5.00"], ["90.00±1.00", "62.50±12.50", "37.50*"]]
+    assert "* another number of seeds: gat: apgd-ce (linf, 100 images) 8/255 (n=1)" in " ".join(line.strip() for line in lines)
+    (chart,) = terminal_charts(report, width=50, height=14, color=True)
+    assert "aa: mean accuracy (%) against ε" in chart.plain and chart.spans  # coloured when asked
+    (plain,) = terminal_charts(report, width=50, height=14, color=False)
+    assert not plain.spans
