@@ -154,9 +154,12 @@ def eval_command(
         console.print("autoattack, apgd-ce and apgd-dlr always keep images in [0, 1]", highlight=False)
     for note in evaluation.notes:
         typer.secho(f"note (AutoAttack's checks): {note}", fg=typer.colors.YELLOW, err=True)
-    for line in settings_lines(evaluation.settings):  # once, above the table: what the figures were made with
-        console.print(f"attack settings: {line}", highlight=False)
-    console.print(results_table(results, f"{evaluated} — {split} split, {count} images, {kind}"))
+    lines = settings_lines(evaluation.settings)
+    if lines:  # once, above the table: what the figures were made with
+        console.print("attack settings:\n" + "\n".join(f"  {line}" for line in lines), highlight=False)
+    # the title as a line of its own: a table wraps its title to the table's (narrow) width
+    console.print(f"{evaluated} — {split} split, {count} images, {kind}", highlight=False)
+    console.print(results_table(results, ""))
     for chart in accuracy_charts(results, color=console.is_terminal and not console.no_color):
         console.print(chart)
     extra: dict[str, object] = {"device": str(torch_device), "clip": evaluation.clip, "settings": evaluation.settings}

@@ -17,10 +17,11 @@ from gat_tui.robustness.evaluate import AttackResult
 
 
 def results_table(results: Sequence[AttackResult], title: str) -> Table:
-    """A row per attack and ε. The source column only when the rows' sources differ (the title says a shared one)."""
+    """A row per attack and ε (`title` empty: none). The source column only when the rows' sources differ (the
+    title says a shared one)."""
     sources = {row.source for row in results}
     columns = ["attack", "ε", "accuracy", "mean ‖δ‖₂", "mean ‖δ‖∞"] + (["source"] if len(sources) > 1 else [])
-    table = Table(title=title)
+    table = Table(title=title or None)
     for column in columns:
         table.add_column(column, justify="left" if column in ("attack", "source") else "right")
     for row in results:
