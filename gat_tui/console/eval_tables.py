@@ -38,8 +38,8 @@ def results_table(results: Sequence[AttackResult], title: str) -> Table:
 
 
 def settings_lines(settings: Mapping[str, Mapping[str, object]]) -> list[str]:
-    """One line per attack with settings: PGD's steps, step size, random start and restarts;
-    AutoAttack's version and each stage's iterations; APGD's iterations and restarts."""
+    """A line per attack with settings: PGD's steps, step size, random start and restarts;
+    AutoAttack's version, then a line per stage (iterations, restarts, ...); APGD's iterations and restarts."""
     lines = []
     for attack, given in settings.items():
         if "steps" in given:
@@ -50,11 +50,13 @@ def settings_lines(settings: Mapping[str, Mapping[str, object]]) -> list[str]:
         elif "version" in given:
             norm = _NORM_NAMES.get(str(given["norm"]), str(given["norm"]))
             per_stage = given.get("stage_settings")
-            stages = ", ".join(
-                f"{stage} ({_stage_text(per_stage.get(stage, {}))})" if isinstance(per_stage, dict) and per_stage.get(stage) else str(stage)
-                for stage in given["stages"]  # type: ignore[attr-defined]
-            )
-            lines.append(f"{attack}: version {given['version']}, {norm}; {stages}")
+            stages = given["stages"]
+            assert isinstance(stages, list)
+            if isinstance(per_stage, dict):  # a line per stage: as pyautoattack ran it
+                lines.append(f"{attack}: version {given['version']}, {norm}, stages:")
+                lines += [f"  {stage}: {_stage_text(per_stage.get(stage, {}))}" for stage in stages]
+            else:  # no stage ran here (resumed from a finished state): the stages only
+                lines.append(f"{attack}: version {given['version']}, {norm}, stages {', '.join(stages)}")
         elif "iterations" in given:
             norm = _NORM_NAMES.get(str(given["norm"]), str(given["norm"]))
             lines.append(f"{attack}: {norm}, {_count(given['iterations'], 'iteration')}, {_count(given['restarts'], 'restart')}")

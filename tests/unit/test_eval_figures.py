@@ -162,10 +162,15 @@ def test_attack_settings_and_their_line() -> None:
     assert settings["apgd-ce"] == {"norm": "l2", "iterations": 50, "restarts": 2}
     assert settings_lines(settings) == [
         "pgd-linf: 20 steps, step size 0.002, no random start, 1 restart",
-        "autoattack: version standard, L∞; apgd-ce (100 iterations, 1 restart), apgd-t (100 iterations, 1 restart, 9 target classes), "
-        "fab-t (100 iterations, 1 restart, 9 target classes), square (5000 queries, 1 restart)",
+        "autoattack: version standard, L∞, stages:",
+        "  apgd-ce: 100 iterations, 1 restart",
+        "  apgd-t: 100 iterations, 1 restart, 9 target classes",
+        "  fab-t: 100 iterations, 1 restart, 9 target classes",
+        "  square: 5000 queries, 1 restart",
         "apgd-ce: L2, 50 iterations, 2 restarts",
     ]
+    auto.stage_settings = None  # resumed from a finished state: no stage ran in this process
+    assert settings_lines(attack_settings([auto])) == ["autoattack: version standard, L∞, stages apgd-ce, apgd-t, fab-t, square"]
 
 
 def test_autoattack_s_stage_settings_are_read_from_pyautoattack() -> None:
