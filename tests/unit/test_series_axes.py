@@ -67,3 +67,24 @@ def test_a_tie_for_the_best_keeps_the_first_x() -> None:
     loss = readout("loss_f", [10.0, 20.0, 30.0], [0.5, 0.5, 1.0])
     assert accuracy is not None and (accuracy.best, accuracy.best_x, accuracy.last) == (0.75, 2.0, 0.75)
     assert loss is not None and (loss.best, loss.best_x, loss.last) == (0.5, 10.0, 1.0)
+
+
+def test_live_events_make_the_same_points_and_a_resumed_run_s_history_goes_first(series: RunSeries) -> None:
+    """The dashboard's live path (engine events) against the file path above, point by point."""
+    from gat_tui.events import EpochSummary, StepMetrics
+
+    live = RunSeries()
+    assert not live.has("loss_f")
+    live.add_step(StepMetrics(epoch=3, step=50, time=25.0, loss_f=0.25, loss_g=None, pert_l2=0.5, pert_linf=None, images_per_second=9.0))
+    live.add_epoch(EpochSummary(epoch=3, step=60, time=30.0, val_acc_clean=0.875, val_acc_adv=None, val_acc_fgm_l2=0.5,
+                                val_pert_l2=None, val_pert_linf=None, val_loss_g=None, is_best=True, epoch_seconds=10.0))
+    assert live.has("loss_f") and live.has("pert_l2") and not live.has("loss_g") and not live.has("val_acc_adv")
+    assert live.points("pert_l2", "time") == ([25.0], [0.5])
+    assert live.points("val_acc_fgm_l2", "epoch") == ([3.0], [0.5])
+    live.prepend(series)  # the run's history from metrics.jsonl first, then what it trains now
+    assert live.points("loss_f", "step") == ([10.0, 20.0, 30.0, 50.0], [1.0, 3.0, 0.5, 0.25])
+    assert live.points("val_acc_clean", "time") == ([9.5, 20.0, 30.0], [0.5, 0.75, 0.875])
+    later = RunSeries()
+    later.add_step(StepMetrics(epoch=4, step=70, time=35.0, loss_f=0.125, loss_g=None, pert_l2=None, pert_linf=None, images_per_second=9.0))
+    live.extend(later)
+    assert live.points("loss_f", "epoch") == ([1.0, 2.0, 3.0, 4.0], [2.0, 0.5, 0.25, 0.125])
