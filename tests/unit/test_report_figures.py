@@ -446,3 +446,48 @@ def test_an_evaluation_with_two_attacks_pivots_a_row_per_run_and_attack() -> Non
     assert "aa: mean accuracy (%) against ε" in chart.plain and chart.spans  # coloured when asked
     (plain,) = terminal_charts(report, width=50, height=14, color=False)
     assert not plain.spans
+
+
+def test_the_tuning_choice_waits_excludes_failures_and_takes_a_strictly_better_later_point(tmp_path: Path) -> None:
+    from gat_tui.sweep.plan import load_sweep
+    from gat_tui.sweep.tuning import choose
+
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "sweep.toml").write_text(
+        'name = "t"\nseeds = 1\n[[runs]]\npreset = "synthetic_smoke"\nlabel = "g"\ntune = { "gat.lr_g" = [0.001, 0.01] }\ntune_seeds = 3\n'
+    )
+    entry = load_sweep(folder / "sweep.toml").runs[0]
+    runs = folder / "tuning/runs/g"
+    write_summary(runs / "lr_g=0.001/seed-0", {"status": "finished", "best_value": 0.5})
+    write_summary(runs / "lr_g=0.001/seed-1", {"status": "finished", "best_value": 0.625})
+    write_summary(runs / "lr_g=0.001/seed-2", {"status": "stopped", "best_value": 0.99})  # not finished: pending, not counted
+    write_summary(runs / "lr_g=0.01/seed-0", {"status": "finished", "best_value": 0.75})
+    # lr_g=0.01 seeds 1 and 2 not trained yet
+    waiting = choose(folder, entry)
+    assert waiting.chosen is None and waiting.chosen_overrides == ()
+    assert waiting.waiting == "3 of 6 tuning runs of g have not finished"
+    first, second = waiting.points
+    assert (first.values, first.mean, first.std, first.finished, first.failed, first.pending) == ((0.5, 0.625), 0.5625, pytest.approx(0.08838834764831845), 2, 0, 1)
+    assert (second.values, second.mean, second.std, second.finished, second.pending) == ((0.75,), 0.75, 0.0, 1, 2)
+    assert (waiting.label, waiting.tune_seeds, waiting.seeds) == ("g", 3, (1_000_000, 1_000_001, 1_000_002))
+
+    (runs / "lr_g=0.001/seed-2/summary.json").write_text(json.dumps({"status": "finished", "best_value": 0.375}))
+    write_summary(runs / "lr_g=0.01/seed-1", {"status": "finished", "best_value": 0.625})
+    write_summary(runs / "lr_g=0.01/seed-2", {"status": "finished", "best_value": 0.5})
+    done = choose(folder, entry)
+    # lr_g=0.001: (0.5 + 0.625 + 0.375) / 3 = 0.5; lr_g=0.01: (0.75 + 0.625 + 0.5) / 3 = 0.625: the later point is strictly better
+    assert [point.mean for point in done.points] == [0.5, 0.625]
+    assert (done.chosen, done.chosen_overrides, done.waiting) == ("lr_g=0.01", ("gat.lr_g=0.01",), "")
+
+    # a finished run without a figure counts as failed; with every point failed there is no choice
+    (runs / "lr_g=0.01/seed-1/summary.json").write_text(json.dumps({"status": "finished"}))
+    (runs / "lr_g=0.01/seed-2/summary.json").write_text(json.dumps({"status": "failed"}))
+    (runs / "lr_g=0.001/seed-0/summary.json").write_text(json.dumps({"status": "failed"}))
+    failed = choose(folder, entry)
+    assert [(point.finished, point.failed, point.pending) for point in failed.points] == [(2, 1, 0), (1, 2, 0)]
+    assert failed.chosen is None and failed.waiting == "every grid point of g has a failed tuning run"
+    for index in range(3):
+        (runs / f"lr_g=0.01/seed-{index}/summary.json").write_text(json.dumps({"status": "failed"}))
+    nothing = choose(folder, entry)
+    assert (nothing.points[1].mean, nothing.points[1].std, nothing.points[1].values) == (None, None, ())
