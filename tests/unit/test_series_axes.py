@@ -8,6 +8,7 @@ lands elsewhere than written below.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,27 @@ def test_live_events_make_the_same_points_and_a_resumed_run_s_history_goes_first
     later.add_step(StepMetrics(epoch=4, step=70, time=35.0, loss_f=0.125, loss_g=None, pert_l2=None, pert_linf=None, images_per_second=9.0))
     live.extend(later)
     assert live.points("loss_f", "epoch") == ([1.0, 2.0, 3.0, 4.0], [2.0, 0.5, 0.25, 0.125])
+
+
+def test_a_resumed_run_s_history_stops_at_its_checkpoint_and_odd_lines_are_passed_over(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    odd = [{"event": "step", "epoch": "one", "step": 5, "loss_f": 9.0}, {"event": "step", "epoch": 1, "step": 6.5, "loss_f": 9.0},
+           {"event": "other", "epoch": 1, "step": 7, "loss_f": 9.0}, {"event": "step", "loss_f": 7.0}]  # the last: no epoch, step or time
+    path.write_text("\n".join(json.dumps(line) for line in [*odd, *LINES]) + "\n[]\n")
+    history = RunSeries.from_metrics_file(path, up_to_step=20)  # the checkpoint's step: lines after it are the killed run's
+    assert history.points("loss_f", "step") == ([0.0, 10.0, 20.0], [7.0, 1.0, 3.0])
+    assert history.points("loss_f", "time") == ([0.0, 5.0, 9.0], [7.0, 1.0, 3.0])
+    assert history.points("loss_f", "epoch") == ([0.0, 1.0], [7.0, 2.0])
+    assert history.points("val_acc_clean", "step") == ([20.0], [0.5])
+    assert history.points("loss_g", "step") == ([], [])  # never recorded
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"event": "step", "epoch": 1, "step": 1, "loss_f": 1.0, "x": "\xe9"}\n')
+    assert RunSeries.from_metrics_file(tmp_path / "latin1.jsonl").points_by_name == {}
+
+
+def test_smoothing_passes_over_non_finite_values_and_a_factor_of_zero_keeps_them() -> None:
+    from gat_tui.dashboard.series import smooth
+
+    assert smooth([1.0, 3.0], 0.0) == [1.0, 3.0] and smooth([], 0.5) == []
+    smoothed = smooth([1.0, float("nan"), 3.0], 0.5)
+    # the NaN is shown as itself and left out of the average: 1, then (0.25 + 1.5) / 0.75
+    assert smoothed[0] == 1.0 and math.isnan(smoothed[1]) and smoothed[2] == pytest.approx(1.75 / 0.75)
