@@ -491,3 +491,26 @@ def test_the_tuning_choice_waits_excludes_failures_and_takes_a_strictly_better_l
         (runs / f"lr_g=0.01/seed-{index}/summary.json").write_text(json.dumps({"status": "failed"}))
     nothing = choose(folder, entry)
     assert (nothing.points[1].mean, nothing.points[1].std, nothing.points[1].values) == (None, None, ())
+
+
+def test_the_long_form_json_keeps_each_rows_own_fields_and_names_what_it_skipped(tmp_path: Path) -> None:
+    folder = write_sweep(tmp_path / "s", tuned=False)
+    aa = [{"attack": "clean", "eps": 0.0, "accuracy": 0.75, "pert_l2": 0.0},
+          {"attack": "autoattack", "eps": TWO, "accuracy": 0.5, "pert_l2": 0.25, "norm": "linf", "n": 100, "version": "standard"},
+          {"attack": "fgsm", "eps": TWO, "accuracy": 0.625, "pert_l2": 0.125, "matched_to": "gat"}]
+    (folder / "evals/fgsm_sweep/gat/seed-0.json").write_text(json.dumps({"results": aa}))
+    (folder / "runs/gat/seed-x").mkdir()
+    (folder / "evals/fgsm_sweep/baseline/seed-1.json").write_text("{")
+    report = build_report(folder)
+    points = {(p.label, p.attack, p.matched_to): p for p in report.curves if p.eps == TWO}
+    auto = points[("gat", "autoattack", None)]
+    assert (auto.norm, auto.n, auto.version, auto.accuracy, auto.pert_l2) == ("linf", 100, "standard", Cell(0.5, 0.0, 1), Cell(0.25, 0.0, 1))
+    matched = points[("gat", "fgsm", "gat")]  # a --match-power row is a point of its own
+    assert matched.accuracy == Cell(0.625, 0.0, 1) and matched.attack_text == "fgsm (matched to gat)"
+    plain = points[("gat", "fgsm", None)]  # seeds 1 and 2 only: 0.5, 0.625 -> 0.5625; ‖δ‖₂ 0.4 both
+    assert plain.accuracy.mean == 0.5625 and plain.accuracy.n == 2 and plain.pert_l2 == Cell(0.4, 0.0, 2)
+    baseline = points[("baseline", "fgsm", None)]  # seed 1's file is broken: seeds 0 and 2, 0.25 and 0.125
+    assert (baseline.accuracy.mean, baseline.accuracy.n) == (0.1875, 2)
+    assert f"{folder}/runs/gat/seed-x: not a seed folder (expected seed-<number>)" in report.skipped
+    assert any(line.startswith(f"{folder}/evals/fgsm_sweep/baseline/seed-1.json: cannot be read") for line in report.skipped)
+    assert report.to_json()["curves"][0]["pert_l2"] == {"mean": 0.0, "std": 0.0, "n": 2}  # baseline, clean
