@@ -270,6 +270,13 @@ def test_eps_as_papers_write_it(eps: float | None, norm: str, text: str) -> None
     assert eps_text(eps, norm) == text
 
 
+def test_the_norm_of_an_attack() -> None:
+    from gat_tui.console.eps_text import attack_norm
+
+    assert (attack_norm("fgsm"), attack_norm("fgm-l2"), attack_norm("gat")) == ("linf", "l2", None)
+    assert attack_norm("autoattack", "l2") == "l2" and attack_norm("not-an-attack") is None
+
+
 def test_the_chart_s_ticks_legend_and_hidden_curves(tmp_path: Path) -> None:
     from rich.console import Console
 
@@ -487,6 +494,7 @@ def test_the_tuning_choice_waits_excludes_failures_and_takes_a_strictly_better_l
     failed = choose(folder, entry)
     assert [(point.finished, point.failed, point.pending) for point in failed.points] == [(2, 1, 0), (1, 2, 0)]
     assert failed.chosen is None and failed.waiting == "every grid point of g has a failed tuning run"
+    assert (failed.label, failed.tune_seeds, failed.seeds, failed.chosen_overrides) == ("g", 3, (1_000_000, 1_000_001, 1_000_002), ())
     for index in range(3):
         (runs / f"lr_g=0.01/seed-{index}/summary.json").write_text(json.dumps({"status": "failed"}))
     nothing = choose(folder, entry)

@@ -82,25 +82,34 @@ def test_live_events_make_the_same_points_and_a_resumed_run_s_history_goes_first
     assert live.has("loss_f") and live.has("pert_l2") and not live.has("loss_g") and not live.has("val_acc_adv")
     assert live.points("pert_l2", "time") == ([25.0], [0.5])
     assert live.points("val_acc_fgm_l2", "epoch") == ([3.0], [0.5])
+    assert live.points("val_acc_fgm_l2", "step") == ([60.0], [0.5])
     live.prepend(series)  # the run's history from metrics.jsonl first, then what it trains now
     assert live.points("loss_f", "step") == ([10.0, 20.0, 30.0, 50.0], [1.0, 3.0, 0.5, 0.25])
     assert live.points("val_acc_clean", "time") == ([9.5, 20.0, 30.0], [0.5, 0.75, 0.875])
     later = RunSeries()
     later.add_step(StepMetrics(epoch=4, step=70, time=35.0, loss_f=0.125, loss_g=None, pert_l2=None, pert_linf=None, images_per_second=9.0))
+    later.add_step(StepMetrics(epoch=4, step=80, time=40.0, loss_f=None, loss_g=None, pert_l2=None, pert_linf=None,
+                               images_per_second=9.0, train_acc_clean=0.75))  # a figure the run had not shown before
     live.extend(later)
     assert live.points("loss_f", "epoch") == ([1.0, 2.0, 3.0, 4.0], [2.0, 0.5, 0.25, 0.125])
+    assert live.points("train_acc_clean", "step") == ([80.0], [0.75])
+    fresh = RunSeries()
+    fresh.prepend(series)  # nothing of its own yet
+    assert fresh.points("loss_f", "step") == ([10.0, 20.0, 30.0], [1.0, 3.0, 0.5])
 
 
 def test_a_resumed_run_s_history_stops_at_its_checkpoint_and_odd_lines_are_passed_over(tmp_path: Path) -> None:
     path = tmp_path / "metrics.jsonl"
     odd = [{"event": "step", "epoch": "one", "step": 5, "loss_f": 9.0}, {"event": "step", "epoch": 1, "step": 6.5, "loss_f": 9.0},
-           {"event": "other", "epoch": 1, "step": 7, "loss_f": 9.0}, {"event": "step", "loss_f": 7.0}]  # the last: no epoch, step or time
+           {"event": "other", "epoch": 1, "step": 7, "loss_f": 9.0, "val_acc_clean": 0.1},  # neither a step nor an epoch line
+           {"event": "step", "loss_f": 7.0}, {"event": "epoch", "epoch": 1, "step": 8, "time": "late", "val_acc_fgm_l2": 0.25}]
     path.write_text("\n".join(json.dumps(line) for line in [*odd, *LINES]) + "\n[]\n")
     history = RunSeries.from_metrics_file(path, up_to_step=20)  # the checkpoint's step: lines after it are the killed run's
     assert history.points("loss_f", "step") == ([0.0, 10.0, 20.0], [7.0, 1.0, 3.0])
     assert history.points("loss_f", "time") == ([0.0, 5.0, 9.0], [7.0, 1.0, 3.0])
     assert history.points("loss_f", "epoch") == ([0.0, 1.0], [7.0, 2.0])
     assert history.points("val_acc_clean", "step") == ([20.0], [0.5])
+    assert history.points("val_acc_fgm_l2", "time") == ([0.0], [0.25])  # a time that is not a number: 0
     assert history.points("loss_g", "step") == ([], [])  # never recorded
     (tmp_path / "latin1.jsonl").write_bytes(b'{"event": "step", "epoch": 1, "step": 1, "loss_f": 1.0, "x": "\xe9"}\n')
     assert RunSeries.from_metrics_file(tmp_path / "latin1.jsonl").points_by_name == {}
