@@ -119,6 +119,8 @@ class AutoAttack(_PyAutoAttack):
         else:
             raise ValueError(f"version {version!r}: expected standard, plus, rand or custom")
         self.version = version
+        # each stage's iterations, restarts, target classes or queries, read from pyautoattack once it ran
+        self.stage_settings: dict[str, dict[str, object]] | None = None
 
     def stages(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Iterator[tuple[str, Perturbed]]:
         """(stage, cumulative result) after each stage; `source` in eval mode, restored after."""
@@ -143,6 +145,7 @@ class AutoAttack(_PyAutoAttack):
             targets = max(1, min(runner.apgd_targeted.n_target_classes, int(logits.shape[1]) - 1))
             runner.apgd_targeted.n_target_classes = targets
             runner.fab.n_target_classes = targets
+            self.stage_settings = _stage_settings(runner, self.stage_names)
             adversarial = images.detach().clone()
             for stage in self.stage_names:
                 indices = robust.nonzero().flatten()
@@ -165,6 +168,27 @@ class AutoAttack(_PyAutoAttack):
     def perturb(self, source: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> Perturbed:
         results = [result for _, result in self.stages(source, images, labels, eps)]
         return results[-1]
+
+
+# where pyautoattack keeps each stage's settings: the attack object and the attributes it reads
+_STAGE_SETTINGS = {
+    "apgd-ce": ("apgd", ("n_iter", "n_restarts")),
+    "apgd-dlr": ("apgd", ("n_iter", "n_restarts")),
+    "apgd-t": ("apgd_targeted", ("n_iter", "n_restarts", "n_target_classes")),
+    "fab": ("fab", ("n_iter", "n_restarts")),
+    "fab-t": ("fab", ("n_iter", "n_restarts", "n_target_classes")),
+    "square": ("square", ("n_queries", "n_restarts")),
+}
+
+
+def _stage_settings(runner: object, stages: Sequence[str]) -> dict[str, dict[str, object]]:
+    """Each stage's settings as pyautoattack will run it (its version sets them), by attribute name."""
+    found: dict[str, dict[str, object]] = {}
+    for stage in stages:
+        holder, names = _STAGE_SETTINGS.get(stage, ("", ()))
+        attack = getattr(runner, holder, None)
+        found[stage] = {name: getattr(attack, name) for name in names if isinstance(getattr(attack, name, None), int)}
+    return found
 
 
 class APGD(_PyAutoAttack):

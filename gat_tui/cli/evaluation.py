@@ -111,7 +111,7 @@ def eval_command(
     from gat_tui.atomic import describe_os_error
     from gat_tui.checkpoints import CheckpointError
     from gat_tui.config import ConfigError
-    from gat_tui.console.eval_tables import accuracy_charts, results_table, write_json
+    from gat_tui.console.eval_tables import accuracy_charts, results_table, settings_lines, write_json
     from gat_tui.data import DataError
     from gat_tui.device import DeviceError
     from gat_tui.robustness.evaluate import CheckpointEvaluation, evaluate_checkpoint
@@ -154,10 +154,15 @@ def eval_command(
         console.print("autoattack, apgd-ce and apgd-dlr always keep images in [0, 1]", highlight=False, soft_wrap=True)
     for note in evaluation.notes:
         typer.secho(f"note (AutoAttack's checks): {note}", fg=typer.colors.YELLOW, err=True)
-    console.print(results_table(results, f"{evaluated} — {split} split, {count} images, {kind}"))
+    lines = settings_lines(evaluation.settings)
+    if lines:  # once, above the table: what the figures were made with
+        console.print("attack settings:\n" + "\n".join(f"  {line}" for line in lines), highlight=False)
+    # the title as a line of its own: a table wraps its title to the table's (narrow) width
+    console.print(f"{evaluated} — {split} split, {count} images, {kind}", highlight=False)
+    console.print(results_table(results, ""))
     for chart in accuracy_charts(results, color=console.is_terminal and not console.no_color):
         console.print(chart)
-    extra: dict[str, object] = {"device": str(torch_device), "clip": evaluation.clip}
+    extra: dict[str, object] = {"device": str(torch_device), "clip": evaluation.clip, "settings": evaluation.settings}
     if external is not None:
         extra |= {"model": external.spec, "weights": str(external.weights), "dataset": external.dataset, "data": list(external.data)}
     if json_path is not None:

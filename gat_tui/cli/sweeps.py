@@ -245,9 +245,9 @@ def report(
     console = Console()
     for problem in result.skipped:
         typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
-    for table in report_tables(result):
+    for table in report_tables(result, console.width):
         console.print(table)
-    for chart in terminal_charts(result, color=console.is_terminal and not console.no_color):
+    for chart in terminal_charts(result, width=min(console.width - 2, 78), color=console.is_terminal and not console.no_color):
         console.print(chart)
     try:
         if markdown_path is not None:
@@ -300,6 +300,21 @@ def export(
     for run in exported:
         results = ", hyperparameters and test figures" if run.with_results else ""
         typer.echo(f"{run.run_dir}: {run.records} metrics lines{results} -> {run.out_dir}")
+    if (source / "sweep.toml").is_file() and (source / "evals").is_dir():  # a sweep with evaluations
+        from gat_tui.config import ConfigError
+        from gat_tui.sweep.tensorboard_curves import export_sweep_curves
+
+        try:
+            curves = export_sweep_curves(source, tensorboard)
+        except ExportError as error:
+            fail(str(error))
+        except ConfigError as error:  # the runs are exported; only the curves need the sweep file
+            typer.secho(f"warning: the evaluation curves are not exported: {error}", fg=typer.colors.YELLOW, err=True)
+            curves = []
+        except OSError as error:
+            fail(describe_os_error(error, "cannot write"), 1)
+        for curve in curves:
+            typer.echo(f"evaluation {curve.evaluation}: accuracy against ε × {curve.scale} (the step), {curve.series} series -> {curve.out_dir}")
     typer.echo(f"view with: tensorboard --logdir {tensorboard}")
 
 

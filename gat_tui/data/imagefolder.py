@@ -45,16 +45,24 @@ def _resolved(path: Path) -> Path:
         raise DataError(f"{path}: a symbolic link that loops back on itself; remove it") from None
 
 
+def _hidden(name: str) -> bool:
+    """A hidden file or folder: `.ipynb_checkpoints/`, macOS's `._cat.png` (not an image), `.DS_Store`, ..."""
+    return name.startswith(".")
+
+
 def _scan(folder: Path) -> _Listing:
     """Class sub-folders and their image files, without reading any image.
 
-    Links are not followed out of a class folder (nor back into the data set through another
-    class), so no image is ever counted twice or under another class's label.
+    Images are found at any depth below their class folder, by extension in any case (`.PNG`,
+    `.JpEg`); hidden files and folders (a leading dot) are skipped at every level. Links are not
+    followed out of a class folder (nor back into the data set through another class), so no image
+    is ever counted twice or under another class's label.
     """
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found; {_LAYOUT}")
-    class_dirs = sorted(entry for entry in folder.iterdir() if entry.is_dir() and not entry.is_symlink())
-    linked = tuple(sorted(entry.name for entry in folder.iterdir() if entry.is_symlink() and entry.is_dir()))
+    entries = [entry for entry in folder.iterdir() if not _hidden(entry.name)]
+    class_dirs = sorted(entry for entry in entries if entry.is_dir() and not entry.is_symlink())
+    linked = tuple(sorted(entry.name for entry in entries if entry.is_symlink() and entry.is_dir()))
     if not class_dirs:
         raise DataError(f"{folder}: no class folders; {_LAYOUT}")
     samples: list[tuple[str, int]] = []
@@ -62,10 +70,10 @@ def _scan(folder: Path) -> _Listing:
         real_class_dir = class_dir.resolve()
         found = []
         for directory, subfolders, files in os.walk(class_dir, followlinks=False):
-            subfolders.sort()
+            subfolders[:] = sorted(name for name in subfolders if not _hidden(name))  # os.walk skips the removed ones
             for name in sorted(files):
                 path = Path(directory) / name
-                if path.suffix.lower() in IMG_EXTENSIONS and _inside(_resolved(path), real_class_dir):
+                if not _hidden(name) and path.suffix.lower() in IMG_EXTENSIONS and _inside(_resolved(path), real_class_dir):
                     found.append((str(path), label))
         if not found:
             raise DataError(f"{class_dir}: class folder without images; {_LAYOUT}")

@@ -31,6 +31,7 @@ from gat_tui.robustness.resume import (
     state_folder,
     state_path,
 )
+from gat_tui.robustness.settings import attack_settings
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ class CheckpointEvaluation:
     clip: bool = True
     clip_from_checkpoint: bool = True  # False when the caller chose it
     notes: tuple[str, ...] = field(default=())  # pyautoattack's check warnings, each once
+    settings: dict[str, dict[str, object]] = field(default_factory=dict)  # attack -> steps, step size, version, ...
 
 
 @dataclass(frozen=True)
@@ -352,5 +354,6 @@ def attack_all(loaded: LoadedEvaluation, options: EvalOptions) -> CheckpointEval
             if note not in notes:
                 notes.append(note)
     return CheckpointEvaluation(
-        results, int(images.shape[0]), loaded.device, loaded.clip, loaded.clip_from_checkpoint, tuple(notes)
+        results, int(images.shape[0]), loaded.device, loaded.clip, loaded.clip_from_checkpoint, tuple(notes),
+        attack_settings([plan.attack for plan in loaded.plans]),
     )

@@ -193,6 +193,13 @@ class EventWriter:
         for tag, value in scalars_of(record):
             self._add_summary(scalar(tag, value), step, walltime)
 
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """One scalar under its own tag (a sweep's evaluation curves: `gat_tui.sweep.tensorboard_curves`)."""
+        from tensorboardX.summary import scalar
+
+        if self._writing():
+            self._add_summary(scalar(tag, value), step)
+
     def panel(self, panel: PreviewPanel, step: int) -> None:
         from tensorboardX.summary import image
 

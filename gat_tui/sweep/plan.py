@@ -238,6 +238,15 @@ class Job:
     evaluation: Evaluation | None = None
     point: TuningPoint | None = None
 
+    @property
+    def training_seed(self) -> int:
+        """The seed its run trains with: a tuning job's tuning seed, else the seed plus the entry's offset.
+
+        An evaluation job attacks the run of its seed, so it reports that run's training seed."""
+        if self.point is not None:
+            return self.entry.tuning_seed(self.seed)
+        return self.seed + self.entry.seed_offset
+
 
 def _refuse(where: str, key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"{where}: key '{key}' = {value!r} is not allowed; expected {allowed}")

@@ -145,10 +145,8 @@ class SweepRunner:
         from gat_tui.training.trainer import Trainer
 
         run_dir = self.layout.job_run_dir(job)
-        if job.point is not None:  # a tuning run: seed is the tuning seed's index
-            seed, extra = job.entry.tuning_seed(job.seed), list(job.entry.tuning_overrides(job.point))
-        else:
-            seed, extra = job.seed + job.entry.seed_offset, []
+        # a tuning run also selects its checkpoint by the entry's tune_metric (tuning_overrides)
+        seed, extra = job.training_seed, list(job.entry.tuning_overrides(job.point)) if job.point is not None else []
         status = run_status(run_dir)
         if status == "finished":
             return "skipped", "already finished"

@@ -116,7 +116,7 @@ def test_sweep_and_report_commands(tmp_path: Path, cli: Cli, tiny_sweep: TinySwe
     assert "sweep finished" in result.stdout
     report = cli("report", str(out), "--markdown", str(tmp_path / "t.md"), "--json", str(tmp_path / "t.json"))
     assert report.returncode == 0, report.stderr
-    assert "baseline" in report.stdout and "±" in report.stdout and "(n=2)" in report.stdout
+    assert "baseline" in report.stdout and "±" in report.stdout and "over 2 seeds" in report.stdout  # n once, in the title
     assert "| gat |" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.json").read_text())["table"][0]["label"] == "baseline"
     (tmp_path / "empty").mkdir()
@@ -173,7 +173,7 @@ def test_two_stage_sweep_tunes_then_repeats_sharded(tmp_path: Path, tiny_sweep: 
     assert "Tuning gat" in text and "chosen" in text and "paper std" in text
     printed = cli("report", str(out), "--json", str(tmp_path / "r.json"), env={"COLUMNS": "200"})
     assert printed.returncode == 0, printed.stderr
-    assert "tuning gat" in printed.stdout and "80.33 ± 0.44 (n=50)" in printed.stdout and "ordering" in printed.stdout
+    assert "tuning gat" in printed.stdout and "80.33 ± 0.44" in printed.stdout and "over 50 runs" in printed.stdout and "ordering" in printed.stdout
     assert json.loads((tmp_path / "r.json").read_text())["tuning"][0]["chosen"] == best
 
 
@@ -238,7 +238,9 @@ limit = 8
     report = build_report(out)
     shown = {(p.evaluation, p.attack_text, p.eps) for p in report.curves if p.attack != "clean"}
     assert shown == {("aa-linf", "autoattack (linf, custom, 8 images)", 0.15), ("apgd-ce-1", "apgd-ce (l2, 8 images)", 0.5)}
-    assert "| aa-linf | gat | autoattack (linf, custom, 8 images) | 0.15 |" in markdown(report)
+    text = markdown(report)  # one pivoted table per evaluation: the attack in its title, ε as columns
+    assert "Evaluation aa-linf: accuracy (%) under autoattack (linf, custom, 8 images), mean ± std over one seed." in text
+    assert "| run \\ ε | clean | 0.15 |" in text
 
 
 def test_a_sweep_with_autoattack_is_refused_before_training_without_pyautoattack(

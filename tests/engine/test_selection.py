@@ -163,3 +163,40 @@ def test_select_best_by_val_acc_fgm_l2_keeps_the_epoch_with_the_best_fgm_accurac
     assert budgets == [None] * 4  # off unless used
     assert [summary.val_acc_pgd for summary in summaries] == [None] * 3
     assert json.loads((tmp_path / "run/summary.json").read_text())["select_best_by"] == "val_acc_fgm_l2"
+
+
+def test_the_test_figures_are_the_best_epochs_not_the_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation scripted so that epoch 2 of 4 is best; the test evaluation itself is real, and its
+    figure must be the best checkpoint's accuracy on the test split, computed here by hand."""
+    from gat_tui.checkpoints import Checkpoint
+    from gat_tui.data import load_splits, to_model_input
+    from gat_tui.runs.folder import RunPaths
+
+    real = trainer_module.evaluate_split
+    scripted = iter([0.5, 0.9, 0.6, 0.7])
+
+    def validation_then_real(*args: Any, **kwargs: Any) -> SplitFigures:
+        value = next(scripted, None)
+        if value is None:  # the test split, after the last epoch
+            return real(*args, **kwargs)
+        return SplitFigures(acc_clean=value, acc_adv=None, acc_fgm_l2=0.5, pert_l2=None, pert_linf=None, loss_g=None)
+
+    monkeypatch.setattr(trainer_module, "evaluate_split", validation_then_real)
+    config = quick_config("baseline", epochs=4)
+    config = replace(config, data=replace(config.data, train_size=192, test_size=96), train=replace(config.train, max_steps_per_epoch=10, lr_f=3e-3))
+    finished, _, _ = run(config, tmp_path / "run")
+    assert finished.best_epoch == 2
+
+    splits = load_splits(config.data)
+    images = to_model_input(splits.test_images, channels_last=False)
+
+    def accuracy_of(path: Path) -> float:
+        network = Checkpoint.open(path).classifier(torch.device("cpu"))
+        network.eval()
+        with torch.no_grad():
+            return (network(images).argmax(dim=1) == splits.test_labels).float().mean().item()
+
+    paths = RunPaths(tmp_path / "run")
+    best, last = accuracy_of(paths.best_checkpoint), accuracy_of(paths.last_checkpoint)
+    assert best != last  # otherwise this run could not tell them apart
+    assert finished.test_acc_clean == pytest.approx(best)

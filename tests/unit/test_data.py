@@ -291,3 +291,31 @@ def test_imagefolder_missing_or_empty(tmp_path: Path) -> None:
         load_splits(DataConfig(dataset="imagefolder", path=str(root), val_size=1))
     with pytest.raises(DataError, match="nowhere"):
         load_splits(DataConfig(dataset="imagefolder", path=str(tmp_path / "nowhere"), val_size=1))
+
+
+def test_imagefolder_finds_images_by_extension_in_any_case_at_any_depth_and_skips_hidden_ones(tmp_path: Path) -> None:
+    """Which files become images of which class: written out by hand below, read back by colour."""
+    root = tmp_path / "data"
+    red, green, blue = (200, 10, 10), (10, 200, 10), (10, 10, 200)
+    for split in ("train", "test"):
+        _png(root / split / "cat" / "a.PNG", red)  # upper-case extension
+        _png(root / split / "cat" / "deep" / "er" / "b.png", red)  # nested two levels down
+        _png(root / split / "dog" / "c.JpEg", green, size=(12, 12))  # mixed case, a JPEG
+        _png(root / split / "dog" / "d.bmp", green)
+        _png(root / split / "dog" / ".hidden.png", blue)  # hidden file
+        _png(root / split / "dog" / ".ipynb_checkpoints" / "e.png", blue)  # hidden folder inside a class
+        _png(root / split / ".ipynb_checkpoints" / "f.png", blue)  # hidden folder beside the classes: not a class
+        (root / split / "cat" / "._a.PNG").write_bytes(b"\x00\x05\x16\x07 AppleDouble, not an image")
+        (root / split / "cat" / "notes.txt").write_text("not an image")
+    from gat_tui.data.imagefolder import _scan
+
+    listing = _scan(root / "test")
+    assert listing.classes == ["cat", "dog"]
+    found = [(str(Path(path).relative_to(root / "test")), label) for path, label in listing.samples]
+    assert found == [("cat/a.PNG", 0), ("cat/deep/er/b.png", 0), ("dog/c.JpEg", 1), ("dog/d.bmp", 1)]
+    splits = load_splits(DataConfig(dataset="imagefolder", path=str(root), image_size=8, val_size=1))
+    assert splits.class_names == ("cat", "dog") and splits.test_labels.tolist() == [0, 0, 1, 1]
+    # no blue (hidden) image anywhere; green within JPEG's error
+    assert all(int(pixel) < 100 for pixel in splits.test_images[:, 2, 4, 4])
+    assert splits.train_images.shape[0] + splits.val_images.shape[0] == 4
+    assert splits.test_images[2, 1, 4, 4] > 150 and splits.test_images[0, 0, 4, 4] == 200

@@ -75,9 +75,18 @@ def test_the_report_says_which_rule_chose_each_runs_checkpoint_and_each_tuned_se
     report = build_report(tmp_path)
     assert [(row.label, row.selected_by) for row in report.table] == [("plain", "val_acc_clean"), ("robust", "val_acc_fgm_l2")]
     text = markdown(report)
-    assert "| tuned setting | checkpoint chosen by |" in text
+    assert "| tuned | chosen by |" in text  # two rules: a column
     assert re.search(r"\| robust \|.*\| val_acc_fgm_l2 \|", text)
     assert "compared on val_acc_pgd" in text
+
+
+def test_one_rule_for_every_run_is_said_once_under_the_table(tmp_path: Path) -> None:
+    (tmp_path / "sweep.toml").write_text(SWEEP.replace('tune_metric = "val_acc_pgd"\n', ""))
+    write_summary(tmp_path / "runs" / "plain" / "seed-0", 0.9, None)
+    write_summary(tmp_path / "runs" / "robust" / "seed-0", 0.4, "val_acc_clean")
+    text = markdown(build_report(tmp_path))
+    assert "chosen by |" not in text
+    assert "checkpoints chosen by val_acc_clean (the best epoch's; train.select_best_by)." in text
 
 
 def test_tune_metric_without_a_tune_grid_and_an_unknown_metric_are_refused(tmp_path: Path) -> None:
