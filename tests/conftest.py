@@ -156,12 +156,28 @@ def tiny_sweep() -> TinySweep:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path plugin reads --basetemp
 def pytest_configure(config: pytest.Config) -> None:
+    _share_the_cores_between_workers()
     # under mutmut, each forked mutant run gets a temporary folder of its own, removed at its end
     # (`pytest_sessionfinish`): pytest's own numbered folders were never swept in forked runs, and
     # thousands of them (36 GB) filled the disk during a long run
     if "MUTANT_UNDER_TEST" in os.environ and config.option.basetemp is None:
         _MUTMUT_TEMP.mkdir(parents=True, exist_ok=True)
         config.option.basetemp = str(_MUTMUT_TEMP / str(os.getpid()))
+
+
+def _share_the_cores_between_workers() -> None:
+    """Under pytest-xdist (`pytest -n auto`), each worker's torch and the scripts its tests start get an
+    equal share of the cores, not all of them each (oversubscribed, the suite ran slower than alone).
+
+    The scripts inherit OMP_NUM_THREADS, so a test comparing a script's run with one in this process
+    compares runs at one thread count (CPU results are bit-identical only at equal counts).
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers <= 1 or "OMP_NUM_THREADS" in os.environ:
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

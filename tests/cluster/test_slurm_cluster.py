@@ -35,7 +35,8 @@ from gat_tui.sweep.plan import jobs, load_sweep
 from gat_tui.sweep.report import build_report
 from gat_tui.sweep.status import sweep_status
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+# one cluster of this machine's cores: under pytest-xdist its tests run one after another in one worker
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 # one torch thread in every job (sbatch exports the submitting environment) and in the references
 THREADS = {"OMP_NUM_THREADS": "1"}
