@@ -8,13 +8,15 @@ from pathlib import Path
 
 from conftest import tiny_gat_config
 
-from gat_tui.console.runs_table import run_cells, shown_status
+from gat_tui.console.runs_table import RUN_COLUMNS, run_cells, shown_status
 from gat_tui.events import EpochSummary, Event, StepMetrics
 from gat_tui.runs.folder import RunPaths
 from gat_tui.runs.index import read_run
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
 from gat_tui.training.trainer import Trainer
+
+STATUS, EPOCHS = RUN_COLUMNS.index("status"), RUN_COLUMNS.index("epochs")
 
 
 def test_a_resumed_run_is_running_while_it_trains_then_finished(tmp_path: Path) -> None:
@@ -38,13 +40,13 @@ def test_a_resumed_run_is_running_while_it_trains_then_finished(tmp_path: Path) 
             record = read_run(run_dir)
             assert record is not None
             cells = run_cells(record, shown_status(record))
-            seen.append((type(event).__name__, event.epoch, cells[2], record.epochs_done, cells))
+            seen.append((type(event).__name__, event.epoch, cells[STATUS], record.epochs_done, cells))
 
     resumed = Trainer(TrainingRequest(config, run_dir, resume_from=RunPaths(run_dir).last_checkpoint), subscribers=[look]).run()
     assert resumed.status == "finished"
     assert seen and {status for _, _, status, _, _ in seen} == {"running"}
     # during epoch e, e - 1 epochs are done (the history's epoch 1 counted); after e's summary, e
-    steps = [(epoch, done, cells[3]) for kind, epoch, _, done, cells in seen if kind == "StepMetrics"]
+    steps = [(epoch, done, cells[EPOCHS]) for kind, epoch, _, done, cells in seen if kind == "StepMetrics"]
     assert steps and all(done == epoch - 1 and shown == f"{epoch - 1}/3" for epoch, done, shown in steps)
     assert [(epoch, done) for kind, epoch, _, done, _ in seen if kind == "EpochSummary"] == [(2, 2), (3, 3)]
     record = read_run(run_dir)
