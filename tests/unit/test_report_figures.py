@@ -524,3 +524,42 @@ def test_the_long_form_json_keeps_each_rows_own_fields_and_names_what_it_skipped
     assert seed_folder == f"{folder}/runs/gat/seed-x: not a seed folder (expected seed-<number>)"
     assert broken.startswith(f"{folder}/evals/fgsm_sweep/baseline/seed-1.json: cannot be read")
     assert report.to_json()["curves"][0]["pert_l2"] == {"mean": 0.0, "std": 0.0, "n": 2}  # baseline, clean
+
+
+# --- the gaps mutmut's partial run left in sweep.report (tests/README.md, issue 22) ---------------
+
+
+def test_a_middle_seeds_missing_evaluation_file_still_counts_the_seeds_after_it(tmp_path: Path) -> None:
+    folder = write_sweep(tmp_path / "s", tuned=False, paper=False)
+    (folder / "evals/fgsm_sweep/gat/seed-1.json").unlink()
+    points = {(p.label, p.attack, p.eps): p.accuracy for p in build_report(folder).curves}
+    # gat at 1/255 from seeds 0 and 2 only: 0.625 and 0.6875 -> mean 0.65625, std 0.0625/√2
+    assert close(points[("gat", "fgsm", ONE)], 0.65625, 0.0625 / math.sqrt(2), 2)
+    # the other run keeps its three seeds: 0.125, 0.375, 0.25 at 2/255 -> mean 0.25, std 0.125
+    assert close(points[("baseline", "fgsm", TWO)], 0.25, 0.125, 3)
+
+
+def test_the_report_and_its_json_name_the_sweeps_seeds(tmp_path: Path) -> None:
+    report = build_report(write_sweep(tmp_path / "s", tuned=False, evaluations=False))
+    assert report.seeds == 3 and report.to_json()["seeds"] == 3
+
+
+def test_a_published_std_of_zero_or_a_missing_n(tmp_path: Path) -> None:
+    folder = write_sweep(tmp_path / "s", tuned=False, evaluations=False)
+    text = (folder / "sweep.toml").read_text()
+    text = text.replace("baseline = { mean = 0.7748, std = 0.0046, n = 50 }", "baseline = { mean = 0.7748, std = 0.0 }")
+    text = text.replace("gat = { mean = 0.8033, std = 0.0044, n = 50 }", "gat = { mean = 0.8033, std = 0.0044 }")
+    (folder / "sweep.toml").write_text(text)
+    rows = {row.label: row for row in build_report(folder).table}
+    # a std of 0: no z (not a division by zero); an entry without n keeps its figures, n unknown (0)
+    assert rows["baseline"].paper == Cell(0.7748, 0.0, 0) and rows["baseline"].paper_z is None
+    assert rows["gat"].paper == Cell(0.8033, 0.0044, 0)
+    assert rows["gat"].paper_z == pytest.approx((0.78125 - 0.8033) / 0.0044)
+    assert rows["fg_l2"].paper == Cell(0.79, 0.005, 50)
+
+
+def test_the_tuned_cell_waits_while_a_tuning_run_has_not_finished(tmp_path: Path) -> None:
+    folder = write_sweep(tmp_path / "s", evaluations=False, paper=False)
+    (folder / "tuning/runs/gat_t/lr_g=0.01/seed-1/summary.json").unlink()  # still to run
+    rows = {row.label: row for row in build_report(folder).table}
+    assert rows["gat_t"].tuned == "waiting" and rows["gat"].tuned is None
