@@ -12,7 +12,7 @@ import torch.nn.functional as functional
 from torch import nn
 
 from gat_tui.architectures import Architecture
-from gat_tui.attacks import Perturbed
+from gat_tui.attacks import Attack, Perturbed
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 DrawBatch = Callable[[], Batch]
@@ -135,3 +135,28 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, paramet
 def step_norms(perturbed: Perturbed) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch means of the per-sample L2 and L-inf norms, detached, still on the device."""
     return perturbed.l2().mean().detach(), perturbed.linf().mean().detach()
+
+
+class AttackTraining(TrainingMethod):
+    """Training on one attack's examples of the current classifier, mixed with the clean ones by α
+    (α·J(x, y) + (1 − α)·J(x_adv, y), Eq. 2's form): the fast-gradient, random-perturbation and PGD
+    methods differ only in the attack they are given."""
+
+    def __init__(self, classifier: nn.Module, lr_f: float, alpha: float, eps: float, clip: bool, attack: Attack) -> None:
+        super().__init__(classifier, generator=None)
+        self.classifier_optimizer = torch.optim.Adam(classifier.parameters(), lr=lr_f)
+        self.alpha, self.eps, self.clip = alpha, eps, clip
+        self.attack = attack
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
+        return self.attack.perturb(self.classifier, images, labels, self.eps)
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
+        perturbed = self.perturb(images, labels)
+        mixed = mixed_loss(self.classifier, images, perturbed.adversarial.detach(), labels, self.alpha)
+        optimizer_step(self.classifier_optimizer, mixed.loss, list(self.classifier.parameters()))
+        pert_l2, pert_linf = step_norms(perturbed)
+        return StepResult(mixed.loss.detach(), None, pert_l2, pert_linf, mixed.acc_clean, mixed.acc_adv)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"classifier": self.classifier_optimizer}

@@ -10,14 +10,13 @@ attack runs with the classifier in training mode.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from gat_tui.attacks import PGDL2, Perturbed, PGDLinf
-from gat_tui.methods.base import DrawBatch, StepResult, TrainingMethod, mixed_loss, optimizer_step, step_norms
+from gat_tui.attacks import PGDL2, PGDLinf
+from gat_tui.methods.base import AttackTraining
 
 
-class PGDAdversarialTraining(TrainingMethod):
+class PGDAdversarialTraining(AttackTraining):
     def __init__(
         self,
         classifier: nn.Module,
@@ -30,23 +29,8 @@ class PGDAdversarialTraining(TrainingMethod):
         step_size: float | None,
         random_start: bool,
     ) -> None:
-        super().__init__(classifier, generator=None)
         if norm not in ("l2", "linf"):
             raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
-        self.classifier_optimizer = torch.optim.Adam(classifier.parameters(), lr=lr_f)
-        self.alpha, self.eps, self.clip, self.norm = alpha, eps, clip, norm
         attack = PGDLinf if norm == "linf" else PGDL2
-        self.attack = attack(clip, steps=steps, step_size=step_size, random_start=random_start)
-
-    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> Perturbed:
-        return self.attack.perturb(self.classifier, images, labels, self.eps)
-
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor, draw_batch: DrawBatch) -> StepResult:
-        perturbed = self.perturb(images, labels)
-        mixed = mixed_loss(self.classifier, images, perturbed.adversarial, labels, self.alpha)
-        optimizer_step(self.classifier_optimizer, mixed.loss, list(self.classifier.parameters()))
-        pert_l2, pert_linf = step_norms(perturbed)
-        return StepResult(mixed.loss.detach(), None, pert_l2, pert_linf, mixed.acc_clean, mixed.acc_adv)
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"classifier": self.classifier_optimizer}
+        super().__init__(classifier, lr_f, alpha, eps, clip, attack(clip, steps=steps, step_size=step_size, random_start=random_start))
+        self.norm = norm
