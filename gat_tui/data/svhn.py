@@ -10,27 +10,18 @@ all the same after a warning: the contents are validated, and test files differ 
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torchvision.datasets import SVHN
-from torchvision.datasets.utils import download_url
+from torchvision.datasets.utils import calculate_md5, download_url
 
 from gat_tui.config import DataConfig
 from gat_tui.data.splits import DataError, ImageSplits, split_train_val
 
 CLASSES = tuple(str(digit) for digit in range(10))
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _advice(url: str, path: Path) -> str:
@@ -41,7 +32,7 @@ def _ensure_file(split: str, data_dir: Path, download: bool) -> Path:
     url, filename, md5 = SVHN.split_list[split]
     path = data_dir / filename
     if path.is_file():
-        if _md5(path) != md5:
+        if calculate_md5(path) != md5:
             warnings.warn(f"{path}: MD5 differs from the official SVHN {split} file", stacklevel=2)
         return path
     if not download:
@@ -52,7 +43,7 @@ def _ensure_file(split: str, data_dir: Path, download: bool) -> Path:
         path.unlink(missing_ok=True)
         raise DataError(f"could not download SVHN's {filename} into {data_dir} ({type(error).__name__}: {error}); "
                         f"{_advice(url, path)}") from None
-    if not path.is_file() or _md5(path) != md5:  # download_url leaves a file whose MD5 does not match
+    if not path.is_file() or calculate_md5(path) != md5:  # download_url leaves a file whose MD5 does not match
         path.unlink(missing_ok=True)
         raise DataError(f"SVHN: the download of {url} did not match its MD5; {_advice(url, path)}")
     return path
