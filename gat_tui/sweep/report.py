@@ -156,9 +156,14 @@ def build_report(folder: Path) -> SweepReport:
                         Cell.of([r["accuracy"] for r in rows]), Cell.of([r["pert_l2"] for r in rows]), norm, n, version,
                     )
                 )
-    both = [row for row in table if row.test_acc_clean.mean is not None and row.paper is not None and row.paper.mean is not None]
-    order_ours = [row.label for row in sorted(both, key=lambda row: -(row.test_acc_clean.mean or 0.0))]
-    order_paper = [row.label for row in sorted(both, key=lambda row: -(row.paper.mean or 0.0) if row.paper else 0.0)]
+    # (label, our mean, the paper's mean) of the rows with both; sorted() keeps ties in the sweep file's order
+    both = [
+        (row.label, row.test_acc_clean.mean, row.paper.mean)
+        for row in table
+        if row.test_acc_clean.mean is not None and row.paper is not None and row.paper.mean is not None
+    ]
+    order_ours = [label for label, ours, _ in sorted(both, key=lambda point: -point[1])]
+    order_paper = [label for label, _, paper in sorted(both, key=lambda point: -point[2])]
     return SweepReport(sweep.name, sweep.seeds, table, curves, skipped, tunings, order_ours, order_paper)
 
 

@@ -563,3 +563,88 @@ def test_the_tuned_cell_waits_while_a_tuning_run_has_not_finished(tmp_path: Path
     (folder / "tuning/runs/gat_t/lr_g=0.01/seed-1/summary.json").unlink()  # still to run
     rows = {row.label: row for row in build_report(folder).table}
     assert rows["gat_t"].tuned == "waiting" and rows["gat"].tuned is None
+
+
+# --- the survivors of the full mutmut run of sweep.report (session 8) -------------------------------
+
+
+def test_runs_not_finished_are_left_out_quietly_and_the_seeds_after_them_count(tmp_path: Path) -> None:
+    from gat_tui.runs.lock import RunLock
+
+    folder = write_sweep(tmp_path / "s", tuned=False, evaluations=False, paper=False)
+    # baseline seed 0 stopped (a readable summary, not finished); fg_l2 seed 0 has a folder but no
+    # summary yet; gat seed 0 trains now: it holds the lock and its summary is half written
+    (folder / "runs/baseline/seed-0/summary.json").write_text(json.dumps({"status": "stopped", "test_acc_clean": 0.0}))
+    (folder / "runs/fg_l2/seed-0/summary.json").unlink()
+    (folder / "runs/gat/seed-0/summary.json").write_text('{"status": "fin')
+    with RunLock(folder / "runs/gat/seed-0"):
+        report = build_report(folder)
+    assert report.skipped == []  # none of the three is a damaged file
+    clean = {row.label: row.test_acc_clean for row in report.table}
+    # seeds 1 and 2 only: baseline 0.75, 0.71875 -> 0.734375, std 0.03125/√2
+    assert close(clean["baseline"], 0.734375, 0.03125 / math.sqrt(2), 2)
+    assert close(clean["fg_l2"], 0.7890625, 0.015625 / math.sqrt(2), 2)  # 0.796875, 0.78125
+    assert close(clean["gat"], 0.765625, 0.03125 / math.sqrt(2), 2)  # 0.78125, 0.75
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("[]", "has no list of 'results'"),
+        ('{"results": {}}', "has no list of 'results'"),
+        ('{"results": [{"attack": "fgsm", "eps": "2/255", "accuracy": 0.5, "pert_l2": 0.1}]}', "is not an evaluation row"),
+        ('{"results": [{"attack": "fgsm", "eps": 0.1, "accuracy": 0.5, "pert_l2": 0.1, "matched_to": 3}]}', "is not an evaluation row"),
+        ('{"results": [{"attack": "apgd", "eps": 0.1, "accuracy": 0.5, "pert_l2": 0.1, "norm": 2}]}', "is not an evaluation row"),
+        ('{"results": [{"attack": "apgd", "eps": 0.1, "accuracy": 0.5, "pert_l2": 0.1, "version": 1}]}', "is not an evaluation row"),
+        ('{"results": [{"attack": "apgd", "eps": 0.1, "accuracy": 0.5, "pert_l2": 0.1, "n": "100"}]}', "is not an evaluation row"),
+        ('{"results": [{"attack": "apgd", "eps": 0.1, "accuracy": 0.5, "pert_l2": 0.1, "n": true}]}', "is not an evaluation row"),
+    ],
+)
+def test_an_evaluation_file_that_is_not_one_is_named_and_left_out(tmp_path: Path, content: str, problem: str) -> None:
+    folder = write_sweep(tmp_path / "s", tuned=False, paper=False)
+    path = folder / "evals/fgsm_sweep/baseline/seed-1.json"
+    path.write_text(content)
+    report = build_report(folder)
+    (skipped,) = report.skipped
+    assert skipped.startswith(f"{path}: ") and problem in skipped
+    if problem.startswith("has no"):
+        assert skipped == f"{path}: has no list of 'results'"
+    else:
+        assert skipped.startswith(f"{path}: results[0] = {{") and skipped.endswith("pert_l2 >= 0)")
+    points = {(p.label, p.attack, p.eps): p.accuracy for p in report.curves}
+    assert close(points[("baseline", "fgsm", TWO)], 0.1875, 0.0625 * math.sqrt(2), 2)  # seeds 0 and 2: 0.25, 0.125
+
+
+def test_rows_with_every_optional_field_unset_or_set_are_read(tmp_path: Path) -> None:
+    folder = write_sweep(tmp_path / "s", tuned=False, paper=False)
+    rows = [{"attack": "clean", "eps": None, "accuracy": 0.75, "pert_l2": 0.0, "matched_to": None, "norm": None, "version": None, "n": None},
+            {"attack": "apgd-ce", "eps": TWO, "accuracy": 0.5, "pert_l2": 0.25, "matched_to": "gat", "norm": "linf", "version": "custom", "n": 64}]
+    (folder / "evals/fgsm_sweep/gat/seed-0.json").write_text(json.dumps({"results": rows}))
+    report = build_report(folder)
+    assert report.skipped == []
+    points = {(p.label, p.attack, p.eps): p for p in report.curves}
+    assert points[("gat", "clean", None)].accuracy == Cell(0.75, 0.0, 1)
+    apgd = points[("gat", "apgd-ce", TWO)]
+    assert (apgd.matched_to, apgd.norm, apgd.version, apgd.n) == ("gat", "linf", "custom", 64)
+
+
+def test_the_checkpoint_rule_of_each_row(tmp_path: Path) -> None:
+    folder = write_sweep(tmp_path / "s", tuned=False, evaluations=False, paper=False)
+    for seed, rule in ((0, "val_acc_adv"), (1, "val_acc_clean")):  # gat: two rules; seed 2 says none
+        summary = json.loads((folder / f"runs/gat/seed-{seed}/summary.json").read_text())
+        (folder / f"runs/gat/seed-{seed}/summary.json").write_text(json.dumps(summary | {"select_best_by": rule}))
+    for seed in range(3):
+        (folder / f"runs/fg_l2/seed-{seed}/summary.json").write_text(json.dumps({"status": "failed"}))
+    rows = {row.label: row.selected_by for row in build_report(folder).table}
+    # a summary without the key was written before the rule existed: clean accuracy chose it
+    assert rows == {"baseline": "val_acc_clean", "fg_l2": "-", "gat": "val_acc_adv, val_acc_clean"}
+
+
+def test_a_sweep_copied_without_its_run_folders_still_reports_every_seeds_evaluation(tmp_path: Path) -> None:
+    import shutil
+
+    folder = write_sweep(tmp_path / "s", tuned=False, paper=False)
+    shutil.rmtree(folder / "runs")  # the checkpoints stayed on the cluster; the evaluations came along
+    points = {(p.label, p.attack, p.eps): p.accuracy for p in build_report(folder).curves}
+    # baseline at 2/255 over the sweep's three seeds: 0.25, 0.375, 0.125 -> 0.25, std 0.125
+    assert close(points[("baseline", "fgsm", TWO)], 0.25, 0.125, 3)
