@@ -219,7 +219,7 @@ def test_another_tools_folder_is_refused_naming_its_first_five_files(tmp_path: P
     for name in ("g", "f", "e", "d", "c", "b", ".lock"):
         (tmp_path / name).write_text("x")
     tail = (
-        f"and holds no run: it is not a gat-tui run folder (no gat-tui-run.json); "
+        "and holds no run: it is not a gat-tui run folder (no gat-tui-run.json); "
         "nothing was written; choose an empty or new folder for the run"
     )
     with pytest.raises(RunFolderError) as error:

@@ -12,7 +12,16 @@ import pytest
 from safetensors.numpy import load, save
 
 from gat_tui.events import LogMessage, PreviewPanel
-from gat_tui.runs.panels import PanelError, PanelStore, panel_bytes, panel_path, read_panel, remove_panels_after, saved_panels, write_panel
+from gat_tui.runs.panels import (
+    PanelError,
+    PanelStore,
+    panel_bytes,
+    panel_path,
+    read_panel,
+    remove_panels_after,
+    saved_panels,
+    write_panel,
+)
 
 
 def panel(epoch: int) -> PreviewPanel:

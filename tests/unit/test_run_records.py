@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from gat_tui.runs.index import MetricsSummary, RunRecord, UnreadableRun, list_runs, metrics_summary, read_run, read_runs, scan_runs
+from gat_tui.runs.index import (
+    MetricsSummary,
+    RunRecord,
+    UnreadableRun,
+    list_runs,
+    metrics_summary,
+    read_run,
+    read_runs,
+    scan_runs,
+)
 from gat_tui.runs.lock import RunLock
 
 

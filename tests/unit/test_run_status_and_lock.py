@@ -21,7 +21,6 @@ from gat_tui.runs.figures import accuracy_problem, is_accuracy, is_norm, is_numb
 from gat_tui.runs.lock import LockHolder, RunLock, RunLocked, is_locked, lock_holder
 from gat_tui.runs.status import finished_summary, read_summary, run_status
 
-
 # -- figures ---------------------------------------------------------------------------------------
 
 
