@@ -15,7 +15,6 @@ import pytest
 from conftest import tiny_gat_config
 
 from gat_tui.events import CheckpointSaved, EpochSummary, RunFinished, StepMetrics
-from gat_tui.runs import folder as folder_module
 from gat_tui.runs.folder import (
     MetricsLog,
     RunFolder,
@@ -365,6 +364,3 @@ def test_a_folder_whose_empty_lock_is_held_is_not_removed(tmp_path: Path) -> Non
     finally:
         handle.close()
 
-
-def test_the_module_names_its_environment_variable() -> None:
-    assert folder_module.RUNS_DIR_ENV == "GAT_TUI_RUNS_DIR"

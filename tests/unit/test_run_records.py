@@ -63,13 +63,6 @@ def test_a_metrics_file_without_epochs_or_times_has_none_of_their_figures(tmp_pa
     assert metrics_summary(metrics) == MetricsSummary(1, 1, 0)
 
 
-def test_a_missing_metrics_file_is_read_again_once_it_appears(tmp_path: Path) -> None:
-    metrics = tmp_path / "metrics.jsonl"
-    assert metrics_summary(metrics).epochs_done == 0
-    metrics.write_text('{"event": "epoch", "epoch": 2, "val_acc_clean": 0.5}\n', encoding="utf-8")
-    assert metrics_summary(metrics) == MetricsSummary(2, 0.5, None)
-
-
 def test_a_metrics_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.jsonl"
     metrics.write_bytes(b'{"event": "epoch", "epoch": 1}\n\xff\xfe\n')

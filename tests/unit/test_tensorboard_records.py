@@ -260,3 +260,31 @@ def test_each_export_refusal_names_the_folder(tmp_path: Path) -> None:
         export_run(run, tmp_path / "new")
     assert str(error.value).startswith(f"{run / 'metrics.jsonl'}: not UTF-8 text (")
     assert export_tensorboard(write_run(tmp_path / "other", None), tmp_path / "fresh")[0].out_dir == tmp_path / "fresh" / "."
+
+
+def raw_events(folder: Path) -> list[Any]:
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader  # the events as written
+
+    return [event for path in event_files(folder) for event in LegacyEventFileLoader(str(path)).Load()]
+
+
+def test_a_resumed_writer_starts_with_the_purge_marker_at_its_step_then_the_scalars_asked(tmp_path: Path) -> None:
+    writer = tensorboard.EventWriter(tmp_path, purge_step=11)
+    assert writer.flush() is True  # the marker's two events reach the file
+    writer.scalar("eval/fgm", 0.625, 3)
+    writer.record({"loss_f": 1.5, "val_acc_clean": math.nan}, 12, walltime=1234.5)
+    writer.close()
+    writer.scalar("eval/fgm", 0.5, 4)  # after close: dropped
+    writer.record({"loss_f": 9.0}, 13)
+    assert writer.flush() is False and not writer.failed
+    events = raw_events(tmp_path)
+    assert [event.file_version for event in events[:2]] == ["brain.Event:2", "brain.Event:2"]  # the file's header, then the marker's
+    assert (events[1].step, events[2].step, events[2].session_log.status) == (11, 11, events[2].session_log.START)
+    shown = [(event.step, value.tag, value.simple_value, event.wall_time) for event in events[3:] for value in event.summary.value]
+    assert shown[0][:3] == (3, "eval/fgm", 0.625)
+    assert shown[1] == (12, "loss/classifier", 1.5, 1234.5)
+    assert len(shown) == 2
+    assert [path.name[-5:] for path in event_files(tmp_path)] == [".0000"]
+    second = tensorboard.EventWriter(tmp_path)  # a second file beside the first, numbered after it
+    second.close()
+    assert [path.name[-5:] for path in event_files(tmp_path)] == [".0000", ".0001"]
