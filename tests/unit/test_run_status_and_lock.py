@@ -257,8 +257,10 @@ def test_a_writer_waits_for_a_lock_released_within_its_patience(tmp_path: Path) 
 
 def test_the_lock_is_released_when_the_training_fails(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    with pytest.raises(ZeroDivisionError), RunLock(run):
+    held = RunLock(run)  # kept alive: its handle would otherwise be closed (and unlocked) by the garbage collector
+    with pytest.raises(ZeroDivisionError), held:
         assert is_locked(run)
         _ = 1 / 0
     assert not is_locked(run)
+    assert held.path.read_text(encoding="utf-8") == ""
     RunLock(run).release()  # never acquired: nothing to release
