@@ -237,8 +237,9 @@ def test_a_refused_claim_leaves_the_folder_as_it_was_and_unlocked(tmp_path: Path
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "notes.txt").write_text("theirs")
+    claimer = RunFolder(taken, resuming=False)  # kept alive: collecting it would close its lock's handle
     with pytest.raises(RunFolderError):
-        RunFolder(taken, resuming=False).claim()
+        claimer.claim()
     assert sorted(path.name for path in taken.iterdir()) == [".lock", "notes.txt"]
     assert lock_holder(taken) is None
 
