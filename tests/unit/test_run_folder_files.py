@@ -143,11 +143,13 @@ def test_a_resume_keeps_the_metrics_up_to_its_checkpoint(tmp_path: Path) -> None
         {"event": "epoch", "epoch": 2.0, "step": 10},  # nor this
         ["step", 3],
         {"event": "epoch"},  # no step or epoch: kept (counts as 0)
+        {"event": "step", "epoch": "1", "step": 3},  # an early step, but its epoch is not this log's: dropped
+        {"event": "step", "epoch": 1},  # a step line without a step: counts as 0, kept
     ]
     text = "".join(json.dumps(line) + "\n" for line in lines) + '{"event": "step", "ep'  # a line cut short
     path.write_text(text, encoding="utf-8")
     truncate_metrics(path, step=10, epochs_done=1)
-    assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == [lines[0], lines[1], lines[2], lines[5], lines[9]]
+    assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == [lines[0], lines[1], lines[2], lines[5], lines[9], lines[11]]
     assert path.read_text(encoding="utf-8").endswith("}\n")
     truncate_metrics(tmp_path / "missing.jsonl", step=0, epochs_done=0)
     assert not (tmp_path / "missing.jsonl").exists()

@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 
 from gat_tui.checkpoints import FORMAT, CheckpointError
 from gat_tui.config import config_to_toml
+from gat_tui.runs.folder import RunFolder
 from gat_tui.runs.identity import (
     MARKER_NAME,
     RunFolderError,
@@ -26,6 +27,7 @@ from gat_tui.runs.identity import (
     read_marker,
     write_marker,
 )
+from gat_tui.runs.lock import lock_holder
 
 CONFIG = tiny_gat_config("tiny", epochs=2, panel_size=0, data={"train_size": 32, "val_size": 16, "test_size": 16})
 
@@ -178,3 +180,17 @@ def test_a_checkpoint_without_a_readable_config_is_not_a_run_checkpoint(tmp_path
     broken = write_checkpoint(tmp_path / "broken.safetensors", {"run_id": "run-a", "config_toml": "seed = ["})
     with pytest.raises(CheckpointError, match=re.escape(f"{broken} (its saved config)")):
         check_checkpoint_belongs(root, broken)
+
+
+def test_a_resumed_claim_checks_its_checkpoint_and_lets_the_folder_go_if_it_is_anothers(tmp_path: Path) -> None:
+    root = run_folder(tmp_path / "run", "run-a", config_to_toml(CONFIG))
+    own = write_checkpoint(root / "checkpoints" / "last.safetensors", {"run_id": "run-a", "config_toml": config_to_toml(CONFIG)})
+    claim = RunFolder(root, resuming=True)
+    claim.claim(resume_from=own)
+    assert claim.run_id == "run-a" and lock_holder(root) is not None
+    claim.close()
+    other = write_checkpoint(tmp_path / "b.safetensors", {"run_id": "run-b", "config_toml": config_to_toml(CONFIG)})
+    refused = RunFolder(root, resuming=True)
+    with pytest.raises(RunFolderError, match="it was written by run run-b, the folder holds run run-a"):
+        refused.claim(resume_from=other)
+    assert refused.run_id is None and lock_holder(root) is None
