@@ -267,6 +267,7 @@ def test_a_claimed_folder_refuses_a_second_writer_until_closed(tmp_path: Path, m
         RunFolder(tmp_path / "run", resuming=False).claim()
     first.start("seed = 1\n", 0, 0)
     first.close()
+    first.close()  # a second close (a failed run's cleanup after the trainer's) does nothing
     assert lock_holder(tmp_path / "run") is None
     with RunLock(tmp_path / "run"):
         pass
