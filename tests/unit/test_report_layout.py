@@ -162,3 +162,19 @@ def test_the_charts_lines_leave_out_matched_and_unmeasured_points_and_keep_their
     (chart,) = terminal_charts(report, width=44, height=12, color=False)
     lines = chart.plain.split("\n")
     assert [len(line) for line in lines[:12]] == [44] * 12 and lines[11].split() == ["4/255", "8/255"]
+
+
+def test_the_defaults_80_columns_for_tables_78_by_18_coloured_charts() -> None:
+    from gat_tui.console.sweep_report import terminal_charts
+
+    def report(label: str) -> SweepReport:
+        return SweepReport("s", 3, [TableRow(label, Cell(0.5, 0.25, 3), Cell(0.5, 0.25, 3), Cell(0.5, 0.25, 3), None)], [])
+
+    # the row's line is the table's width; the run column is as wide as "run" for a label of one letter
+    rest = len(printed(report_tables(report("a"), 200))[3]) - len("run")
+    wide = report("a" * (81 - rest))  # a label that makes the table 81 columns wide with spaces in the cells
+    assert len(printed(report_tables(wide, 200))[3]) == 81
+    assert "50.00±25.00" in printed(report_tables(wide))[3]  # 81 > 80: compact
+    (chart,) = terminal_charts(SweepReport("s", 2, [], [point("g", "fgsm", 1 / 255, 0.5), point("g", "fgsm", 2 / 255, 0.25)]))
+    lines = chart.plain.split("\n")
+    assert [len(line) for line in lines[:18]] == [78] * 18 and lines[18] == "" and chart.spans

@@ -25,6 +25,7 @@ REPORT = SweepReport("s", 2, [], [point("autoattack", 8 / 255, 0.25, "linf"), po
 def test_the_png_s_axes_ticks_labels_and_markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
 
     saved: list[Figure] = []
     original = Figure.savefig
@@ -44,7 +45,8 @@ def test_the_png_s_axes_ticks_labels_and_markers(tmp_path: Path, monkeypatch: py
     assert [label.get_text() for label in axes.get_xticklabels()] == ["4/255", "8/255"]
     assert (axes.get_xlabel(), axes.get_ylabel()) == ("ε", "accuracy (%), mean ± std over seeds")
     assert axes.get_ylim() == (0.0, 100.0) and axes.get_title() == "s: ev"
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["gat autoattack"]
+    (text,) = axes.get_legend().get_texts()
+    assert text.get_text() == "gat autoattack" and text.get_fontsize() == FontProperties(size="small").get_size_in_points()
     (container,) = axes.containers
     line, caps, _ = container.lines
     assert line.get_marker() == "o" and [cap.get_markersize() for cap in caps] == [6.0, 6.0]  # capsize 3: caps 2 × 3 points wide
