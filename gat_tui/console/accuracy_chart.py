@@ -7,29 +7,38 @@ stay apart, and the legend says which line lies under another where they coincid
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 
 # a distinct character per line, with or without colour
 PLAIN_MARKERS = ("o", "x", "+", "*", "#")
-# plotext's colour names and Rich's for the same colour, so the legend matches the plot
-COLOURS = (("blue", "blue"), ("red", "red"), ("green", "green"), ("magenta", "magenta"), ("cyan", "cyan"), ("orange", "dark_orange"))
-# rows of a chart that are not the plot's (title, frame, x ticks)
-_FRAME_ROWS = 5
+# plotext's colour names and Rich's for the same terminal colour, so the legend matches the plot
+# (plotext's "orange" is the terminal's colour 3, which Rich calls "yellow")
+COLOURS = (("blue", "blue"), ("red", "red"), ("green", "green"), ("magenta", "magenta"), ("cyan", "cyan"), ("orange", "yellow"))
+# lines of a chart that are not the plot's rows: the title, the frame's top and bottom, the x ticks (and the x label)
+_FRAME_ROWS = 4
 
 
-def hidden_under(lines: Mapping[str, Sequence[tuple[float, float]]], resolution: float) -> dict[str, tuple[str, list[float]]]:
+def plot_row(y: float, rows: int) -> int:
+    """The row (0 at the bottom) plotext draws accuracy `y` (%) on, in a 0-100 plot of `rows` rows.
+
+    plotext's own rule (utility.get_matrix_data), rounding off float noise as it does."""
+    return math.floor(round(0.5 + (rows - 1) * y / 100, 8))
+
+
+def hidden_under(lines: Mapping[str, Sequence[tuple[float, float]]], rows: int) -> dict[str, tuple[str, list[float]]]:
     """label -> (the first later line that covers it, the x where it does), for lines a later one hides.
 
     plotext draws lines in order, so a later line's marker covers an earlier one's where both fall
-    in the same character: the same x and accuracies within `resolution` % (one row of the plot)."""
+    in the same character: the same x and accuracies on the same row of the plot's `rows`."""
     labels = list(lines)
     found: dict[str, tuple[str, list[float]]] = {}
     for index, label in enumerate(labels):
         for later in labels[index + 1:]:
             over = {x: y for x, y in lines[later]}
-            shared = [x for x, y in lines[label] if x in over and round(over[x] / resolution) == round(y / resolution)]
+            shared = [x for x, y in lines[label] if x in over and plot_row(over[x], rows) == plot_row(y, rows)]
             if shared:
                 found[label] = (later, shared)
                 break
@@ -37,11 +46,12 @@ def hidden_under(lines: Mapping[str, Sequence[tuple[float, float]]], resolution:
 
 
 def legend(
-    lines: Mapping[str, Sequence[tuple[float, float]]], color: bool, resolution: float, x_text: Mapping[float, str] | None = None
+    lines: Mapping[str, Sequence[tuple[float, float]]], color: bool, rows: int, x_text: Mapping[float, str] | None = None
 ) -> Text:
-    """`o baseline`, `x fg_l2`, ..., one line each, with a note for the points a later line covers."""
+    """`o baseline`, `x fg_l2`, ..., one line each, with a note for the points a later line covers
+    in a plot of `rows` rows."""
     text = Text()
-    covered = hidden_under(lines, resolution)
+    covered = hidden_under(lines, rows)
     markers = {label: PLAIN_MARKERS[index % len(PLAIN_MARKERS)] for index, label in enumerate(lines)}
     for index, label in enumerate(lines):
         marker = PLAIN_MARKERS[index % len(PLAIN_MARKERS)]
@@ -86,5 +96,6 @@ def accuracy_chart(
     plotext.ylim(0, 100)
     chart = Text.from_ansi(plotext.build())
     chart.append("\n")
-    chart.append_text(legend(lines, color, 100 / max(height - _FRAME_ROWS, 1), dict(x_ticks or ())))
+    rows = height - _FRAME_ROWS - (x_label is not None)
+    chart.append_text(legend(lines, color, max(rows, 1), dict(x_ticks or ())))
     return chart

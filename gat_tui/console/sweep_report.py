@@ -217,8 +217,7 @@ class Pivot:
 
 
 def _point_column(point: CurvePoint) -> str:
-    if point.attack == "clean":
-        return "clean"
+    """The ε column of an attack's point (the clean points have their own column, filled by `pivots`)."""
     if point.eps is None:  # the GAT attacker: its generator's own power, no ε
         return "own power"
     return eps_text(point.eps, attack_norm(point.attack, point.norm))
