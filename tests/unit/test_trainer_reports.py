@@ -136,7 +136,8 @@ def test_a_finished_runs_summary_is_kept_when_a_later_attempt_fails_but_not_when
     assert events[:2] == [LogMessage("error", "out of memory"), LogMessage("warning", f"{summary} keeps the finished run's figures")]
 
     trainer._finish("stopped")
-    assert json.loads(summary.read_text())["status"] == "stopped"
+    stopped = json.loads(summary.read_text())
+    assert (stopped["status"], stopped["message"]) == ("stopped", "")
     assert not any(isinstance(event, LogMessage) for event in events[3:])  # a stop is no error
 
 
