@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.io
+from torchvision.datasets import MNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from gat_tui.config import DataConfig
@@ -66,9 +67,11 @@ def test_a_download_tries_every_mirror_in_turn_and_fetches_only_what_is_missing(
     for name in IDX[1:]:
         (raw / name).unlink()
     tried: list[str] = []
+    official_md5 = dict(MNIST.resources)
 
     def second_mirror_only(url: str, download_root: str, filename: str, md5: str) -> None:
         tried.append(url)
+        assert md5 == official_md5[filename]  # every download is checked against torchvision's sum
         if url.startswith(S3):
             raise OSError("503 Service Unavailable")  # nothing written
         name = filename.removesuffix(".gz")

@@ -124,6 +124,16 @@ def test_the_summary_of_a_failed_run_and_its_error_line(tmp_path: Path, monkeypa
     }
 
 
+def test_a_finished_runs_summary_holds_its_test_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer, events, _ = _trainer(tmp_path, monkeypatch)
+    (tmp_path / "run").mkdir()
+    trainer._finish("finished", test_acc_clean=0.75, test_acc_adv=0.25, test_acc_fgm_l2=0.5, extra={"test_pert_l2": 1.5})
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (summary["test_acc_clean"], summary["test_acc_adv"], summary["test_acc_fgm_l2"]) == (0.75, 0.25, 0.5)
+    assert summary["extra"] == {"test_pert_l2": 1.5} and summary["message"] == ""
+    assert [type(event) for event in events] == [RunFinished]  # no error line for a finished run
+
+
 def test_a_finished_runs_summary_is_kept_when_a_later_attempt_fails_but_not_when_it_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trainer, events, _ = _trainer(tmp_path, monkeypatch)
     summary = tmp_path / "run" / "summary.json"
