@@ -27,6 +27,12 @@ def test_an_unknown_dataset_lists_the_known_ones() -> None:
     )
 
 
+def test_loaders_download_unless_told_not_to(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as caught:
+        load_splits(DataConfig(dataset="cifar10", val_size=1), tmp_path)  # the network is refused in tests
+    assert str(caught.value).startswith(f"could not download CIFAR-10 into {tmp_path} (OSError: network disabled in tests)")
+
+
 def test_without_a_data_dir_the_loaders_look_in_the_default_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GAT_TUI_DATA_DIR", str(tmp_path / "shared"))
     assert _refusal(DataConfig(dataset="cifar10", val_size=1)).startswith(f"CIFAR-10 is not in {tmp_path / 'shared'} and downloading is off")

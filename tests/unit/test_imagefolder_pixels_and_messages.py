@@ -16,13 +16,13 @@ from gat_tui.data.imagefolder import _as_8_bit_rgb, _Listing, _read_images
 LAYOUT = "expected <path>/train/<class>/*.png and <path>/test/<class>/*.png (jpg, bmp, ... also work)"
 
 
-@pytest.mark.parametrize("mode", ["I;16", "I;16L", "I;16B", "I"])
+@pytest.mark.parametrize("mode", ["I;16", "I;16L", "I;16B", "I;16N", "I"])
 def test_16_bit_levels_keep_their_high_byte_in_every_16_bit_mode(mode: str) -> None:
     levels = np.array([[0, 255, 256, 0x8000, 0xFF00, 65535]], dtype=np.int64)  # high bytes 0, 0, 1, 128, 255, 255
     if mode == "I":
         image = Image.fromarray(levels.astype(np.int32), "I")
     else:
-        dtype = ">u2" if mode == "I;16B" else "<u2"
+        dtype = {"I;16B": ">u2", "I;16N": "=u2"}.get(mode, "<u2")  # big-endian, native, little-endian
         image = Image.frombytes(mode, (6, 1), levels.astype(dtype).tobytes())
     converted = _as_8_bit_rgb(image, "grey.png")
     assert converted.mode == "RGB"
