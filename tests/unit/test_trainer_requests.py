@@ -58,21 +58,30 @@ def test_a_save_and_an_evaluation_asked_for_are_done_once_at_the_boundary(tmp_pa
     assert trainer._answer_requests(SETUP) is True and len(calls) == 2  # type: ignore[arg-type]  # nothing asked: nothing done
 
 
+def _until(condition: Any, seconds: float = 5.0) -> None:
+    """Wait (at most `seconds`, so a broken trainer fails the test instead of hanging it) for `condition()`."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+
+
 def test_a_pause_holds_the_run_and_its_clock_and_still_evaluates_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def while_paused(event: Event) -> None:
-        if event == PauseChanged(True, 7):
-            def later() -> None:
-                clock.now = 1010.0  # ten seconds paused
-                trainer.control.evaluate_now.set()
-                while trainer.control.evaluate_now.is_set():  # answered inside the pause
-                    threading.Event().wait(0.01)
-                trainer.control.pause.clear()
-
-            threading.Thread(target=later, daemon=True).start()
-
-    trainer, events, calls, clock = _trainer(tmp_path, monkeypatch, while_paused)
+    trainer, events, calls, clock = _trainer(tmp_path, monkeypatch)
     trainer._started, trainer.progress.elapsed = 990.0, 0.0  # 10 s trained when the pause starts
-    trainer.control.pause.set()
+    control = trainer.control
+
+    def user() -> None:
+        _until(lambda: trainer._paused_at is not None)
+        clock.now = 1010.0  # ten seconds paused
+        control.evaluate_now.set()
+        _until(lambda: not control.evaluate_now.is_set())  # answered inside the pause
+        control.pause.clear()
+        _until(lambda: trainer._paused_at is None)
+        control.stop.set()  # only reached in time if the pause did not end: the test then fails below
+
+    control.pause.set()
+    threading.Thread(target=user, daemon=True).start()
     assert trainer._answer_requests(SETUP) is True  # type: ignore[arg-type]
     assert events == [PauseChanged(True, 7), EvaluationDone(2, 7, 0.5, 0.25, 0.125, 1.5, 0.0625), PauseChanged(False, 7)]
     assert calls == [("evaluate", "validation images", "validation labels")]
@@ -81,13 +90,12 @@ def test_a_pause_holds_the_run_and_its_clock_and_still_evaluates_when_asked(tmp_
 
 
 def test_a_stop_ends_a_pause_and_the_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def stop_when_paused(event: Event) -> None:
-        if event == PauseChanged(True, 7):
-            threading.Timer(0.05, trainer.control.stop.set).start()
-
-    trainer, events, _, _ = _trainer(tmp_path, monkeypatch, stop_when_paused)
+    trainer, events, _, _ = _trainer(tmp_path, monkeypatch)
     trainer.control.pause.set()
+    stopper = threading.Timer(0.1, trainer.control.stop.set)
+    stopper.start()
     assert trainer._answer_requests(SETUP) is False  # type: ignore[arg-type]
+    stopper.join()
     assert events == [PauseChanged(True, 7), PauseChanged(False, 7)]
 
 
