@@ -5,6 +5,7 @@ network sees, and the fingerprint a resume compares. Expected values worked out 
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,7 @@ def test_the_svhn_loader_is_told_whether_it_may_download(tmp_path: Path, monkeyp
     assert message.startswith(expected)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="XDG_CACHE_HOME places the user cache folder on Linux only")
 def test_the_default_data_dir_is_the_users_cache_unless_the_variable_names_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GAT_TUI_DATA_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
