@@ -37,8 +37,9 @@ def _trainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, subscriber: Any = 
     config = RunConfig(name="tiny", method="baseline", device="cpu", data=DataConfig(dataset="synthetic"))
     trainer = Trainer(TrainingRequest(config, tmp_path / "run"), subscribers=[events.append, *([subscriber] if subscriber else [])],
                       control=TrainingControl())
-    trainer._save = lambda setup, path, reason: calls.append(("save", path, reason))  # type: ignore[method-assign]
-    trainer._evaluate = lambda setup, images, labels: calls.append(("evaluate", images, labels)) or FIGURES  # type: ignore[method-assign]
+    # each records whether it was given the run's setup (SETUP), and what else it was given
+    trainer._save = lambda setup, path, reason: calls.append(("save", setup is SETUP, path, reason))  # type: ignore[method-assign]
+    trainer._evaluate = lambda setup, images, labels: calls.append(("evaluate", setup is SETUP, images, labels)) or FIGURES  # type: ignore[method-assign]
     trainer.progress.epoch, trainer.progress.step = 2, 7
     return trainer, events, calls, clock
 
@@ -52,7 +53,7 @@ def test_a_save_and_an_evaluation_asked_for_are_done_once_at_the_boundary(tmp_pa
     control.save_now.set()
     control.evaluate_now.set()
     assert trainer._answer_requests(SETUP) is True  # type: ignore[arg-type]
-    assert calls == [("save", trainer.paths.last_checkpoint, "asked"), ("evaluate", "validation images", "validation labels")]
+    assert calls == [("save", True, trainer.paths.last_checkpoint, "asked"), ("evaluate", True, "validation images", "validation labels")]
     assert events == [EvaluationDone(2, 7, 0.5, 0.25, 0.125, 1.5, 0.0625)]
     assert not control.save_now.is_set() and not control.evaluate_now.is_set()
     assert trainer._answer_requests(SETUP) is True and len(calls) == 2  # type: ignore[arg-type]  # nothing asked: nothing done
@@ -84,7 +85,7 @@ def test_a_pause_holds_the_run_and_its_clock_and_still_evaluates_when_asked(tmp_
     threading.Thread(target=user, daemon=True).start()
     assert trainer._answer_requests(SETUP) is True  # type: ignore[arg-type]
     assert events == [PauseChanged(True, 7), EvaluationDone(2, 7, 0.5, 0.25, 0.125, 1.5, 0.0625), PauseChanged(False, 7)]
-    assert calls == [("evaluate", "validation images", "validation labels")]
+    assert calls == [("evaluate", True, "validation images", "validation labels")]
     assert trainer._paused_at is None and trainer._started == 1000.0
     assert trainer.elapsed() == 10.0  # the ten paused seconds are not training time
 
