@@ -38,11 +38,25 @@ def test_a_shorter_form_is_tried_before_a_shorter_head() -> None:
     assert legend_rows(HEADS, [FORMS] * 2, width=33, max_rows=1) == (2, 0, [[-1, 0, 1]])
 
 
+def test_the_whole_percent_form_before_the_last_values_only() -> None:
+    # one row of 22: only the 7-column form with the short head fits, 4 + 2 + 7 + 2 + 7 = 22
+    assert legend_rows(HEADS, [FORMS] * 2, width=22, max_rows=1) == (3, 1, [[-1, 0, 1]])
+
+
+def test_a_head_or_an_entry_exactly_as_wide_as_the_chart_fits() -> None:
+    # the 10-column head on a row of its own, the 8-column entry below it
+    assert legend_rows(HEADS, [FORMS], width=10, max_rows=2) == (2, 0, [[-1], [0]])
+    # at 8 columns the full head is too wide; the 8-column form is not
+    assert legend_rows(HEADS, [FORMS], width=8, max_rows=2) == (2, 1, [[-1], [0]])
+
+
 def test_a_form_wider_than_the_chart_never_fits() -> None:
     # at 15 columns the 20-column form would take three rows but be cut: the 12-column one, one a row
     assert legend_rows(HEADS, [FORMS] * 2, width=15, max_rows=3) == (1, 0, [[-1], [0], [1]])
     # so is a head wider than the chart: the short head
     assert legend_rows(["H" * 20, "H" * 4], [FORMS] * 2, width=15, max_rows=3) == (1, 1, [[-1], [0], [1]])
+    # even where, without a head, it would take a single row
+    assert legend_rows([""], [FORMS], width=15, max_rows=1) == (1, 0, [[-1, 0]])
 
 
 def test_when_nothing_fits_the_fewest_rows_within_the_hard_maximum() -> None:
@@ -60,3 +74,7 @@ def test_the_last_values_are_cut_to_the_rows_there_are() -> None:
 
 def test_a_legend_without_entries_is_its_head() -> None:
     assert legend_rows(["losses"], [], width=10, max_rows=1) == (0, 0, [[-1]])
+
+
+def test_a_legend_without_entries_on_a_chart_narrower_than_its_head_is_its_head_cut() -> None:
+    assert legend_rows(["losses"], [], width=3, max_rows=1) == (0, 0, [[-1]])

@@ -84,6 +84,10 @@ def test_a_value_in_the_compact_readout(name: str, value: float, whole: bool, te
     assert compact_value(name, value, whole) == text
 
 
+def test_a_compact_accuracy_keeps_its_decimal_unless_whole_percent_is_asked() -> None:
+    assert compact_value("val_acc_clean", 0.8751) == "87.5"
+
+
 def test_a_compact_step_counts_thousands_and_millions() -> None:
     assert [compact_x(x, "step") for x in (950, 999, 1000, 1500, -1500, 12_000, 125_400, 1_000_000, 3_400_000)] == [
         "950", "999", "1k", "1.5k", "-1.5k", "12k", "125k", "1M", "3.4M"
@@ -104,6 +108,10 @@ def test_the_readout_is_the_last_value_and_the_best_with_where_it_was() -> None:
         "val FGM-L2 87.5% max 88.1% @ 2", "FGM 87.5 ↑88.1@2", "FGM 87.5 ↑88.1", "FGM 88 ↑88", "FGM 88"
     )
     assert accuracy.forms("val_acc_fgm_l2", "val FGM-L2", "FGM", "time")[0] == "val FGM-L2 87.5% max 88.1% @ 0:02"
+    # on the step axis the compact form counts thousands: best at step 1200 reads @1.2k
+    assert loss.forms("loss_f", "L_F", "L_F", "step") == (
+        "L_F 0.62 min 0.25 @ 1200", "L_F .62 ↓.25@1.2k", "L_F .62 ↓.25", "L_F .62 ↓.25", "L_F .62"
+    )
 
 
 def test_the_readout_skips_values_that_are_not_finite_and_keeps_the_first_best() -> None:

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -144,7 +145,7 @@ def test_on_a_terminal_warnings_are_yellow_errors_bold_red_checkpoints_dim_and_n
 
 
 def test_the_bar_reads_epoch_k_of_n_and_moves_with_each_step() -> None:
-    printer, _ = terminal(width=100, colour=None)
+    printer, out = terminal(width=100, colour=None)
     try:
         printer(started(steps_per_epoch=100, epochs=5, start_epoch=2, start_step=120))  # a resumed run
         task = printer.progress.tasks[0]
@@ -160,6 +161,8 @@ def test_the_bar_reads_epoch_k_of_n_and_moves_with_each_step() -> None:
     finally:
         printer.close()
     assert printer.task is None and not printer.progress.live.is_started
+    # the bar was drawn on the printer's console and its last state stays there (not erased at the end)
+    assert "\x1b[2K" not in out.getvalue().rsplit("260/500", 1)[1]
 
 
 def figures_at(width: int, event: StepMetrics, steps_per_epoch: int, epochs: int) -> str:
@@ -310,3 +313,45 @@ def test_the_run_console_is_standard_output_made_tolerant_and_never_wraps(capsys
     wide = output_console(io.StringIO())
     wide.print("word " * 40)
     assert wide.file.getvalue() == "word " * 40 + "\n"  # type: ignore[attr-defined]
+
+
+def test_lost_standard_output_is_pointed_at_nothing_for_the_interpreters_last_flush(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "stdout"
+    with open(target, "wb") as descriptor:
+
+        class Stdout(BrokenPipe):
+            def fileno(self) -> int:
+                return descriptor.fileno()
+
+        stdout = Stdout()
+        monkeypatch.setattr(sys, "stdout", stdout)
+        printer = HeadlessPrinter(output_console(stdout))
+        printer(LogMessage("info", "x"))
+        os.write(descriptor.fileno(), b"the interpreter's last flush")
+    assert printer.console_lost and target.read_bytes() == b""
+    assert "training goes on without it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [ValueError("I/O operation on closed file"), OSError(9, "Bad file descriptor")])
+def test_a_closed_standard_output_and_error_do_not_fail_the_run_either(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    class Closed(BrokenPipe):
+        def fileno(self) -> int:
+            raise error
+
+        def flush(self) -> None:
+            raise error
+
+    class ClosedErr(io.StringIO):
+        def write(self, text: str) -> int:
+            raise error
+
+    stdout = Closed()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", ClosedErr())
+    printer = HeadlessPrinter(output_console(stdout))
+    printer(LogMessage("info", "x"))  # neither the redirection nor the warning raises
+    assert printer.console_lost
