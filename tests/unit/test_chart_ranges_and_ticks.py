@@ -107,6 +107,14 @@ def test_log_ticks_at_one_two_five_or_decades_where_those_are_too_many() -> None
 
 def test_a_log_range_narrower_than_one_two_five_gets_round_values_of_its_own() -> None:
     assert log_values(log_ticks(math.log10(0.3), math.log10(0.6), 3)) == [0.3, 0.4, 0.5, 0.6]
+    # 3 to 4.5 holds no 1-2-5 value: two linear ticks, 0.75 apart asked, a step of 1 (not 0.5)
+    assert log_values(log_ticks(math.log10(3.0), math.log10(4.5), 2)) == [3.0, 4.0]
+
+
+def test_log_ticks_ask_for_four_by_default() -> None:
+    # 0.1, 0.2, 0.5, 1, 2, 5: six values, more than 4 + 1: decades only
+    assert log_values(log_ticks(math.log10(0.1), math.log10(5.0))) == [0.1, 1.0]
+    assert log_values(log_ticks(math.log10(0.1), math.log10(5.0), 5)) == [0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
 
 
 @pytest.mark.parametrize(
