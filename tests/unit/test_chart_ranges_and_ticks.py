@@ -127,6 +127,8 @@ def test_log_ticks_ask_for_four_by_default() -> None:
         ([0.0001, 0.0002, 0.0003], False, ["0.0001", "0.0002", "0.0003"]),  # four decimals: still plain
         ([1e-5, 1.5e-5, 2e-5], False, ["1e-5", "1.5e-5", "2e-5"]),  # more: short scientific
         ([0.0, 1e-5, 2e-5], False, ["0", "1e-5", "2e-5"]),
+        ([0.96, 0.98, 1.0], False, ["0.96", "0.98", "1.00"]),  # the step (0.02), not the ticks' size, sets the decimals
+        ([1.0, 1.0, 2.0], False, ["1", "1", "2"]),  # a repeated tick is no step of 0
         ([0.2, 0.4, 0.6], True, ["20%", "40%", "60%"]),
         ([0.025, 0.05, 0.075], True, ["2.5%", "5.0%", "7.5%"]),
     ],
