@@ -24,6 +24,7 @@ def test_percentiles_interpolate_between_neighbours() -> None:
 
 def test_few_points_keep_every_point_padded_by_a_tenth_of_their_span() -> None:
     assert robust_range([0.0, 10.0, 5.0]) == pytest.approx((-1.0, 11.0))
+    assert robust_range([0.3, 0.5]) == pytest.approx((0.28, 0.52))  # a span under 1 is no flat series
     assert robust_range([math.nan, 0.0, 10.0]) == pytest.approx((-1.0, 11.0))  # a NaN is no point
     assert robust_range([float(v) for v in range(19)]) == pytest.approx((-1.8, 19.8))  # 19 points: all kept
 
@@ -48,8 +49,8 @@ def test_a_flat_series_gets_five_percent_around_its_value_and_nothing_at_all_the
 
 
 def test_points_outside_the_range_are_moved_onto_its_edge() -> None:
-    above, below = clipped([1.0, 2.0, 3.0, 4.0, 5.0], [5.0, -5.0, 0.0, 10.0, 6.0], -1.0, 6.0)
-    assert above == [(4.0, 6.0)]  # 6.0 on the edge itself stays where it is
+    above, below = clipped([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [5.0, -5.0, 0.0, 10.0, 6.0, -1.0], -1.0, 6.0)
+    assert above == [(4.0, 6.0)]  # 6.0 and -1.0, on the edges themselves, stay where they are
     assert below == [(2.0, -1.0)]
 
 
@@ -60,6 +61,8 @@ def test_down_sampling_keeps_each_buckets_minimum_and_maximum_in_x_order() -> No
     assert downsample(xs, ys, 2) == ([1.0, 4.0, 5.0, 6.0], [1.0, 5.0, 9.0, 2.0])
     # 7 points in 3 buckets (0-1, 2-3, 4-6), flat: one point per bucket
     assert downsample([0.0, 1, 2, 3, 4, 5, 6], [1.0] * 7, 3) == ([0.0, 2.0, 4.0], [1.0, 1.0, 1.0])
+    # one bucket of three points: its maximum (index 0) and minimum (index 1)
+    assert downsample([0.0, 1.0, 2.0], [5.0, 1.0, 3.0], 1) == ([0.0, 1.0], [5.0, 1.0])
 
 
 def test_a_short_series_or_no_buckets_draws_every_point() -> None:
@@ -71,8 +74,9 @@ def test_ticks_fall_on_one_two_or_five_times_a_power_of_ten() -> None:
     # (top − bottom) / count = 0.25: the nearest (in ratio) of …, 0.1, 0.2, 0.5, … is 0.2
     assert nice_ticks(0.0, 1.0, 4) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert nice_ticks(3.0, 1217.0, 4) == [200.0, 400.0, 600.0, 800.0, 1000.0, 1200.0]  # 303.5: 200
-    assert nice_ticks(-1.0, 1.0, 4) == [-1.0, -0.5, 0.0, 0.5, 1.0]  # 0.5 exactly; zero is 0.0, never -0.0
+    assert nice_ticks(-1.0, 1.0, 4) == [-1.0, -0.5, 0.0, 0.5, 1.0]  # 0.5 exactly
     assert nice_ticks(0.0, 10.0, 0) == [0.0, 10.0]  # a count of 0 is taken as 1
+    assert nice_ticks(0.0, 3.0) == [0.0, 1.0, 2.0, 3.0]  # by default 4: 0.75 a tick, a step of 1 (5 would give 0.5)
     # 0.3 computed as 0.1 + 0.2 (0.30000000000000004) is still a tick, and so is 0.7
     assert nice_ticks(0.1 + 0.2, 0.7, 4) == [0.3, 0.4, 0.5, 0.6, 0.7]
 
