@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gat_tui.architectures import Architecture
-from gat_tui.attacks import GATAttack, PGDLinf
+from gat_tui.attacks import GATAttack, PGDLinf, RandomL2
 from gat_tui.checkpoints import NetworkShape, save_checkpoint
 from gat_tui.config import DataConfig, ModelConfig, PerturbationConfig, RunConfig, config_to_toml
 from gat_tui.data import load_splits, to_model_input
@@ -206,3 +206,48 @@ def test_autoattack_s_state_goes_to_the_run_s_evals_keyed_by_the_files_and_the_i
     loaded.resume.tell("hello")
     assert notices == ["hello"]
     assert loaded_by(run, monkeypatch, options(resumable=False)).resume is None
+
+
+def test_the_data_folder_chosen_is_where_the_images_are_looked_for(tmp_path: Path) -> None:
+    from gat_tui.data.splits import DataError
+
+    with pytest.raises(DataError) as raised:  # offline: the download into the chosen folder fails, naming it
+        evaluate.load_eval_data(RunConfig(data=DataConfig(dataset="mnist")), EvalOptions(data_dir=tmp_path / "mine"), torch.device("cpu"))
+    assert f"into {tmp_path / 'mine' / 'MNIST' / 'raw'} (" in str(raised.value)
+
+
+def test_random_noise_is_drawn_from_seed_0_and_the_caller_s_random_stream_is_left_alone(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    images, labels = split("test")
+    target = linear(0)
+    torch.manual_seed(0)  # what the evaluation's noise must be: seed 0's first draws, batch by batch (4, then 2)
+    expected = []
+    for start in (0, 4):
+        noise = RandomL2(clip=False)(target, images[start : start + 4].float().view(-1, 3, 4, 4), labels[start : start + 4], 0.5)
+        expected.append((accuracy(target, noise.adversarial.double(), labels[start : start + 4]) * noise.l2().shape[0], noise.linf().sum().item()))
+    loaded = loaded_by(run, monkeypatch, options(attacks=("random:0.5",)))
+    monkeypatch.undo()
+    torch.manual_seed(5)
+    done = evaluate.attack_all(loaded, options(attacks=("random:0.5",)))
+    after = torch.rand(3)
+    torch.manual_seed(5)
+    assert torch.equal(after, torch.rand(3))  # the attacks ran on a forked stream: the caller's next draws are unchanged
+    random_row = done.results[1]
+    assert random_row.accuracy == pytest.approx(sum(correct for correct, _ in expected) / 6)
+    assert random_row.pert_linf == pytest.approx(sum(linf for _, linf in expected) / 6, abs=1e-6)
+    assert random_row.pert_l2 == pytest.approx(0.5, abs=1e-5)  # unclipped: every image's noise has ‖δ‖₂ = ε
+
+
+def test_attack_all_gathers_each_warning_once_and_the_attacks_settings(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = loaded_by(run, monkeypatch, options(attacks=("pgd-linf:0.1", "fgsm:0.1", "pgd-l2:0.2"), pgd_steps=2))
+    monkeypatch.undo()
+    plans = loaded.plans
+    plans[0].attack.warnings = ["check: gradient masking?", "check: randomness"]  # type: ignore[attr-defined]
+    plans[2].attack.warnings = ["check: randomness", "check: too few classes"]  # type: ignore[attr-defined]
+    done = evaluate.attack_all(loaded, options())
+    assert done.notes == ("check: gradient masking?", "check: randomness", "check: too few classes")
+    assert done.settings == {
+        "pgd-linf": {"steps": 2, "step_size": "2.5*eps/steps", "random_start": True, "restarts": 1},
+        "pgd-l2": {"steps": 2, "step_size": "2.5*eps/steps", "random_start": True, "restarts": 1},
+    }
+    assert [row.attack for row in done.results] == ["clean", "pgd-linf", "fgsm", "pgd-l2"] and done.count == 6
+    assert (done.clip, done.clip_from_checkpoint, done.device) == (False, True, torch.device("cpu"))
