@@ -109,6 +109,11 @@ def test_a_state_file_that_is_not_json_is_ignored_with_a_notice(tmp_path: Path) 
     assert notices[0].endswith("); starting over")
 
 
+def test_an_evaluation_of_one_batch_saves_nothing_and_ends_cleanly(tmp_path: Path) -> None:
+    figures = run(ScriptedCascade(), batch_size=4, resume=ResumeSpec(tmp_path, IDENTITY))
+    assert figures[:3] == pytest.approx(WHOLE, abs=1e-6) and list(tmp_path.iterdir()) == []
+
+
 def test_no_state_is_saved_after_the_last_batch(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         run(ScriptedCascade(), batch_size=2, resume=ResumeSpec(tmp_path, IDENTITY), stop_at_batch=2)

@@ -251,3 +251,19 @@ def test_attack_all_gathers_each_warning_once_and_the_attacks_settings(run: Path
     }
     assert [row.attack for row in done.results] == ["clean", "pgd-linf", "fgsm", "pgd-l2"] and done.count == 6
     assert (done.clip, done.clip_from_checkpoint, done.device) == (False, True, torch.device("cpu"))
+
+
+def test_a_network_that_flattens_with_view_is_given_images_in_the_default_layout(tmp_path: Path) -> None:
+    # hand-written networks often flatten with .view(), which fails on channels-last images
+    from support_factory import view_classifier
+
+    torch.manual_seed(2)
+    network = view_classifier(2, (3, 4, 4))
+    path = tmp_path / "view.safetensors"
+    config = RunConfig(data=DATA, model=ModelConfig(classifier="support_factory:view_classifier"))
+    save_checkpoint(path, {"classifier": network}, SHAPE, config_to_toml(config), 1, 1, architecture=Architecture("support_factory:view_classifier"))
+    done = evaluate_checkpoint(path, options(attacks=("fgsm:0.1",)))
+    images, labels = split("test")
+    with torch.no_grad():
+        clean = (network.eval()(images.float().view(-1, 3, 4, 4)).argmax(1) == labels).double().mean().item()
+    assert [row.attack for row in done.results] == ["clean", "fgsm"] and done.results[0].accuracy == pytest.approx(clean)

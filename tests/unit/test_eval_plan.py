@@ -60,6 +60,7 @@ def test_gat_attacks_with_the_generator_given_at_no_eps_and_refuses_one() -> Non
     (plan,) = plan_attacks(["gat"], [0.3], False, generator, 10, None)
     assert isinstance(plan.attack, GATAttack) and plan.attack.generator is generator and plan.attack.clip is False
     assert plan.eps_values == (0.0,)
+    assert [p.attack.name for p in plan_attacks(["gat", "fgsm"], [], True, generator, 10, None)] == ["gat", "fgsm"]  # and the rest
     assert refusal(["gat:0.1"], [], True, generator, 10, None) == "--attack gat:0.1: gat attacks at its generator's own power; it takes no ε"
     assert refusal(["gat"], [], True, None, 10, None) == "--attack gat needs a generator: --generator CHECKPOINT of a gat or gat_attack run"
 
