@@ -233,16 +233,18 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: is a folder; expected a .safetensors file") from None
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read: {error.strerror}") from None
-    if data[:2] == b"PK" or data[:1] == b"\x80":  # a zip archive (torch.save) or a bare pickle
-        raise CheckpointError(
-            f"{path}: a pickle (torch.save's .pt/.pth format), refused: loading one can run arbitrary code. "
-            "Convert it once, where you trust it, to safetensors: python -c \"import torch; "
-            "from safetensors.torch import save_file; "
-            f"save_file(torch.load('{path}', weights_only=True), '{path.with_suffix('.safetensors')}')\""
-        )
     try:
         return load_safetensors_bytes(data)
     except (SafetensorError, ValueError) as error:
+        # only a file that is not safetensors is looked at as a pickle: a safetensors file starts with its
+        # header's length, whose first byte is 0x80 for a header of 128 bytes (a two-tensor state dict)
+        if data[:2] == b"PK" or data[:1] == b"\x80":  # a zip archive (torch.save) or a bare pickle
+            raise CheckpointError(
+                f"{path}: a pickle (torch.save's .pt/.pth format), refused: loading one can run arbitrary code. "
+                "Convert it once, where you trust it, to safetensors: python -c \"import torch; "
+                "from safetensors.torch import save_file; "
+                f"save_file(torch.load('{path}', weights_only=True), '{path.with_suffix('.safetensors')}')\""
+            ) from None
         raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
 
 
