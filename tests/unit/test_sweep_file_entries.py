@@ -75,6 +75,13 @@ def test_a_false_grid_value_is_written_false(tmp_path: Path) -> None:
     assert (entry.label, entry.overrides) == ("p-flag=False", ("train.flag=false",))
 
 
+def test_a_label_takes_the_last_part_of_each_key_and_a_string_keeps_its_case(tmp_path: Path) -> None:
+    text = '[[runs]]\npreset = "p"\ngrid = { "description" = ["Big"], "a.b.c" = [1] }\n[[runs]]\npreset = "q"\ntune = { "x.Xb" = [2] }\n'
+    grid, tuned = load_sweep(write(tmp_path, text)).runs
+    assert (grid.label, grid.overrides) == ("p-description=Big-c=1", ("description='Big'", "a.b.c=1"))
+    assert [point.name for point in tuned.tuning] == ["Xb=2"]
+
+
 def test_a_tuned_entry_is_one_run_with_its_points_seeds_and_figure(tmp_path: Path) -> None:
     tuned = load_sweep(write(tmp_path, FULL)).runs[4]
     first, second = TuningPoint("lr_g=0.1-c_g=1", ("gat.lr_g=0.1", "gat.c_g=1")), TuningPoint("lr_g=0.2-c_g=1", ("gat.lr_g=0.2", "gat.c_g=1"))
