@@ -272,7 +272,8 @@ def test_the_shard_reports_each_job_and_ends_with_the_worst_state(tmp_path: Path
     ]
     assert progress[-1] == SweepProgress("eval indirect of base seed 1", "finished", 6, 6, "f") and len(progress) == 12
     for results, expected in (([("waiting", "")] + [("finished", "")] * 5, "waiting"), ([("skipped", "")] * 6, "finished")):
-        monkeypatch.setattr(runner, "run_job", lambda job, it=iter(results): next(it))
+        scripted = iter(results)
+        monkeypatch.setattr(runner, "run_job", lambda job, scripted=scripted: next(scripted))
         assert runner.run() == expected
 
 
