@@ -192,6 +192,23 @@ def test_each_cross_entry_refusal_names_the_file_key_value_and_what_is_allowed(t
     assert str(raised.value) == f"{path}: {message}"
 
 
+def test_a_file_that_is_missing_not_toml_or_out_of_range_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    for text, message in (
+        (None, "no such sweep file"),
+        ("[[runs]\n", "not valid TOML: Expected ']]' at the end of an array declaration (at line 1, column 7)"),
+        ('seeds = 0\n[[runs]]\npreset = "p"\n', "key 'seeds' = 0 is out of range; expected >= 1"),
+    ):
+        if text is not None:
+            path.write_text(text)
+        with pytest.raises(ConfigError) as raised:
+            load_sweep(path)
+        assert str(raised.value) == f"{path}: {message}"
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(ConfigError, match=r"folder.toml: is a folder, not a sweep file$"):
+        load_sweep(tmp_path / "folder.toml")
+
+
 def test_an_autoattack_evaluation_may_set_its_options_and_an_attacker_follow_its_target(tmp_path: Path) -> None:
     text = (
         RUN_A + '[[runs]]\npreset = "p"\nlabel = "b"\nattack_target = "a"\n'

@@ -124,6 +124,8 @@ def test_the_choice_file_holds_the_table_the_rule_and_the_choice(tmp_path: Path)
     out = tmp_path / "out"  # the choice file's folder does not exist yet
     path = write_choice(out, choose(tmp_path, entry()))
     assert path == out / "tuning" / "gat.json" and path.read_text().endswith("}\n")
+    assert path.read_text().startswith('{\n  "label": "gat",\n  "tune_seeds": 2,\n')  # indented two spaces, for reading
+    assert write_choice(out, choose(tmp_path, entry())) == path  # every repeat run writes it again
     record = json.loads(path.read_text())
     assert record["chosen"] == "lo" and record["chosen_overrides"] == ["gat.lr_g=0.1"]
     assert [point["values"] for point in record["points"]] == [[0.5, 0.5], [0.75, 0.25]]
