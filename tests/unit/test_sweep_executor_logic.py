@@ -8,6 +8,7 @@ back, the requeue signal arriving in time, a preempted job resuming) is in tests
 from __future__ import annotations
 
 import pickle
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,52 @@ def test_a_sweep_job_travels_without_its_thread_and_runs_its_one_job(tmp_path: P
 
     monkeypatch.setattr(executors.SweepRunner, "run_job", broken)
     assert copy() == ("failed", "the job's thread ended without a result")
+
+
+def test_sigterm_during_a_job_stops_its_training_and_the_handlers_come_back(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
+    numbers = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+    before = {number: signal.getsignal(number) for number in numbers}
+    seen: list[bool] = []
+
+    def run_job(runner: Any, job: Job) -> tuple[str, str]:
+        for number in numbers:  # scancel's SIGTERM, Ctrl-C, and SIGUSR1 outside submitit: checkpoint and stop
+            runner.stop.clear()
+            signal.getsignal(number)(number, None)  # type: ignore[operator]
+            seen.append(runner.stop.is_set())
+        return "stopped", "at step 2"
+
+    monkeypatch.setattr(executors.SweepRunner, "run_job", run_job)
+    assert SweepJob(sweep, tmp_path / "out", Job("train", 0, sweep.runs[0]), None)() == ("stopped", "at step 2")
+    assert seen == [True, True, True]
+    assert {number: signal.getsignal(number) for number in numbers} == before
+
+
+def test_a_preempted_training_stops_before_it_is_requeued(tmp_path: Path, sweep: Sweep) -> None:
+    pytest.importorskip("submitit")
+    job = Job("train", 0, sweep.runs[0])
+    sweep_job = SweepJob(sweep, tmp_path / "out", job, None)
+    stop = threading.Event()
+
+    def training() -> None:
+        stop.wait(10)
+        sweep_job._result.append(("stopped", "checkpointed at step 7"))
+
+    sweep_job._stop, sweep_job._thread = stop, threading.Thread(target=training)
+    sweep_job._thread.start()
+    sweep_job.checkpoint()
+    assert stop.is_set() and not sweep_job._thread.is_alive()
+    assert (read_state(tmp_path / "out", job) or {})["state"] == "requeued"
+    # a job that finished inside the warning window is not marked requeued
+    done = SweepJob(sweep, tmp_path / "done", job, None)
+    done._stop, done._thread, done._result = threading.Event(), threading.Thread(target=lambda: None), [("finished", "ok")]
+    done._thread.start()
+    done.checkpoint()
+    assert read_state(tmp_path / "done", job) is None
+    # an evaluation has no checkpoint: it is requeued whatever it had done, without waiting for it
+    evaluation = SweepJob(sweep, tmp_path / "eval", Job("eval", 0, sweep.runs[0]), None)
+    evaluation._stop, evaluation._thread, evaluation._result = threading.Event(), threading.Thread(target=lambda: None), [("finished", "ok")]
+    evaluation.checkpoint()
+    assert not evaluation._stop.is_set() and (read_state(tmp_path / "eval", evaluation.job) or {})["state"] == "requeued"
 
 
 def test_a_preempted_job_is_marked_requeued_and_resubmitted_afresh(tmp_path: Path, sweep: Sweep) -> None:
