@@ -55,13 +55,17 @@ def test_an_unreadable_state_file_counts_as_none(tmp_path: Path, text: str) -> N
 def test_the_submitted_record_keeps_ids_while_the_seeds_stay(tmp_path: Path) -> None:
     assert read_submitted(tmp_path) == {}
     write_submitted(tmp_path, "slurm", 2, {"a": "1_0"})
-    write_submitted(tmp_path, "slurm", 2, {"b": "1_1", "a": "2_0"})  # a resubmitted job's new id replaces its old one
+    write_submitted(tmp_path, "slurm", 2, {"b": "1_1"})  # the next level's ids join the first's
+    write_submitted(tmp_path, "slurm", 2, {"a": "2_0"})  # a resubmitted job's new id replaces its old one
     record = read_submitted(tmp_path)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", record.pop("updated"))
     assert record == {"executor": "slurm", "seeds": 2, "ids": {"a": "2_0", "b": "1_1"}}
     write_submitted(tmp_path, "local", 3, {"c": "9"})  # another seed count plans other jobs: old ids go
     assert {key: read_submitted(tmp_path)[key] for key in ("executor", "seeds", "ids")} == {"executor": "local", "seeds": 3, "ids": {"c": "9"}}
     assert (tmp_path / "jobs" / "submitted.json").read_text().endswith("}\n")
+    (tmp_path / "jobs" / "submitted.json").write_text('{"executor": "local", "seeds": 3}')  # written before ids were kept
+    write_submitted(tmp_path, "local", 3, {"d": "10"})
+    assert read_submitted(tmp_path)["ids"] == {"d": "10"}
 
 
 @pytest.mark.parametrize("text", ["{oops", "[1, 2]"])
