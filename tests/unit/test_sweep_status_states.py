@@ -107,9 +107,9 @@ def test_a_held_lock_is_running_whatever_the_state_file_says(layout: SweepLayout
     train = planned(layout)[0]
     record(layout, train, "failed", host=HERE, pid=dead_pid(), message="old")
     summary(layout, train, "stopped")
+    pid = int(json.loads(state_file(layout.root, train).read_text())["pid"])
     with RunLock(layout.job_run_dir(train)):
-        assert job_status(layout, train).state == "running"
-        assert job_status(layout, train).message == "old"
+        assert job_status(layout, train, "4_2") == JobStatus("base seed 0", "running", f"{HERE}:{pid}", "4_2", "old")
 
 
 def test_a_dead_process_of_this_host_is_not_believed(layout: SweepLayout) -> None:
@@ -142,6 +142,14 @@ def test_queued_and_requeued_outlive_their_writer_where_a_queue_holds_them(layou
     assert job_status(layout, train, executor="slurm") == JobStatus("base seed 0", "queued", f"{HERE}:{pid}", "", "submitted")
     record(layout, train, "requeued", host=HERE, pid=pid, message="requeued")
     assert job_status(layout, train, executor="local") == JobStatus("base seed 0", "queued", f"{HERE}:{pid}", "", "requeued")
+
+
+def test_a_state_file_with_only_a_state_names_no_place_and_no_message(layout: SweepLayout) -> None:
+    train = planned(layout)[0]
+    path = state_file(layout.root, train)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"state": "failed"}))
+    assert job_status(layout, train) == JobStatus("base seed 0", "failed", ":", "", "")
 
 
 @pytest.mark.parametrize("state", ["failed", "waiting"])

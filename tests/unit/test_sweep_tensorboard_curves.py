@@ -16,6 +16,7 @@ pytest.importorskip("tensorboard")
 
 from tensorboard_events import scalars  # noqa: E402
 
+from gat_tui.runs.tensorboard import ExportError  # noqa: E402
 from gat_tui.sweep import tensorboard_curves  # noqa: E402
 from gat_tui.sweep.report import Cell, CurvePoint  # noqa: E402
 from gat_tui.sweep.tensorboard_curves import ExportedCurves, eps_scale, export_sweep_curves  # noqa: E402
@@ -34,7 +35,12 @@ def point(evaluation: str, label: str, attack: str, eps: float | None, mean: flo
 @pytest.fixture
 def report(monkeypatch: pytest.MonkeyPatch) -> list[CurvePoint]:
     curves: list[CurvePoint] = []
-    monkeypatch.setattr(tensorboard_curves, "build_report", lambda folder: Report(curves))
+
+    def build_report(folder: Path) -> Report:
+        assert folder.name == "sweep"  # the sweep folder asked for, whose report it exports
+        return Report(curves)
+
+    monkeypatch.setattr(tensorboard_curves, "build_report", build_report)
     return curves
 
 
@@ -64,9 +70,10 @@ def test_each_evaluation_gets_its_folder_and_its_own_scale(tmp_path: Path, repor
         point("linf", "a", "autoattack", 1 / 255, 0.75, norm="linf", version="standard", n=8),
         point("empty", "a", "fgm-l2", 1.0, 0.5, matched_to="x"),  # nothing to plot: no folder
         point("l2", "a", "fgm-l2", 0.5, 0.5),
+        point("l2", "b", "fgm-l2", 0.5, 0.0, None),  # every image fooled: 0 %, not left out
     ]
     exported = export_sweep_curves(tmp_path / "sweep", tmp_path / "tb")
-    assert [(curves.evaluation, curves.scale, curves.series) for curves in exported] == [("linf", 255, 2), ("l2", 1000, 1)]
+    assert [(curves.evaluation, curves.scale, curves.series) for curves in exported] == [("linf", 255, 2), ("l2", 1000, 2)]
     assert not (tmp_path / "tb" / "evaluations" / "empty").exists()
     # one attack: the series is named by the run alone, and ε = k/255 is step k
     assert scalars(tmp_path / "tb" / "evaluations" / "linf") == {
@@ -75,7 +82,14 @@ def test_each_evaluation_gets_its_folder_and_its_own_scale(tmp_path: Path, repor
         "accuracy_vs_eps_x255/b": [(2, 50.0)],
         "accuracy_std_vs_eps_x255/b": [(2, 0.0)],
     }
-    assert scalars(tmp_path / "tb" / "evaluations" / "l2") == {"accuracy_vs_eps_x1000/a": [(500, 50.0)], "accuracy_std_vs_eps_x1000/a": [(500, 0.0)]}
+    assert scalars(tmp_path / "tb" / "evaluations" / "l2") == {
+        "accuracy_vs_eps_x1000/a": [(500, 50.0)], "accuracy_std_vs_eps_x1000/a": [(500, 0.0)],
+        "accuracy_vs_eps_x1000/b": [(500, 0.0)], "accuracy_std_vs_eps_x1000/b": [(500, 0.0)],
+    }
+    with pytest.raises(ExportError) as raised:  # a second export would add a second copy of each point
+        export_sweep_curves(tmp_path / "sweep", tmp_path / "tb")
+    folder = tmp_path / "tb" / "evaluations" / "linf"
+    assert str(raised.value) == f"{folder}: already holds TensorBoard event files; remove them or choose another --tensorboard folder"
 
 
 def test_attacks_with_settings_are_named_as_the_report_names_them(tmp_path: Path, report: list[CurvePoint]) -> None:
