@@ -266,6 +266,8 @@ def test_sweep_status_without_a_submitted_record_plans_the_files_seeds(layout: S
     (layout.root / "jobs" / "submitted.json").write_text(json.dumps({"executor": "local", "seeds": 0, "ids": ["not", "a", "table"]}))
     again = sweep_status(layout.root)
     assert (again.executor, [job.job_id for job in again.jobs]) == ("local", [""] * 4)  # seeds 0 is no count: the file's 2
+    write_submitted(layout.root, "local", 1, {})  # `--seeds 1`: one seed planned, not the file's 2
+    assert [job.job for job in sweep_status(layout.root).jobs] == ["base seed 0", "eval fgm of base seed 0"]
 
 
 def test_counts_follow_the_order_shown() -> None:
