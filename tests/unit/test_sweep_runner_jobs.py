@@ -184,6 +184,10 @@ def test_a_finished_run_is_skipped_and_a_run_trained_elsewhere_refused(tmp_path:
     assert state == "failed" and message == f"{run_dir} is being trained by this process, since " + message.split("since ")[1]
     assert message.endswith(" (a second shard?)")
     assert (read_state(tmp_path / "out", job) or {})["state"] == "skipped"  # the lock's holder owns the state file
+    tuning = by_name(runner)["tune gat c_g=1 tuning seed 0"]  # a tuning run's too
+    with RunLock(tmp_path / "out" / "tuning" / "runs" / "gat" / "c_g=1" / "seed-0"):
+        assert runner.run_job(tuning)[0] == "failed"
+    assert read_state(tmp_path / "out", tuning) is None
     assert recorder.presets == []
 
 
@@ -218,12 +222,13 @@ def test_a_job_that_raises_fails_alone_with_the_error_named(tmp_path: Path, swee
     states: list[str] = []
 
     def broken(job: Job) -> tuple[str, str]:
-        states.append((read_state(tmp_path / "out", job) or {})["state"])  # marked running before it starts
+        mid = read_state(tmp_path / "out", job) or {}
+        states.append(f"{mid['job']}: {mid['state']}")  # marked running before it starts
         raise KeyError("lr")
 
     monkeypatch.setattr(runner, "_train", broken)
     assert runner.run_job(job) == ("failed", "KeyError: 'lr'")
-    assert states == ["running"]
+    assert states == ["base seed 0: running"]
     state = read_state(tmp_path / "out", job) or {}
     assert (state["state"], state["message"], state["pid"]) == ("failed", "KeyError: 'lr'", os.getpid())
 
@@ -301,6 +306,9 @@ def test_prepare_copies_the_sweep_file_once_and_records_the_seeds(tmp_path: Path
     (out / "sweep.toml").write_text("# kept as it is\n" + SWEEP)  # the same sweep written another way
     SweepRunner(sweep, out).prepare()
     assert (out / "sweep.toml").read_text().startswith("# kept as it is\n") and read_submitted(out)["executor"] == "sequential"
+    nested = tmp_path / "runs" / "sweeps" / "r"  # the default <runs dir>/sweeps/<name>, made with its parents
+    SweepRunner(sweep, nested).prepare()
+    assert (nested / "sweep.toml").read_text() == SWEEP
     built = Sweep("built", "", 1, sweep.runs, ())  # a sweep without a file: nothing to copy
     SweepRunner(built, tmp_path / "built").prepare()
     assert not (tmp_path / "built" / "sweep.toml").exists() and read_submitted(tmp_path / "built")["seeds"] == 1
