@@ -28,14 +28,27 @@ def run(folder: Path, name: str = "tiny") -> Path:
 
 
 def test_sweep_folders_are_found_in_the_runs_folder_and_its_sweeps_folder(tmp_path: Path) -> None:
-    b, a_nested, a_top = sweep(tmp_path / "b"), sweep(tmp_path / "sweeps" / "a"), sweep(tmp_path / "a")
+    b, z_nested, z_top = sweep(tmp_path / "b"), sweep(tmp_path / "sweeps" / "z"), sweep(tmp_path / "z")
     (tmp_path / "not_a_sweep").mkdir()
     (tmp_path / "sweeps" / "file").write_text("")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "sweep.toml").mkdir()  # a folder named sweep.toml is no sweep file
-    assert sweep_folders(tmp_path) == [a_top, a_nested, b]  # by name, then by path
+    assert sweep_folders(tmp_path) == [b, z_nested, z_top]  # by name, then by path (".../sweeps/z" < ".../z")
     assert is_sweep_folder(b) and not is_sweep_folder(tmp_path / "c")
     assert sweep_folders(tmp_path / "missing") == []
+
+
+def test_a_runs_folder_that_cannot_be_listed_still_shows_its_sweeps_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nested = sweep(tmp_path / "sweeps" / "a")
+    iterdir = Path.iterdir
+
+    def listing(folder: Path) -> Any:
+        if folder == tmp_path:  # a folder one may enter but not list (mode --x)
+            raise PermissionError(13, "Permission denied", str(folder))
+        return iterdir(folder)
+
+    monkeypatch.setattr(Path, "iterdir", listing)
+    assert sweep_folders(tmp_path) == [nested]
 
 
 def test_a_sweeps_runs_by_label_then_seed_number(tmp_path: Path) -> None:
