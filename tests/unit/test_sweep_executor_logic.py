@@ -130,6 +130,39 @@ def test_slurm_skips_what_is_done_and_names_the_level_sbatch_refused(tmp_path: P
         submit_slurm(sweep, tmp_path / "third", SlurmOptions(), executor_factory=lambda folder: SlurmStandIn(folder, refuse_level=0))
 
 
+def test_levels_follow_attack_targets_tuning_and_an_indirect_source_listed_later(tmp_path: Path) -> None:
+    path = tmp_path / "levels.toml"
+    path.write_text(
+        'seeds = 1\n[[runs]]\npreset = "p"\nlabel = "base"\n'
+        '[[runs]]\npreset = "p"\nlabel = "tuned"\ntune = { "gat.c_g" = [1] }\ntune_seeds = 1\n'
+        '[[runs]]\npreset = "p"\nlabel = "atk"\nattack_target = "base"\n'
+        '[[evaluations]]\nname = "of_tuned"\nattack = "fgm-l2"\nruns = ["tuned"]\n'
+        '[[evaluations]]\nname = "from_atk"\nattack = "fgm-l2"\nruns = ["base"]\nsource = "atk"\n'
+    )
+    sweep = load_sweep(path)
+    levels = [[job_name(job) for job in level] for level in executors.dependency_levels(sweep)]
+    # the attacker (after base) and the tuned repeat (after its tuning run) are one level; an
+    # evaluation follows every run it reads, its source too, even when that is an attacker
+    assert levels == [
+        ["tune tuned c_g=1 tuning seed 0", "base seed 0"],
+        ["tuned seed 0", "atk seed 0"],
+        ["eval of_tuned of tuned seed 0", "eval from_atk of base seed 0"],
+    ]
+    some = [job for job in executors.jobs(sweep) if job.kind == "train"]
+    assert [[job_name(job) for job in level] for level in executors.dependency_levels(sweep, some)] == [
+        ["base seed 0"], ["tuned seed 0", "atk seed 0"],
+    ]
+
+
+def test_without_submitit_the_executor_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "submitit", None)  # as if not installed
+    with pytest.raises(ExecutorError) as raised:
+        executors.require_submitit("local")
+    assert str(raised.value) == '--executor local needs submitit, which is not installed: pip install "gat-tui[cluster]"'
+
+
 def test_slurm_parameters_from_the_table_and_the_command_line(tmp_path: Path, sweep: Sweep) -> None:
     sweep.slurm.update({"time": "1:00:00", "cpus_per_task": 2, "exclusive": True, "setup": ["module load x"], "additional_parameters": {"mail-type": "END"}})
     parameters = slurm_parameters(sweep, SlurmOptions(gpus_per_task=0, array_parallelism=3))

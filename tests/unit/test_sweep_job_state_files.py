@@ -63,6 +63,7 @@ def test_the_submitted_record_keeps_ids_while_the_seeds_stay(tmp_path: Path) -> 
     write_submitted(tmp_path, "local", 3, {"c": "9"})  # another seed count plans other jobs: old ids go
     assert {key: read_submitted(tmp_path)[key] for key in ("executor", "seeds", "ids")} == {"executor": "local", "seeds": 3, "ids": {"c": "9"}}
     assert (tmp_path / "jobs" / "submitted.json").read_text().endswith("}\n")
+    assert (tmp_path / "jobs" / "submitted.json").read_text().startswith('{\n "executor": "local",\n "seeds": 3,\n')  # one field a line
     (tmp_path / "jobs" / "submitted.json").write_text('{"executor": "local", "seeds": 3}')  # written before ids were kept
     write_submitted(tmp_path, "local", 3, {"d": "10"})
     assert read_submitted(tmp_path)["ids"] == {"d": "10"}
