@@ -154,13 +154,22 @@ def test_levels_follow_attack_targets_tuning_and_an_indirect_source_listed_later
     ]
 
 
-def test_without_submitit_the_executor_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_submitit_the_executor_names_the_extra_to_install(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "submitit", None)  # as if not installed
     with pytest.raises(ExecutorError) as raised:
-        executors.require_submitit("local")
+        LocalSweep(sweep, tmp_path, "local")
     assert str(raised.value) == '--executor local needs submitit, which is not installed: pip install "gat-tui[cluster]"'
+    with pytest.raises(ExecutorError, match=r"^--executor slurm needs submitit, which is not installed"):
+        submit_slurm(sweep, tmp_path / "out", SlurmOptions())
+
+
+def test_slurm_submits_through_submitits_slurm_executor_by_default(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
+    submitit = pytest.importorskip("submitit")
+    SlurmStandIn.arrays = []
+    monkeypatch.setattr(submitit, "SlurmExecutor", SlurmStandIn)
+    assert submit_slurm(sweep, tmp_path / "out", SlurmOptions()) == [("100", 2), ("101", 2)]
 
 
 def test_slurm_parameters_from_the_table_and_the_command_line(tmp_path: Path, sweep: Sweep) -> None:
@@ -282,6 +291,7 @@ def test_a_sweep_job_travels_without_its_thread_and_runs_its_one_job(tmp_path: P
 
     def run_job(runner: Any, job: Job) -> tuple[str, str]:
         ran.append((job, runner.layout.root, runner.data_dir))
+        assert list(runner.subscribers_for(job)) == [executors._log_line]  # the training's events go to the job's log
         return "finished", "trained"
 
     monkeypatch.setattr(executors.SweepRunner, "run_job", run_job)
