@@ -91,14 +91,21 @@ def test_slurm_submits_one_array_per_level_each_after_the_previous(tmp_path: Pat
     SlurmStandIn.arrays = []
     sweep.slurm.update({"max_num_timeout": 5, "mem": "4G"})
     out = tmp_path / "out"
-    levels = submit_slurm(sweep, out, SlurmOptions(partition="gpu"), executor_factory=SlurmStandIn)
+    folders: list[Path] = []
+
+    def factory(folder: Path) -> SlurmStandIn:
+        folders.append(folder)
+        return SlurmStandIn(folder)
+
+    levels = submit_slurm(sweep, out, SlurmOptions(partition="gpu"), data_dir=tmp_path / "data", executor_factory=factory)
+    assert folders == [out / "submitit" / "%j"] * 2  # submitit's logs and pickles, a folder per job id
     assert levels == [("100", 2), ("101", 2)]  # the baselines, then the attackers
     (first, first_jobs, first_timeouts), (second, second_jobs, second_timeouts) = SlurmStandIn.arrays
     assert first == {"job_name": "gat-tui-ex-L0", "mem": "4G", "partition": "gpu"}
     assert second == {"job_name": "gat-tui-ex-L1", "mem": "4G", "partition": "gpu", "dependency": "afterany:100"}
     assert (first_timeouts, second_timeouts) == (5, 5)  # to the executor, not to sbatch
     assert [job_name(job.job) for job in first_jobs + second_jobs] == ["base seed 0", "base seed 1", "atk seed 0", "atk seed 1"]
-    assert {job.out for job in first_jobs} == {out}
+    assert [(job.sweep is sweep, job.out, job.data_dir) for job in first_jobs + second_jobs] == [(True, out, tmp_path / "data")] * 4
     ids = read_submitted(out)
     assert (ids["executor"], ids["seeds"]) == ("slurm", 2)
     assert ids["ids"] == {"train--base--seed-0": "100_0", "train--base--seed-1": "100_1", "train--atk--seed-0": "101_0", "train--atk--seed-1": "101_1"}
@@ -125,6 +132,13 @@ def test_slurm_skips_what_is_done_and_names_the_level_sbatch_refused(tmp_path: P
     atk = Job("train", 0, sweep.runs[1])
     assert not state_file(fresh, atk).exists()  # never handed to Slurm: not queued
     assert (read_state(fresh, Job("train", 0, sweep.runs[0])) or {})["state"] == "queued"
+    three = tmp_path / "three.toml"  # one seed: one job a level; the third level refused
+    three.write_text(SWEEP.replace("seeds = 2", "seeds = 1") + '[[evaluations]]\nattack = "fgm-l2"\nruns = ["atk"]\n')
+    SlurmStandIn.arrays = []
+    with pytest.raises(ExecutorError) as raised:
+        submit_slurm(load_sweep(three), tmp_path / "3", SlurmOptions(), executor_factory=lambda folder: SlurmStandIn(folder, refuse_level=2))
+    assert str(raised.value).endswith("; levels before it were submitted: 100, 101")
+    assert SlurmStandIn.arrays[1][0]["dependency"] == "afterany:100"
     SlurmStandIn.arrays = []
     with pytest.raises(ExecutorError, match=r"^submitting level 0 \(2 jobs\) failed: RuntimeError: sbatch: error: invalid partition$"):
         submit_slurm(sweep, tmp_path / "third", SlurmOptions(), executor_factory=lambda folder: SlurmStandIn(folder, refuse_level=0))
@@ -437,6 +451,8 @@ def test_a_job_whose_process_died_is_marked_failed_and_a_waiting_one_counts_as_f
     assert (read_state(out, Job("train", 1, sweep.runs[0])) or {})["state"] == "queued"  # the job's own state is its to write
     ended = {p.job: (p.state, p.message) for p in progress if p.state != "running"}
     assert ended["atk seed 0"] == ("failed", "unexpected result 'bogus': ?")
+    # one at a time: each job starts once the one before it has ended
+    assert [(p.job, p.done) for p in progress if p.state == "running"] == [("base seed 0", 0), ("base seed 1", 1), ("atk seed 0", 2), ("atk seed 1", 3)]
 
 
 def test_jobs_already_done_are_not_submitted_and_a_stop_unqueues_the_rest(tmp_path: Path, sweep: Sweep) -> None:
