@@ -30,7 +30,7 @@ from gat_tui.sweep.executors import (
     submit_slurm,
     visible_gpus,
 )
-from gat_tui.sweep.jobstate import read_state, read_submitted, state_file
+from gat_tui.sweep.jobstate import read_state, read_submitted, state_file, write_state
 from gat_tui.sweep.plan import Job, Sweep, load_sweep
 from gat_tui.sweep.runner import SweepProgress, job_name
 
@@ -442,17 +442,39 @@ def test_local_shares_gpus_round_robin_by_slot(tmp_path: Path, sweep: Sweep) -> 
 
 def test_a_job_whose_process_died_is_marked_failed_and_a_waiting_one_counts_as_failed(tmp_path: Path, sweep: Sweep) -> None:
     out = tmp_path / "out"
-    results = {"base seed 0": RuntimeError("killed by signal 9"), "base seed 1": ("waiting", "no choice"), "atk seed 0": ("bogus", "?")}
-    runner, _, progress = local(sweep, out, results, at_once=1)
+    results = {
+        "base seed 0": RuntimeError("killed by signal 9"), "base seed 1": ("waiting", "no choice"), "atk seed 0": ("bogus", "?"),
+        "atk seed 1": MemoryError("out of memory"),
+    }
+    runner, standin, progress = local(sweep, out, results, at_once=1)
     runner.gpus = []
+    submit = standin.submit
+
+    def started(job: SweepJob) -> Handle:  # the job's process marks itself running before it dies
+        if job_name(job.job) == "atk seed 1":
+            write_state(out, job.job, "atk seed 1", "running")
+        return submit(job)
+
+    standin.submit = started  # type: ignore[method-assign]
     assert runner.run() == "failed"
     state = read_state(out, Job("train", 0, sweep.runs[0])) or {}
-    assert (state["state"], state["message"]) == ("failed", "RuntimeError: killed by signal 9")  # it still said queued
+    assert (state["job"], state["state"], state["message"]) == ("base seed 0", "failed", "RuntimeError: killed by signal 9")  # it said queued
+    state = read_state(out, Job("train", 1, sweep.runs[1])) or {}
+    assert (state["job"], state["state"], state["message"]) == ("atk seed 1", "failed", "MemoryError: out of memory")  # it said running
     assert (read_state(out, Job("train", 1, sweep.runs[0])) or {})["state"] == "queued"  # the job's own state is its to write
     ended = {p.job: (p.state, p.message) for p in progress if p.state != "running"}
     assert ended["atk seed 0"] == ("failed", "unexpected result 'bogus': ?")
     # one at a time: each job starts once the one before it has ended
     assert [(p.job, p.done) for p in progress if p.state == "running"] == [("base seed 0", 0), ("base seed 1", 1), ("atk seed 0", 2), ("atk seed 1", 3)]
+
+
+def test_skipped_and_stopped_jobs_are_reported_as_such(tmp_path: Path, sweep: Sweep) -> None:
+    results = {"base seed 0": ("skipped", "already finished"), "base seed 1": ("stopped", "at step 4")}
+    runner, _, progress = local(sweep, tmp_path / "out", results, at_once=2)
+    runner.gpus = []
+    runner.run()
+    ended = {p.job: (p.state, p.message) for p in progress if p.state != "running"}
+    assert (ended["base seed 0"], ended["base seed 1"]) == (("skipped", "already finished"), ("stopped", "at step 4"))
 
 
 def test_jobs_already_done_are_not_submitted_and_a_stop_unqueues_the_rest(tmp_path: Path, sweep: Sweep) -> None:
