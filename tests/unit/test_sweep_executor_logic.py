@@ -182,8 +182,16 @@ def test_without_submitit_the_executor_names_the_extra_to_install(tmp_path: Path
 def test_slurm_submits_through_submitits_slurm_executor_by_default(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
     submitit = pytest.importorskip("submitit")
     SlurmStandIn.arrays = []
-    monkeypatch.setattr(submitit, "SlurmExecutor", SlurmStandIn)
+    folders: list[Path] = []
+
+    class Recording(SlurmStandIn):
+        def __init__(self, folder: Path) -> None:
+            folders.append(folder)
+            super().__init__(folder)
+
+    monkeypatch.setattr(submitit, "SlurmExecutor", Recording)
     assert submit_slurm(sweep, tmp_path / "out", SlurmOptions()) == [("100", 2), ("101", 2)]
+    assert folders == [tmp_path / "out" / "submitit" / "%j"] * 2
 
 
 def test_slurm_parameters_from_the_table_and_the_command_line(tmp_path: Path, sweep: Sweep) -> None:
@@ -466,6 +474,59 @@ def test_a_job_whose_process_died_is_marked_failed_and_a_waiting_one_counts_as_f
     assert ended["atk seed 0"] == ("failed", "unexpected result 'bogus': ?")
     # one at a time: each job starts once the one before it has ended
     assert [(p.job, p.done) for p in progress if p.state == "running"] == [("base seed 0", 0), ("base seed 1", 1), ("atk seed 0", 2), ("atk seed 1", 3)]
+
+
+@pytest.mark.parametrize("state", ["failed", "waiting"])
+def test_one_failed_or_waiting_job_fails_the_sweep(tmp_path: Path, sweep: Sweep, state: str) -> None:
+    out = tmp_path / "out"
+    finished = out / "runs" / "base" / "seed-1"  # done before: not submitted, but counted
+    finished.mkdir(parents=True)
+    (finished / "summary.json").write_text('{"status": "finished"}')
+    runner, _, progress = local(sweep, out, {"base seed 0": (state, "why")}, at_once=1)
+    runner.gpus = []
+    assert runner.run() == "failed"  # the jobs after it finished, in its level and the next
+    assert [(p.job, p.done) for p in progress if p.state == "running"] == [("base seed 0", 1), ("atk seed 0", 2), ("atk seed 1", 3)]
+    state_of_atk = read_state(out, Job("train", 0, sweep.runs[1])) or {}
+    assert (state_of_atk["job"], state_of_atk["message"]) == ("atk seed 0", "waiting for a free slot (local executor)")
+
+
+def test_a_stop_asks_running_jobs_to_stop_and_unqueues_the_rest(tmp_path: Path, sweep: Sweep) -> None:
+    out = tmp_path / "out"
+    stop = threading.Event()
+    runner, standin, _ = local(sweep, out, {}, at_once=1, stop=stop)
+    runner.gpus = []
+    signals: list[int] = []
+
+    class Process:
+        def poll(self) -> None:
+            return None
+
+        def send_signal(self, number: int) -> None:
+            signals.append(number)
+
+    submit = standin.submit
+
+    def submit_then_stop(job: SweepJob) -> Handle:
+        stop.set()
+        handle = submit(job)
+        handle._process = Process()  # type: ignore[attr-defined]
+        return handle
+
+    standin.submit = submit_then_stop  # type: ignore[method-assign]
+    assert runner.run() == "stopped"
+    assert [name for name, _ in standin.submitted] == ["base seed 0"] and signals == [signal.SIGTERM]
+    assert (read_state(out, Job("train", 0, sweep.runs[0])) or {})["state"] == "queued"  # handed over: its process says
+    assert [state_file(out, Job("train", seed, entry)).exists() for entry in sweep.runs for seed in (0, 1)] == [True, False, False, False]
+
+
+def test_an_evaluation_waits_for_every_run_it_reads(tmp_path: Path) -> None:
+    path = tmp_path / "chain.toml"
+    path.write_text(
+        'seeds = 1\n[[runs]]\npreset = "p"\nlabel = "base"\n[[runs]]\npreset = "p"\nlabel = "atk"\nattack_target = "base"\n'
+        '[[runs]]\npreset = "p"\nlabel = "atk2"\nattack_target = "atk"\n[[evaluations]]\nattack = "fgm-l2"\nruns = ["base"]\n'
+    )
+    levels = [[job_name(job) for job in level] for level in executors.dependency_levels(load_sweep(path))]
+    assert levels == [["base seed 0"], ["atk seed 0", "eval fgm-l2-0 of base seed 0"], ["atk2 seed 0"]]
 
 
 def test_skipped_and_stopped_jobs_are_reported_as_such(tmp_path: Path, sweep: Sweep) -> None:
