@@ -441,7 +441,16 @@ def test_local_runs_level_by_level_and_reports_each_job(tmp_path: Path, sweep: S
     assert read_submitted(out)["executor"] == "local"
 
 
-def test_local_shares_gpus_round_robin_by_slot(tmp_path: Path, sweep: Sweep) -> None:
+def test_local_takes_the_visible_gpus_one_job_per_gpu(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executors, "visible_gpus", lambda: ["3", "5"])
+    assert (LocalSweep(sweep, tmp_path, "local").gpus, LocalSweep(sweep, tmp_path, "local").at_once) == (["3", "5"], 2)
+    assert LocalSweep(sweep, tmp_path, "local", at_once=3).at_once == 3
+    assert LocalSweep(sweep, tmp_path, "debug").gpus == []
+
+
+def test_local_shares_gpus_round_robin_by_slot(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # on GPUs no thread count is set, whatever the cores
+    monkeypatch.setattr(executors.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     runner, standin, _ = local(sweep, tmp_path / "out", {}, at_once=3)
     runner.gpus = ["4", "7"]
     assert runner.run() == "finished"
