@@ -392,6 +392,7 @@ class LocalStandIn:
 
     def __init__(self, results: dict[str, Any]) -> None:
         self.results, self.parameters, self.submitted = results, dict[str, Any](), list[tuple[str, dict[str, Any]]]()
+        self.jobs: list[SweepJob] = []
 
     def update_parameters(self, **parameters: Any) -> None:
         self.parameters.update(parameters)
@@ -399,6 +400,7 @@ class LocalStandIn:
     def submit(self, job: SweepJob) -> Handle:
         name = job_name(job.job)
         self.submitted.append((name, dict(self.parameters)))
+        self.jobs.append(job)
         return Handle(f"local-{len(self.submitted)}", self.results.get(name, ("finished", "ok")), polls=1)
 
 
@@ -425,7 +427,7 @@ def test_local_runs_level_by_level_and_reports_each_job(tmp_path: Path, sweep: S
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(executors.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     out = tmp_path / "out"
-    runner, standin, progress = local(sweep, out, {"atk seed 1": ("failed", "boom")}, at_once=2)
+    runner, standin, progress = local(sweep, out, {"atk seed 1": ("failed", "boom")}, at_once=2, data_dir=tmp_path / "data")
     runner.gpus = []
     assert runner.run() == "failed"
     assert standin.parameters["timeout_min"] == LOCAL_TIMEOUT_MIN
@@ -438,7 +440,8 @@ def test_local_runs_level_by_level_and_reports_each_job(tmp_path: Path, sweep: S
     ]
     assert [(p.job, p.done) for p in progress if p.state == "running"] == [("base seed 0", 0), ("base seed 1", 0), ("atk seed 0", 2), ("atk seed 1", 2)]
     assert read_submitted(out)["ids"] == {"train--base--seed-0": "local-1", "train--base--seed-1": "local-2", "train--atk--seed-0": "local-3", "train--atk--seed-1": "local-4"}
-    assert read_submitted(out)["executor"] == "local"
+    assert (read_submitted(out)["executor"], read_submitted(out)["seeds"]) == ("local", 2)
+    assert [(job.sweep is sweep, job.out, job.data_dir) for job in standin.jobs] == [(True, out, tmp_path / "data")] * 4
 
 
 def test_local_takes_the_visible_gpus_one_job_per_gpu(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
