@@ -216,6 +216,7 @@ def test_slurm_parameters_from_the_table_and_the_command_line(tmp_path: Path, sw
         ("mem", {"a": 1}, "a string or a number"),
         ("mem", True, "a string or a number"),
         ("srun_args", ["-v", 1], "a list of strings (shell lines)"),
+        ("teardown", "rm -r /tmp/x", "a list of strings (shell lines)"),
         ("additional_parameters", {"a": [1]}, 'a table of sbatch options, e.g. { mail-type = "END" }'),
         ("additional_parameters", ["a"], 'a table of sbatch options, e.g. { mail-type = "END" }'),
         ("use_srun", "yes", "true or false"),
@@ -491,18 +492,21 @@ def test_a_job_whose_process_died_is_marked_failed_and_a_waiting_one_counts_as_f
 @pytest.mark.parametrize("state", ["failed", "waiting"])
 def test_one_failed_or_waiting_job_fails_the_sweep(tmp_path: Path, sweep: Sweep, state: str) -> None:
     out = tmp_path / "out"
-    finished = out / "runs" / "base" / "seed-1"  # done before: not submitted, but counted
+    finished = out / "runs" / "atk" / "seed-0"  # done before: not submitted, but counted
     finished.mkdir(parents=True)
     (finished / "summary.json").write_text('{"status": "finished"}')
     runner, _, progress = local(sweep, out, {"base seed 0": (state, "why")}, at_once=1)
     runner.gpus = []
     assert runner.run() == "failed"  # the jobs after it finished, in its level and the next
-    assert [(p.job, p.done) for p in progress if p.state == "running"] == [("base seed 0", 1), ("atk seed 0", 2), ("atk seed 1", 3)]
-    state_of_atk = read_state(out, Job("train", 0, sweep.runs[1])) or {}
-    assert (state_of_atk["job"], state_of_atk["message"]) == ("atk seed 0", "waiting for a free slot (local executor)")
+    assert [(p.job, p.done) for p in progress if p.state == "running"] == [("base seed 0", 1), ("base seed 1", 2), ("atk seed 1", 3)]
+    state_of_atk = read_state(out, Job("train", 1, sweep.runs[1])) or {}
+    assert (state_of_atk["job"], state_of_atk["message"]) == ("atk seed 1", "waiting for a free slot (local executor)")
 
 
-def test_a_stop_asks_running_jobs_to_stop_and_unqueues_the_rest(tmp_path: Path, sweep: Sweep) -> None:
+def test_a_stop_asks_running_jobs_to_stop_and_unqueues_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "three.toml"  # three levels: the trainings, the attackers, their evaluation
+    path.write_text(SWEEP + '[[evaluations]]\nattack = "fgm-l2"\nruns = ["atk"]\n')
+    sweep = load_sweep(path)
     out = tmp_path / "out"
     stop = threading.Event()
     runner, standin, _ = local(sweep, out, {}, at_once=1, stop=stop)
@@ -529,6 +533,7 @@ def test_a_stop_asks_running_jobs_to_stop_and_unqueues_the_rest(tmp_path: Path, 
     assert [name for name, _ in standin.submitted] == ["base seed 0"] and signals == [signal.SIGTERM]
     assert (read_state(out, Job("train", 0, sweep.runs[0])) or {})["state"] == "queued"  # handed over: its process says
     assert [state_file(out, Job("train", seed, entry)).exists() for entry in sweep.runs for seed in (0, 1)] == [True, False, False, False]
+    assert not any(state_file(out, Job("eval", seed, sweep.runs[1], sweep.evaluations[0])).exists() for seed in (0, 1))
 
 
 def test_an_evaluation_waits_for_every_run_it_reads(tmp_path: Path) -> None:
