@@ -330,7 +330,7 @@ class LocalSweep:
     def _run_level(self, executor: Any, level: list[Job], done: int, total: int) -> tuple[int, int, bool]:
         pending, running = list(level), dict[int, _Running]()
         finished = failures = 0
-        asked_to_stop = False
+        asked_to_stop = job_stopped = False
         while pending or running:
             if self.stop.is_set() and not asked_to_stop:
                 asked_to_stop = True
@@ -357,9 +357,17 @@ class LocalSweep:
                 finished += 1
                 failures += state in ("failed", "waiting")
                 self.on_progress(SweepProgress(job_name(entry.job), state, done + finished, total, message))
+                if state == "stopped" and not asked_to_stop and not job_stopped:
+                    # a job stopped without this process asking (its training was signalled from outside):
+                    # the sweep stops as the sequential runner does, so it is not reported finished with a
+                    # run unfinished; jobs not started are unqueued, the running ones end on their own
+                    job_stopped = True
+                    for job in pending:
+                        state_file(self.out, job).unlink(missing_ok=True)
+                    pending.clear()
             if running:
                 time.sleep(self.poll_seconds)
-        return finished, failures, asked_to_stop
+        return finished, failures, asked_to_stop or job_stopped
 
     def _submit(self, executor: Any, job: Job, slot: int) -> Any:
         callable_job = SweepJob(self.sweep, self.out, job, self.data_dir)

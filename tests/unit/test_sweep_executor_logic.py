@@ -587,3 +587,15 @@ def test_debug_runs_one_at_a_time_and_bad_options_are_refused(tmp_path: Path, sw
         LocalSweep(sweep, tmp_path, "slurm")
     with pytest.raises(ExecutorError, match=r"^--jobs 0: expected at least 1$"):
         LocalSweep(sweep, tmp_path, "local", at_once=0)
+
+
+def test_a_job_stopped_from_outside_stops_the_sweep_as_the_sequential_runner_does(tmp_path: Path, sweep: Sweep) -> None:
+    # its training got a SIGTERM that this process did not send: the sweep must not say "finished"
+    # with that run unfinished, nor start the jobs that were waiting
+    out = tmp_path / "out"
+    runner, standin, progress = local(sweep, out, {"base seed 0": ("stopped", "at step 4")}, at_once=1)
+    runner.gpus = []
+    assert runner.run() == "stopped"
+    assert [name for name, _ in standin.submitted] == ["base seed 0"]
+    assert [(p.job, p.state) for p in progress if p.state != "running"] == [("base seed 0", "stopped")]
+    assert not any(state_file(out, Job("train", seed, entry)).exists() for entry in sweep.runs for seed in (0, 1) if (entry, seed) != (sweep.runs[0], 0))
