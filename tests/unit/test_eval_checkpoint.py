@@ -267,3 +267,11 @@ def test_a_network_that_flattens_with_view_is_given_images_in_the_default_layout
     with torch.no_grad():
         clean = (network.eval()(images.float().view(-1, 3, 4, 4)).argmax(1) == labels).double().mean().item()
     assert [row.attack for row in done.results] == ["clean", "fgsm"] and done.results[0].accuracy == pytest.approx(clean)
+
+
+def test_a_limit_of_one_evaluates_one_image(run: Path) -> None:
+    # --limit 1 is the smallest limit, not "no limit" (the check is > 0)
+    done = evaluate_checkpoint(run, options(split="val", limit=1))
+    images, labels = split("val")
+    assert done.count == 1
+    assert done.results[0].accuracy == pytest.approx(accuracy(linear(0), images[:1], labels[:1]))
