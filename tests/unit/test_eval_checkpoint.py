@@ -275,3 +275,16 @@ def test_a_limit_of_one_evaluates_one_image(run: Path) -> None:
     images, labels = split("val")
     assert done.count == 1
     assert done.results[0].accuracy == pytest.approx(accuracy(linear(0), images[:1], labels[:1]))
+
+
+def test_match_power_reaches_the_evaluation_of_a_checkpoint(tmp_path: Path) -> None:
+    # --match-power adds FGM-L2 and FGSM at the GAT attacker's mean L2 (Fig. 2): the option must get
+    # from the checkpoint's evaluation down to the attacks, not only work when called one level down
+    torch.manual_seed(3)
+    from support_factory import tiny_generator
+
+    gat_run = save(tmp_path / "gat.safetensors", linear(0), generator=tiny_generator((3, 4, 4)))
+    done = evaluate_checkpoint(gat_run, options(attacks=("gat",), match_power=True))
+    assert [(row.attack, row.matched_to) for row in done.results] == [("clean", None), ("gat", None), ("fgm-l2", "gat"), ("fgsm", "gat")]
+    gat_l2 = rows(done)["gat"][1]
+    assert done.results[2].eps == pytest.approx(gat_l2, rel=1e-5)  # FGM-L2 at G's mean ‖δ‖₂
