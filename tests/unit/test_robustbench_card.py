@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -214,7 +215,7 @@ def trained_run(tmp_path: Path) -> Path:
 
 def test_the_export_writes_the_classifiers_weights_the_card_and_the_config(tmp_path: Path) -> None:
     run = trained_run(tmp_path)
-    out = tmp_path / "deep" / "out"  # parents made
+    out = tmp_path / "deep" / "er" / "out"  # parents made, more than one level
     card = export_robustbench(run, out)
     assert sorted(path.name for path in out.iterdir()) == ["config.toml", "model.safetensors", "model_card.json"]
     assert json.loads((out / "model_card.json").read_text(encoding="utf-8")) == card
@@ -236,6 +237,8 @@ def test_the_export_writes_the_classifiers_weights_the_card_and_the_config(tmp_p
     os.umask(umask)
     assert (out.stat().st_mode & 0o777) == 0o777 & ~umask  # as a folder made by mkdir
     assert [path.name for path in out.parent.iterdir()] == ["out"]  # no staging folder left
+    # written for people to read and diff: two-space indents, one key a line
+    assert (out / "model_card.json").read_text(encoding="utf-8") == json.dumps(card, indent=2, ensure_ascii=False) + "\n"
 
 
 def test_the_export_takes_the_threat_model_and_eps_asked_and_an_empty_folder(tmp_path: Path) -> None:
@@ -253,6 +256,7 @@ def test_a_killed_exports_staging_folder_is_removed_but_not_anything_else(tmp_pa
     stale.mkdir()
     (stale / "model.safetensors").write_bytes(b"half")
     (stale / "model_card.json").write_text("{")
+    (stale / "config.toml").write_text("")  # killed after its last file, before the rename: all three
     theirs = tmp_path / ".out.mine"  # holds a file an export never writes
     theirs.mkdir()
     (theirs / "notes.txt").write_text("keep")
@@ -263,6 +267,59 @@ def test_a_killed_exports_staging_folder_is_removed_but_not_anything_else(tmp_pa
     export_robustbench(run, tmp_path / "out")
     assert not stale.exists()
     assert theirs.is_dir() and other.is_dir() and (tmp_path / ".out.file").is_file() and (tmp_path / ".out.link").is_symlink()
+
+
+def test_the_files_are_staged_in_a_hidden_folder_beside_out_named_after_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # beside OUT, so that the rename is on one file system; hidden and named .OUT.*, so that a killed
+    # export's leftovers are the ones the next export of OUT finds and removes
+    run = trained_run(tmp_path)
+    staged_in: list[Path] = []
+    copy = shutil.copyfile
+
+    def recording_copy(source: Path, target: Path) -> object:
+        staged_in.append(Path(target).parent)
+        return copy(source, target)
+
+    monkeypatch.setattr(shutil, "copyfile", recording_copy)
+    export_robustbench(run, tmp_path / "out")
+    assert len(staged_in) == 1
+    assert staged_in[0].parent == tmp_path and staged_in[0].name.startswith(".out.")
+
+
+def test_an_export_that_fails_midway_leaves_neither_out_nor_its_staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = trained_run(tmp_path)
+    (tmp_path / "exports").mkdir()
+
+    def full_disk(source: Path, target: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_robustbench(run, tmp_path / "exports" / "out")
+    assert list((tmp_path / "exports").iterdir()) == []
+
+
+def test_staging_that_cannot_be_removed_neither_stops_an_export_nor_hides_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # another user's killed export on a shared disk: its staging folder cannot be removed. Removal is a
+    # courtesy: this export goes on; and when this export fails, its own error is the one reported
+    run = trained_run(tmp_path)
+    stale = tmp_path / ".out.abc"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+
+    def not_yours(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "rmdir", not_yours)
+    export_robustbench(run, tmp_path / "out")
+    assert (tmp_path / "out" / "model_card.json").is_file()
+
+    def full_disk(source: Path, target: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_robustbench(run, tmp_path / "out2")
 
 
 def test_each_refusal_names_what_is_wrong(tmp_path: Path) -> None:
