@@ -288,3 +288,32 @@ def test_match_power_reaches_the_evaluation_of_a_checkpoint(tmp_path: Path) -> N
     assert [(row.attack, row.matched_to) for row in done.results] == [("clean", None), ("gat", None), ("fgm-l2", "gat"), ("fgsm", "gat")]
     gat_l2 = rows(done)["gat"][1]
     assert done.results[2].eps == pytest.approx(gat_l2, rel=1e-5)  # FGM-L2 at G's mean ‖δ‖₂
+
+
+def test_autoattack_gets_its_settings_the_source_and_its_state_file_from_the_checkpoint_s_evaluation(run: Path, tmp_path: Path) -> None:
+    # what `gat-tui eval CHECKPOINT --attacks autoattack --version custom --aa-attacks apgd-ce --source S`
+    # asks must reach AutoAttack itself: the settings (the default, standard, refuses two classes),
+    # the source whose gradients attack, and the state file an interrupted evaluation resumes from
+    pytest.importorskip("pyautoattack")
+    from gat_tui.robustness.plan import AutoAttackOptions
+
+    source = save(tmp_path / "source.safetensors", linear(1))
+    custom = AutoAttackOptions(version="custom", stages=("apgd-ce",))
+    asked = options(attacks=("autoattack:0.1",), autoattack=custom)
+    direct = evaluate_checkpoint(run, asked).results[1]
+    indirect = evaluate_checkpoint(run, dataclasses.replace(asked, source=source)).results[1]
+    assert (indirect.attack, indirect.version, indirect.norm, indirect.n) == ("autoattack", "custom", "linf", 6)
+    assert [stage.attack for stage in indirect.stages] == ["apgd-ce"] and indirect.source == str(source)
+    # from the source's gradients: the perturbations differ from the target's own
+    assert (indirect.pert_l2, indirect.accuracy) != pytest.approx((direct.pert_l2, direct.accuracy), abs=1e-6)
+
+    def stop_after_the_first_batch(what: str, done: int, total: int) -> None:
+        if what == "autoattack ε=0.1" and done == 4:  # batches of 4 (the data config's): 4 of 6 done
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_checkpoint(run, dataclasses.replace(asked, source=source, progress=stop_after_the_first_batch))
+    notices: list[str] = []
+    resumed = evaluate_checkpoint(run, dataclasses.replace(asked, source=source, on_notice=notices.append)).results[1]
+    assert len(notices) == 1 and notices[0].startswith("resuming AutoAttack from image 4 of 6 (")
+    assert (resumed.accuracy, resumed.pert_l2, resumed.pert_linf) == pytest.approx((indirect.accuracy, indirect.pert_l2, indirect.pert_linf))
