@@ -170,6 +170,17 @@ def test_weights_that_fit_no_form_are_refused_naming_the_file_tensor_and_spec(tm
         load_state_file(prefixed, linear(7), SPEC)
 
 
+def test_a_checkpoint_of_another_network_is_refused_in_the_checkpoint_s_own_names(tmp_path: Path) -> None:
+    # a gat-tui checkpoint of another architecture: no form shares a name with the network, so the
+    # form with the fewest differences (the checkpoint's, classifier.*) is the one the error speaks of
+    other = {"classifier.fc.weight": torch.zeros(2, 48), "classifier.fc.bias": torch.zeros(2), "generator.0.weight": torch.zeros(1)}
+    path = weights_file(tmp_path / "other.safetensors", other)
+    model = ExternalModel(SPEC, path, "synthetic", DATA)
+    with pytest.raises(CheckpointError) as raised:
+        build_external(model, 2, (3, 4, 4), model_config(model))
+    assert str(raised.value) == f"--weights {path}: missing tensor 'classifier.1.bias' (2 missing in all) (--model {SPEC!r})"
+
+
 def loaded_by(model: ExternalModel, chosen: EvalOptions, monkeypatch: pytest.MonkeyPatch) -> LoadedEvaluation:
     captured: list[LoadedEvaluation] = []
 
@@ -247,3 +258,17 @@ def test_autoattack_stages_needing_more_classes_are_refused_for_the_data_s_class
     weights = weights_file(tmp_path / "net.safetensors", linear(0).state_dict())
     with pytest.raises(EvalError, match="apgd-dlr needs models of at least 3 classes; this one has 2"):
         loaded_by(ExternalModel(SPEC, weights, "synthetic", DATA), dataclasses.replace(FGSM, attacks=("apgd-dlr",)), monkeypatch)
+
+
+def test_autoattack_is_built_with_the_options_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # --norm l2 --version custom --aa-attacks apgd-ce must reach the AutoAttack that runs
+    pytest.importorskip("pyautoattack")
+    from gat_tui.attacks import AutoAttack
+    from gat_tui.robustness.plan import AutoAttackOptions
+
+    weights = weights_file(tmp_path / "net.safetensors", linear(0).state_dict())
+    custom = AutoAttackOptions(norm="l2", version="custom", stages=("apgd-ce",))
+    loaded = loaded_by(ExternalModel(SPEC, weights, "synthetic", DATA), dataclasses.replace(FGSM, attacks=("autoattack:0.5",), autoattack=custom), monkeypatch)
+    (plan,) = loaded.plans
+    assert isinstance(plan.attack, AutoAttack) and plan.eps_values == (0.5,)
+    assert (plan.attack.norm, plan.attack.version, plan.attack.stage_names) == ("l2", "custom", ("apgd-ce",))
