@@ -267,24 +267,32 @@ def _sections(schema: type, optional: bool = True) -> dict[str, type]:
     return sections
 
 
-def set_dotted(schema: type, table: dict[str, Any], key: str, value: Any, original: str) -> None:
-    """Put `value` at dotted `key` of a parsed table of `schema`; `build` then checks the leaf key."""
+def set_dotted(
+    schema: type, table: dict[str, Any], key: str, value: Any, original: str, option: str = "--set", prefix: str = ""
+) -> None:
+    """Put `value` at dotted `key` of a parsed table of `schema`; `build` then checks the leaf key.
+
+    Errors name the override as typed, `option 'original'`; `prefix` is the part of `key` the
+    option adds itself (`--data` puts its keys under `data.`), left out of the hint.
+    """
+    shown = f"{option} {original!r}"
     *path, leaf = key.split(".")
     node, level = table, schema
     for section in path:
         sections = _sections(level)
         if section not in sections:
             allowed = ", ".join(sections) or "none"
-            raise SchemaError(f"--set {original!r}: unknown section '{section}'; allowed sections: {allowed}")
+            raise SchemaError(f"{shown}: unknown section '{section}'; allowed sections: {allowed}")
         node = node.setdefault(section, {})
         if not isinstance(node, dict):
-            raise SchemaError(f"--set {original!r}: '{section}' is not a table")
+            raise SchemaError(f"{shown}: '{section}' is not a table")
         level = sections[section]
     if leaf in _sections(level, optional=False):
         # a whole table would replace the section, silently resetting every key it does not name
         # (an optional table such as model.normalize is set whole: its keys go together)
         raise SchemaError(
-            f"--set {original!r}: '{key}' is a section; set its keys one at a time, e.g. --set {key}.KEY=VALUE"
+            f"{shown}: '{key.removeprefix(prefix)}' is a section; set its keys one at a time, "
+            f"e.g. {option} {key.removeprefix(prefix)}.KEY=VALUE"
         )
     node[leaf] = value
 

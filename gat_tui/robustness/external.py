@@ -77,7 +77,7 @@ def model_config(model: ExternalModel) -> RunConfig:
     table["model"] = model_table
     for override in model.data:
         key, value = parse_override(override, "--data")
-        set_dotted(RunConfig, table, f"data.{key}", value, f"--data {override}")
+        set_dotted(RunConfig, table, f"data.{key}", value, override, option="--data", prefix="data.")
     return config_from_mapping(table, WHERE)
 
 

@@ -100,7 +100,7 @@ def test_the_config_of_a_named_dataset_with_data_overrides_and_normalisation(tmp
     assert (tuple(cifar.model.normalize.mean), tuple(cifar.model.normalize.std)) == ((0.5, 0.4, 0.3), (0.2, 0.1, 0.3))
     with pytest.raises(ConfigError) as raised:  # an override the schema has no place for names itself
         model_config(ExternalModel(SPEC, tmp_path / "w.safetensors", "synthetic", ("nokey.x=1",)))
-    assert str(raised.value).startswith("--set '--data nokey.x=1': unknown section 'nokey'")
+    assert str(raised.value).startswith("--data 'nokey.x=1': unknown section 'nokey'; allowed sections: none")
     with pytest.raises(ConfigError, match=r"^gat-tui eval --model options: "):
         model_config(ExternalModel(SPEC, tmp_path / "w.safetensors", "synthetic", ("val_size=5000",)))  # val_size >= train_size
 

@@ -95,6 +95,17 @@ def test_overrides_set_dotted_keys_checked_by_build() -> None:
     assert build(Outer, table, "t.toml") == Outer(mode="b", inner=Inner(rate=0.25, flag=True))
     with pytest.raises(SchemaError, match="unknown section 'nope'; allowed sections: inner"):
         set_dotted(Outer, {}, "nope.x", 1, "nope.x=1")
+    with pytest.raises(SchemaError) as raised:  # the override as typed, its option named once
+        set_dotted(Outer, {}, "inner", 1, "inner=1")
+    assert str(raised.value) == "--set 'inner=1': 'inner' is a section; set its keys one at a time, e.g. --set inner.KEY=VALUE"
+
+    @dataclass(frozen=True)
+    class Top:
+        outer: Outer = field(default_factory=Outer)
+
+    with pytest.raises(SchemaError) as raised:  # an option that puts its keys under a section (--data: data.) says them as typed
+        set_dotted(Top, {}, "outer.inner", 1, "inner=1", option="--data", prefix="outer.")
+    assert str(raised.value) == "--data 'inner=1': 'inner' is a section; set its keys one at a time, e.g. --data inner.KEY=VALUE"
     with pytest.raises(SchemaError, match="unknown section 'rate'; allowed sections: none"):
         set_dotted(Outer, {}, "inner.rate.x", 1, "inner.rate.x=1")
     with pytest.raises(SchemaError, match="'inner' is not a table"):
