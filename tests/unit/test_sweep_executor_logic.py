@@ -177,6 +177,8 @@ def test_without_submitit_the_executor_names_the_extra_to_install(tmp_path: Path
     assert str(raised.value) == '--executor local needs submitit, which is not installed: pip install "gat-tui[cluster]"'
     with pytest.raises(ExecutorError, match=r"^--executor slurm needs submitit, which is not installed"):
         submit_slurm(sweep, tmp_path / "out", SlurmOptions())
+    with pytest.raises(ExecutorError, match=r"^--executor slurm needs submitit, which is not installed"):  # --dry-run too
+        executors.slurm_scripts(sweep, tmp_path / "out", SlurmOptions())
 
 
 def test_slurm_submits_through_submitits_slurm_executor_by_default(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,6 +248,8 @@ def test_the_signal_comes_late_enough_in_a_short_job() -> None:
     # half the limit less 30 s, at least 5 s, at most submitit's default
     assert [signal_delay_for(minutes, 90) for minutes in (1, 2, 3, 4, 60)] == [5, 30, 60, 90, 90]
     assert signal_delay_for(60, 120) == 120 and signal_delay_for(3, 45) == 45
+    # whole seconds: sbatch's --signal=USR2@60 takes no 60.0
+    assert all(type(signal_delay_for(minutes, 90)) is int for minutes in (1, 2, 3, 4, 60))
 
 
 def test_cpu_jobs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,6 +259,16 @@ def test_cpu_jobs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cpu_threads_per_job(2, True) is None  # on GPUs: torch's own
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert cpu_threads_per_job(2, False) is None  # the user's setting applies
+
+
+def test_without_sched_getaffinity_the_cores_are_the_cpu_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS has no os.sched_getaffinity: the machine's CPU count, or one core where it is unknown
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delattr(executors.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(executors.os, "cpu_count", lambda: 6)
+    assert [cpu_threads_per_job(at_once, False) for at_once in (2, 3, 4)] == [3, 2, 1]
+    monkeypatch.setattr(executors.os, "cpu_count", lambda: None)
+    assert cpu_threads_per_job(2, False) == 1
 
 
 def test_visible_gpus_follow_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,6 +282,9 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch: pytest.MonkeyPatc
     assert visible_gpus() == ["0", "1"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6,8")
     assert visible_gpus() == ["4", "6"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")  # not set: the devices counted from 0
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert visible_gpus() == ["0"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert visible_gpus() == [] and default_jobs() == 1
 
@@ -575,6 +592,14 @@ def test_jobs_already_done_are_not_submitted_and_a_stop_unqueues_the_rest(tmp_pa
     assert progress[0] == SweepProgress("base seed 1", "running", 1, 4)  # one of four was done already
     for seed in (0, 1):
         assert not state_file(out, Job("train", seed, sweep.runs[1])).exists()  # never submitted: no longer queued
+
+
+def test_local_without_gpus_runs_one_job_at_a_time_by_default_in_the_sweeps_submitit_folder(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executors, "visible_gpus", lambda: [])
+    runner, standin, _ = local(sweep, tmp_path / "out", {})
+    assert (runner.gpus, runner.at_once) == ([], 1)
+    assert runner.run() == "finished"
+    assert runner.submitit.folders == [tmp_path / "out" / "submitit" / "%j"]  # each job's log and pickles under the sweep's folder
 
 
 def test_debug_runs_one_at_a_time_and_bad_options_are_refused(tmp_path: Path, sweep: Sweep) -> None:

@@ -77,7 +77,7 @@ source = "base"
     assert min(attackers) > max(targets)
 
 
-@pytest.mark.parametrize(("text", "minutes"), [("240", 240), ("04:00:00", 240), ("1-00:00:00", 1440), ("0:30", 30), ("00:10:01", 11)])
+@pytest.mark.parametrize(("text", "minutes"), [("240", 240), ("04:00:00", 240), ("1-00:00:00", 1440), ("0:30", 30), ("00:10:01", 11), ("1-02", 1560), ("1-02:30", 1590)])
 def test_slurm_time_in_minutes(text: str, minutes: int) -> None:
     assert parse_slurm_time(text) == minutes
 
@@ -85,6 +85,9 @@ def test_slurm_time_in_minutes(text: str, minutes: int) -> None:
 def test_bad_slurm_settings_are_refused_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ExecutorError, match="expected minutes"):
         parse_slurm_time("two hours")
+    with pytest.raises(ExecutorError) as raised:  # seconds round up, but nothing rounds up to a minute
+        parse_slurm_time("0")
+    assert str(raised.value) == "--slurm-time '0': expected at least one minute"
     base = 'name = "s"\n[[runs]]\npreset = "p"\n[slurm]\n'
     for table, fragment in [
         ("cpus_per_tsk = 4\n", "key 'slurm.cpus_per_tsk' is not a submitit Slurm parameter; expected one of: account,"),
@@ -131,6 +134,9 @@ def test_a_short_time_limit_gets_its_signal_late_enough_to_be_caught(tmp_path: P
     assert delays == {"1": 5, "2": 30, "3": 60, "4": 90, "12:00:00": 90}  # signalled 25-55 s, 60-90 s, ... into the job
     script = slurm_scripts(sweep, tmp_path / "out", SlurmOptions(time="1"))[0][1]
     assert "#SBATCH --signal=USR2@5" in script.splitlines() and "#SBATCH --time=1" in script.splitlines()
+    assert not [line for line in script.splitlines() if line.startswith("#SBATCH --array")]  # one job: no array
+    pair = slurm_scripts(load_sweep(write(tmp_path / "s.toml", base), seeds=2), tmp_path / "out", SlurmOptions(time="1"))[0][1]
+    assert [line for line in pair.splitlines() if line.startswith("#SBATCH --array")] == ["#SBATCH --array=0-1%2"]  # two: an array
     assert "signal_delay_s" not in slurm_parameters(sweep, SlurmOptions())  # no limit given: submitit's own
     chosen = load_sweep(write(tmp_path / "t.toml", base + "[slurm]\nsignal_delay_s = 50\n"))
     assert slurm_parameters(chosen, SlurmOptions(time="1"))["signal_delay_s"] == 50  # the table's value wins
