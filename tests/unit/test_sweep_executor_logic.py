@@ -347,20 +347,31 @@ def test_a_sweep_job_travels_without_its_thread_and_runs_its_one_job(tmp_path: P
 
 def test_sigterm_during_a_job_stops_its_training_and_the_handlers_come_back(tmp_path: Path, sweep: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
     numbers = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
-    before = {number: signal.getsignal(number) for number in numbers}
-    seen: list[bool] = []
+    # handlers of the test's own first: the process's may do anything when called (mutmut's worker
+    # ends itself on SIGTERM), and the job must neither call them nor leave them changed
+    outside: list[int] = []
 
-    def run_job(runner: Any, job: Job) -> tuple[str, str]:
-        for number in numbers:  # scancel's SIGTERM, Ctrl-C, and SIGUSR1 outside submitit: checkpoint and stop
-            runner.stop.clear()
-            signal.getsignal(number)(number, None)  # type: ignore[operator]
-            seen.append(runner.stop.is_set())
-        return "stopped", "at step 2"
+    def not_the_jobs(number: int, frame: object) -> None:
+        outside.append(number)
 
-    monkeypatch.setattr(executors.SweepRunner, "run_job", run_job)
-    assert SweepJob(sweep, tmp_path / "out", Job("train", 0, sweep.runs[0]), None)() == ("stopped", "at step 2")
-    assert seen == [True, True, True]
-    assert {number: signal.getsignal(number) for number in numbers} == before
+    originals = {number: signal.signal(number, not_the_jobs) for number in numbers}
+    try:
+        seen: list[bool] = []
+
+        def run_job(runner: Any, job: Job) -> tuple[str, str]:
+            for number in numbers:  # scancel's SIGTERM, Ctrl-C, and SIGUSR1 outside submitit: checkpoint and stop
+                runner.stop.clear()
+                signal.getsignal(number)(number, None)  # type: ignore[operator]
+                seen.append(runner.stop.is_set())
+            return "stopped", "at step 2"
+
+        monkeypatch.setattr(executors.SweepRunner, "run_job", run_job)
+        assert SweepJob(sweep, tmp_path / "out", Job("train", 0, sweep.runs[0]), None)() == ("stopped", "at step 2")
+        assert seen == [True, True, True] and outside == []
+        assert all(signal.getsignal(number) is not_the_jobs for number in numbers)
+    finally:
+        for number, handler in originals.items():
+            signal.signal(number, handler)
 
 
 def test_a_preempted_training_stops_before_it_is_requeued(tmp_path: Path, sweep: Sweep) -> None:
