@@ -34,6 +34,8 @@ def test_sweep_folders_are_found_in_the_runs_folder_and_its_sweeps_folder(tmp_pa
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "sweep.toml").mkdir()  # a folder named sweep.toml is no sweep file
     assert sweep_folders(tmp_path) == [b, z_nested, z_top]  # by name, then by path (".../sweeps/z" < ".../z")
+    a_nested = sweep(tmp_path / "sweeps" / "a")  # by name first: ".../sweeps/a" before ".../b", though its path sorts after
+    assert sweep_folders(tmp_path) == [a_nested, b, z_nested, z_top]
     assert is_sweep_folder(b) and not is_sweep_folder(tmp_path / "c")
     assert sweep_folders(tmp_path / "missing") == []
 

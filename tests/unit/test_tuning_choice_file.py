@@ -109,6 +109,8 @@ def test_the_figure_compared_is_the_entrys_else_the_one_the_runs_selected_by(tmp
     assert (chosen.metric, chosen.rule) == ("val_acc_pgd", rule_text("val_acc_pgd"))
     waiting = choose(tmp_path / "empty", entry(tune_metric="val_acc_fgm_l2"))
     assert (waiting.metric, waiting.rule) == ("val_acc_fgm_l2", rule_text("val_acc_fgm_l2"))
+    nothing_yet = choose(tmp_path / "empty", entry())  # no figure asked, none recorded yet: the default's
+    assert (nothing_yet.metric, nothing_yet.rule) == ("val_acc_clean", RULE)
     failed = tmp_path / "failed"
     for point in ("lo", "hi"):
         summary(failed, point, 0, status="failed")
