@@ -197,6 +197,14 @@ def test_alive_here_asks_only_about_this_hosts_processes(monkeypatch: pytest.Mon
     assert alive(HERE, dead_pid()) is False
     assert alive("elsewhere", os.getpid()) is None
     assert alive(HERE, str(os.getpid())) is None
+    job = subprocess.Popen(["sleep", "30"])  # a job's process: asked about, never signalled
+    try:
+        assert alive(HERE, job.pid) is True
+        with pytest.raises(subprocess.TimeoutExpired):  # still running a moment later
+            job.wait(timeout=0.2)
+    finally:
+        job.kill()
+        job.wait()
 
     def denied(pid: int, signal: int) -> None:
         raise PermissionError
