@@ -155,6 +155,14 @@ def test_a_resume_keeps_the_metrics_up_to_its_checkpoint(tmp_path: Path) -> None
     assert not (tmp_path / "missing.jsonl").exists()
 
 
+def test_a_line_that_cannot_be_read_is_dropped_and_the_lines_after_it_kept(tmp_path: Path) -> None:
+    # a run resumed after a crash before truncation existed, or a stray line: not the end of the log
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"event": "step", "epoch": 1, "step": 1}\n{"event": "st\n{"event": "step", "epoch": 1, "step": 2}\n', encoding="utf-8")
+    truncate_metrics(path, step=2, epochs_done=1)
+    assert path.read_text(encoding="utf-8") == '{"event": "step", "epoch": 1, "step": 1}\n{"event": "step", "epoch": 1, "step": 2}\n'
+
+
 def test_a_damaged_byte_in_the_metrics_does_not_stop_a_resume(tmp_path: Path) -> None:
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(b'{"event": "step", "epoch": 1, "step": 1}\n{"event": "step", "note": "\xff", "epoch": 1, "step": 2}\n')
