@@ -212,7 +212,19 @@ def test_an_export_writes_the_scalars_and_a_finished_runs_test_figures(tmp_path:
         "loss/classifier": [(2, 0.5)], "accuracy/val_clean": [(4, 0.625)], "test/acc_clean": [(4, 0.75)], "test/pert_l2": [(4, 1.25)],
     }
     start = read_events(tmp_path / "out").Scalars("loss/classifier")[0].wall_time
-    assert start == pytest.approx((run / "metrics.jsonl").stat().st_mtime - 1.0)
+    # the run's own times, not the export's: a relative tolerance on seconds since 1970 would allow half an hour
+    assert start == pytest.approx((run / "metrics.jsonl").stat().st_mtime - 1.0, abs=1e-3)
+
+
+def test_a_resumed_runs_history_keeps_its_own_wall_times(tmp_path: Path) -> None:
+    log = TensorBoardLog(tmp_path / "tb", CONFIG)
+    records = [{"event": "step", "epoch": 1, "step": 2, "time": 1.0, "loss_f": 0.5},
+               {"event": "epoch", "epoch": 1, "step": 4, "time": 2.5, "val_acc_clean": 0.625}]
+    assert log.write_history(records, walltime_base=1000.0) == 2
+    log.close()
+    events = read_events(tmp_path / "tb")
+    assert [event.wall_time for event in events.Scalars("loss/classifier")] == [1001.0]
+    assert [event.wall_time for event in events.Scalars("accuracy/val_clean")] == [1002.5]
 
 
 @pytest.mark.parametrize(
