@@ -150,3 +150,35 @@ def test_gat_attack_selects_on_validation_generator_loss(tmp_path: Path) -> None
     assert finished.best_epoch == best.epoch
     saved = [e for e in events if isinstance(e, CheckpointSaved) and e.reason == "best"]
     assert saved[-1].epoch == best.epoch
+
+
+def test_each_checkpoint_says_why_it_was_saved_and_progress_moves_with_every_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gat_tui.training.trainer as trainer_module
+    from gat_tui.config import CheckpointConfig
+    from gat_tui.events import StepProgress
+
+    monkeypatch.setattr(trainer_module, "PROGRESS_SECONDS", 0.0)  # a progress event at every step
+    config = replace(tiny_config(epochs=2), checkpoint=CheckpointConfig(every_steps=3, keep_epochs=True))
+    finished, events = run(config, tmp_path / "run")
+    assert finished.status == "finished"
+    started = events[0]
+    assert isinstance(started, RunStarted) and (started.start_epoch, started.start_step, started.steps_per_epoch) == (1, 0, 4)
+    saves = [(e.reason, Path(e.path).name, e.step) for e in events if isinstance(e, CheckpointSaved) and e.reason != "best"]
+    assert saves == [  # 4 steps an epoch: every 3rd step, then each epoch's copy before its last
+        ("steps", "last.safetensors", 3), ("epoch copy", "epoch-001.safetensors", 4), ("epoch", "last.safetensors", 4),
+        ("steps", "last.safetensors", 6), ("epoch copy", "epoch-002.safetensors", 8), ("epoch", "last.safetensors", 8),
+    ]
+    assert [(e.epoch, e.step) for e in events if isinstance(e, StepProgress)] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 5), (2, 6), (2, 7), (2, 8)]
+
+
+def test_an_expected_error_during_training_ends_the_run_failed_with_its_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gat_tui.data import DataError
+    from gat_tui.methods.gat import GenerativeAdversarialTraining
+
+    def unreadable(*args: object, **kwargs: object) -> object:
+        raise DataError("the training images went away")
+
+    monkeypatch.setattr(GenerativeAdversarialTraining, "train_step", unreadable)
+    finished, events = run(tiny_config(epochs=1), tmp_path / "run")
+    assert (finished.status, finished.message) == ("failed", "the training images went away")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))["status"] == "failed"
