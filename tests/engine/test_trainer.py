@@ -182,3 +182,15 @@ def test_an_expected_error_during_training_ends_the_run_failed_with_its_message(
     finished, events = run(tiny_config(epochs=1), tmp_path / "run")
     assert (finished.status, finished.message) == ("failed", "the training images went away")
     assert json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))["status"] == "failed"
+
+
+def test_a_full_disk_during_training_ends_the_run_failed_saying_what_could_not_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gat_tui.methods.gat import GenerativeAdversarialTraining
+
+    def full(*args: object, **kwargs: object) -> object:
+        raise OSError(28, "No space left on device", str(tmp_path / "run" / "metrics.jsonl"))
+
+    monkeypatch.setattr(GenerativeAdversarialTraining, "train_step", full)
+    finished, _ = run(tiny_config(epochs=1), tmp_path / "run")
+    assert finished.status == "failed"
+    assert finished.message.startswith(f"cannot write {tmp_path / 'run' / 'metrics.jsonl'}: the disk is full; ")
