@@ -194,3 +194,14 @@ def test_a_full_disk_during_training_ends_the_run_failed_saying_what_could_not_b
     finished, _ = run(tiny_config(epochs=1), tmp_path / "run")
     assert finished.status == "failed"
     assert finished.message.startswith(f"cannot write {tmp_path / 'run' / 'metrics.jsonl'}: the disk is full; ")
+
+
+def test_a_run_whose_files_cannot_be_started_writes_no_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # e.g. metrics.jsonl replaced by a folder: the folder is left as it was, to be used again once fixed
+    def cannot(self: Trainer) -> None:
+        raise OSError(21, "Is a directory", str(tmp_path / "run" / "metrics.jsonl"))
+
+    monkeypatch.setattr(Trainer, "_start_files", cannot)
+    finished, _ = run(tiny_config(epochs=1), tmp_path / "run")
+    assert (finished.status, finished.message) == ("failed", f"cannot write {tmp_path / 'run' / 'metrics.jsonl'}: Is a directory")
+    assert not (tmp_path / "run" / "summary.json").exists()
