@@ -205,3 +205,39 @@ def test_a_run_whose_files_cannot_be_started_writes_no_summary(tmp_path: Path, m
     finished, _ = run(tiny_config(epochs=1), tmp_path / "run")
     assert (finished.status, finished.message) == ("failed", f"cannot write {tmp_path / 'run' / 'metrics.jsonl'}: Is a directory")
     assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_when_not_even_the_summary_can_be_written_the_run_still_ends_failed_naming_the_first_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gat_tui.training.trainer as trainer_module
+    from gat_tui.methods.gat import GenerativeAdversarialTraining
+
+    metrics = tmp_path / "run" / "metrics.jsonl"
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", str(metrics))
+
+    monkeypatch.setattr(GenerativeAdversarialTraining, "train_step", full)
+    monkeypatch.setattr(trainer_module, "write_summary", full)
+    finished, events = run(tiny_config(epochs=1), tmp_path / "run")
+    assert (finished.status, finished.message) == ("failed", f"cannot write {metrics}: the disk is full")
+    assert events[-1] == finished
+
+
+def test_an_unexpected_error_is_recorded_as_a_failure_then_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gat_tui.methods.gat import GenerativeAdversarialTraining
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(GenerativeAdversarialTraining, "train_step", bug)
+    with pytest.raises(RuntimeError, match="^a bug$"):
+        run(tiny_config(epochs=1), tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))
+    assert (summary["status"], summary["message"]) == ("failed", "RuntimeError: a bug")
+
+
+def test_a_run_folder_that_cannot_be_created_fails_the_run_without_a_trace(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    finished, _ = run(tiny_config(epochs=1), tmp_path / "file" / "run")
+    assert finished.status == "failed" and finished.message.startswith(f"cannot create the run folder {tmp_path / 'file'}")
+    assert (tmp_path / "file").read_text() == "not a folder"
