@@ -300,3 +300,14 @@ def test_a_resumed_writer_starts_with_the_purge_marker_at_its_step_then_the_scal
     second = tensorboard.EventWriter(tmp_path)  # a second file beside the first, numbered after it
     second.close()
     assert [path.name[-5:] for path in event_files(tmp_path)] == [".0000", ".0001"]
+
+
+def test_a_writer_whose_thread_has_ended_counts_as_failed_and_writes_no_more(tmp_path: Path) -> None:
+    # the thread ends only through close() or an error it could not write past; ended any other way,
+    # the run must hear that its event files stopped (failure()) instead of queueing into nothing
+    writer = tensorboard.EventWriter(tmp_path)
+    writer._queue.put(tensorboard._Stop())  # the thread ends without close()
+    writer._thread.join(5)
+    assert not writer._thread.is_alive()
+    writer.scalar("eval/fgm", 0.5, 1)
+    assert writer.failed and writer._unflushed == 0
