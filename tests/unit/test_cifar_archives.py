@@ -115,3 +115,18 @@ def test_labels_at_both_ends_of_the_classes_are_read(tmp_path: Path) -> None:
     for name, payload in _contents({"test_batch": [0, 9]}).items():
         (folder / name).write_bytes(payload)
     assert _load(tmp_path).test_labels.tolist() == [0, 9]
+
+
+def test_an_archive_with_the_official_md5_extracts_without_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import warnings
+
+    from torchvision.datasets import CIFAR10
+
+    members = {f"cifar-10-batches-py/{name}": payload for name, payload in _contents().items()}
+    archive = _tar(tmp_path / "cifar-10-python.tar.gz", members)
+    monkeypatch.setattr(CIFAR10, "tgz_md5", hashlib.md5(archive.read_bytes()).hexdigest())  # as if it were the official file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the MD5 is compared over the whole file: no warning
+        splits = _load(tmp_path)
+    assert (splits.train_images.shape[0], splits.val_images.shape[0], splits.test_images.shape[0]) == (8, 2, 2)
