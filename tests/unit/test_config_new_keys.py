@@ -46,3 +46,16 @@ def test_the_gat_attacker_refuses_another_selection_rule() -> None:
     text = 'method = "gat_attack"\n[attack]\nclassifier = "x.safetensors"\n[train]\nselect_best_by = "val_acc_pgd"\n'
     with pytest.raises(ConfigError, match="'train.select_best_by' = 'val_acc_pgd' does not apply to gat_attack"):
         config_from_toml(text, "p.toml")
+
+
+def test_a_key_only_one_of_the_configs_has_is_a_difference() -> None:
+    # an optional table set in one config only (model.normalize): its keys exist on one side alone
+    from dataclasses import replace
+
+    from gat_tui.config import ModelConfig, NormalizeConfig
+
+    plain = RunConfig(name="x")
+    normalised = replace(plain, model=replace(ModelConfig(), normalize=NormalizeConfig(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))))
+    differences = config_differences(plain, normalised)
+    assert differences and all(line.startswith("model.normalize") for line in differences)
+    assert config_differences(normalised, plain) and config_differences(plain, plain) == []
