@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -197,8 +198,12 @@ def test_alive_here_asks_only_about_this_hosts_processes(monkeypatch: pytest.Mon
     assert alive(HERE, dead_pid()) is False
     assert alive("elsewhere", os.getpid()) is None
     assert alive(HERE, str(os.getpid())) is None
-    job = subprocess.Popen(["sleep", "30"])  # a job's process: asked about, never signalled
+    # a job's process: asked about, never signalled. It restores the default action of SIGHUP
+    # (which kills), since an ignored signal is inherited and the test runner may ignore it
+    script = "import signal, sys, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); print('ready', flush=True); time.sleep(30)"
+    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
+        assert job.stdout is not None and job.stdout.readline() == "ready\n"
         assert alive(HERE, job.pid) is True
         with pytest.raises(subprocess.TimeoutExpired):  # still running a moment later
             job.wait(timeout=0.2)
