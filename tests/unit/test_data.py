@@ -319,3 +319,16 @@ def test_imagefolder_finds_images_by_extension_in_any_case_at_any_depth_and_skip
     assert all(int(pixel) < 100 for pixel in splits.test_images[:, 2, 4, 4])
     assert splits.train_images.shape[0] + splits.val_images.shape[0] == 4
     assert splits.test_images[2, 1, 4, 4] > 150 and splits.test_images[0, 0, 4, 4] == 200
+
+
+def test_imagefolder_reads_a_link_to_an_image_only_where_it_lies_inside_its_class_folder(tmp_path: Path) -> None:
+    from gat_tui.data.imagefolder import _scan
+
+    root = tmp_path / "data"
+    _png(root / "test" / "cat" / "a.png", (200, 10, 10))
+    _png(root / "test" / "dog" / "b.png", (10, 200, 10))
+    _png(tmp_path / "elsewhere" / "x.png", (10, 10, 200))
+    (root / "test" / "cat" / "inside.png").symlink_to(root / "test" / "cat" / "a.png")  # a second name for a.png
+    (root / "test" / "cat" / "outside.png").symlink_to(tmp_path / "elsewhere" / "x.png")  # not the class folder's
+    found = [Path(path).name for path, _ in _scan(root / "test").samples]
+    assert found == ["a.png", "inside.png", "b.png"]

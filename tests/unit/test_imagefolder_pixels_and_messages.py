@@ -86,12 +86,13 @@ def test_classes_that_differ_are_all_listed(tmp_path: Path) -> None:
     for split, names in (("train", ["cat", "dog", "fox"]), ("test", ["bird", "cat", "eel"])):
         for name in names:
             _png(root / split / name / "0.png")
-    for name in ("ant", "bee"):
+    for split, name in (("train", "ant"), ("train", "bee"), ("test", "cow")):
         _png(tmp_path / "elsewhere" / name / "0.png")
-        (root / "train" / name).symlink_to(tmp_path / "elsewhere" / name, target_is_directory=True)
+        (root / split / name).symlink_to(tmp_path / "elsewhere" / name, target_is_directory=True)
     assert _refusal(str(root)) == (
         f"{root}: train/ and test/ must have the same class folders; only in train/: dog, fox; only in test/: bird, eel; "
-        "train/ant, bee: links to folders, which are not followed (copy the folder in)"
+        "train/ant, bee: links to folders, which are not followed (copy the folder in); "
+        "test/cow: links to folders, which are not followed (copy the folder in)"
     )
 
 
