@@ -63,13 +63,18 @@ def test_a_failed_download_says_why_and_leaves_no_partial_archive(tmp_path: Path
         f"could not download CIFAR-10 into {tmp_path} (OSError: network disabled in tests); {_advice(tmp_path)}"
     )
 
+    asked: list[tuple[str, str, str, str]] = []
+
     def cut_off(url: str, download_root: str, filename: str, md5: str) -> None:
+        asked.append((url, download_root, filename, md5))
         (Path(download_root) / filename).write_bytes(b"\x1f\x8b the first bytes only")
         raise ConnectionResetError("connection reset by peer")
 
     monkeypatch.setattr("gat_tui.data.cifar.download_and_extract_archive", cut_off)
     assert "(ConnectionResetError: connection reset by peer)" in _refusal(tmp_path, download=True)
     assert not (tmp_path / "cifar-10-python.tar.gz").exists()
+    # the official archive, checked against its official MD5, into the data folder
+    assert asked == [(URL, str(tmp_path), "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a")]
 
 
 def test_a_corrupt_archive_warns_of_its_md5_and_names_itself(tmp_path: Path) -> None:
