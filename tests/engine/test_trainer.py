@@ -241,3 +241,17 @@ def test_a_run_folder_that_cannot_be_created_fails_the_run_without_a_trace(tmp_p
     finished, _ = run(tiny_config(epochs=1), tmp_path / "file" / "run")
     assert finished.status == "failed" and finished.message.startswith(f"cannot create the run folder {tmp_path / 'file'}")
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_a_checkpoint_whose_pending_figures_cannot_be_read_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gat_tui.training.step_metrics import PendingMetricsError, StepAccumulator
+
+    run(tiny_config(epochs=1), tmp_path / "run")
+    last = tmp_path / "run" / "checkpoints" / "last.safetensors"
+
+    def damaged(*args: object, **kwargs: object) -> None:
+        raise PendingMetricsError("pending step sums of another length")
+
+    monkeypatch.setattr(StepAccumulator, "from_checkpoint", damaged)
+    finished = Trainer(TrainingRequest(tiny_config(epochs=2), tmp_path / "run", None, resume_from=last)).run()
+    assert (finished.status, finished.message) == ("failed", f"{last}: pending step sums of another length")
