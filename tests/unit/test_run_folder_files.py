@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import math
 import time
 from dataclasses import replace
@@ -330,6 +331,24 @@ def test_a_resumed_run_keeps_its_id_and_its_files_up_to_the_checkpoint(tmp_path:
     assert paths.metrics.read_text(encoding="utf-8") == '{"event": "epoch", "epoch": 1, "step": 4}\n'
     assert sorted(path.name for path in paths.panels.iterdir()) == ["epoch_001.safetensors"]
     assert paths.summary.exists()  # the run's end rewrites it
+
+
+def test_a_resumed_run_without_event_files_writes_its_history_at_its_own_wall_times(tmp_path: Path) -> None:
+    from tensorboard_events import read_events
+
+    root = tmp_path / "run"
+    paths = RunPaths(root)
+    write_marker(root, RunMarker("the-run", "t0"))
+    paths.metrics.write_text('{"event": "step", "epoch": 1, "step": 2, "time": 1.5, "loss_f": 0.5}\n', encoding="utf-8")
+    run = RunFolder(root, resuming=True)
+    run.claim()
+    run.start("seed = 7\n", step=2, epochs_done=0)
+    os.utime(paths.metrics, (5000.0, 5000.0))  # the metrics file last changed at t = 5000, 1.5 s into the run
+    log = run.start_tensorboard(CONFIG, 2)
+    assert log is not None
+    log.close()
+    run.close()
+    assert [event.wall_time for event in read_events(paths.tensorboard).Scalars("loss/classifier")] == [5000.0]
 
 
 def test_a_run_resumed_in_a_folder_without_marker_gets_one_with_its_checkpoints_id(tmp_path: Path) -> None:
