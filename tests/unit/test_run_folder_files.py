@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import math
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
