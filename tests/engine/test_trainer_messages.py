@@ -1,0 +1,155 @@
+"""What the trainer tells its subscribers besides the figures: the level and text of its warnings,
+the run's clock in each epoch summary, and the names of the extra test figures.
+
+Each test was written for survivors of mutmut's whole run of `training/trainer.py` (issue 22,
+session 10) and seen failing with its mutant planted by hand. Validation is scripted (the
+trainer's `evaluate_split` replaced), so the figures that drive each message are fixed.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import gat_tui.training.trainer as trainer_module
+from gat_tui.checkpoints import NetworkShape, save_checkpoint
+from gat_tui.config import CheckpointConfig, DataConfig, EvalConfig, RunConfig, TrainConfig
+from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished
+from gat_tui.models import AllConvClassifier
+from gat_tui.training.control import TrainingControl
+from gat_tui.training.request import TrainingRequest
+from gat_tui.training.trainer import Trainer
+from gat_tui.training.validation import SplitFigures
+
+
+def _config(method: str = "baseline", epochs: int = 2, fgm_l2_eps: float = 0.5, keep_epochs: bool = False) -> RunConfig:
+    return RunConfig(
+        name="messages",
+        method=method,
+        device="cpu",
+        data=DataConfig(dataset="synthetic", image_size=8, num_classes=3, train_size=48, val_size=16, test_size=16, batch_size=16),
+        train=TrainConfig(epochs=epochs, log_every=1, max_steps_per_epoch=1),
+        eval=EvalConfig(panel_size=0, fgm_l2_eps=fgm_l2_eps),
+        checkpoint=CheckpointConfig(keep_epochs=keep_epochs),
+    )
+
+
+def _figures(acc_clean: float = 0.5, pert_l2: float | None = None, **other: Any) -> SplitFigures:
+    values: dict[str, Any] = {"acc_adv": None, "acc_fgm_l2": 0.5, "pert_linf": None, "loss_g": None} | other
+    return SplitFigures(acc_clean=acc_clean, pert_l2=pert_l2, **values)
+
+
+def _script(monkeypatch: pytest.MonkeyPatch, figures: list[SplitFigures]) -> None:
+    """The n-th evaluation (validation of epoch n, then the test figures) gives figures[n - 1], then the last again."""
+    scripted = iter(figures)
+    monkeypatch.setattr(trainer_module, "evaluate_split", lambda *args, **kwargs: next(scripted, figures[-1]))
+
+
+def _run(config: RunConfig, run_dir: Path, resume_from: Path | None = None, control: TrainingControl | None = None) -> tuple[RunFinished, list[Event]]:
+    events: list[Event] = []
+    finished = Trainer(TrainingRequest(config, run_dir, resume_from=resume_from), subscribers=[events.append], control=control).run()
+    return finished, events
+
+
+def _logged(events: list[Event]) -> list[tuple[str, str]]:
+    return [(event.level, event.text) for event in events if isinstance(event, LogMessage)]
+
+
+def test_a_gat_generator_that_does_not_perturb_is_flagged_once_as_a_warning_after_the_epoch_that_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a 2-epoch run: the watch fires after both epochs stay below 10 % of eval.fgm_l2_eps = 0.5
+    _script(monkeypatch, [_figures(pert_l2=0.0123), _figures(pert_l2=0.0234)])
+    finished, events = _run(_config("gat", epochs=2, fgm_l2_eps=0.5), tmp_path / "idle")
+    assert finished.status == "finished", finished.message
+    warnings = [text for level, text in _logged(events) if level == "warning"]
+    assert len(warnings) == 1
+    assert "‖G(Δ)‖₂ = 0.0234" in warnings[0] and "below 0.05" in warnings[0] and "for 2 epochs in a row" in warnings[0]
+    assert "gat.lr_g" in warnings[0]
+    # said right after the epoch summary that showed it, not at the end of the run
+    kinds = [type(event).__name__ for event in events if isinstance(event, (EpochSummary, LogMessage)) and getattr(event, "level", "warning") == "warning"]
+    assert kinds[-2:] == ["EpochSummary", "LogMessage"]
+
+
+def test_a_gat_generator_that_perturbs_is_not_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the same run with the second epoch's norm above the threshold: the figure decides, not the method alone
+    _script(monkeypatch, [_figures(pert_l2=0.0123), _figures(pert_l2=0.06)])
+    finished, events = _run(_config("gat", epochs=2, fgm_l2_eps=0.5), tmp_path / "perturbs")
+    assert finished.status == "finished", finished.message
+    assert [text for level, text in _logged(events) if level == "warning"] == []
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_validation_figure_that_is_not_finite_fails_the_run_naming_the_figure_and_the_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: float
+) -> None:
+    _script(monkeypatch, [_figures(acc_clean=0.5), _figures(acc_clean=bad)])
+    finished, events = _run(_config("baseline", epochs=3), tmp_path / "diverged")
+    assert finished.status == "failed" and finished.epochs_done == 1
+    assert finished.message.startswith(f"validation val_acc_clean became {bad} in epoch 2; ")
+    assert [event.epoch for event in events if isinstance(event, EpochSummary)] == [1]
+
+
+def test_each_epoch_summary_carries_the_run_clock_to_the_millisecond_and_the_epochs_own_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _script(monkeypatch, [_figures()])
+    monkeypatch.setattr(Trainer, "elapsed", lambda self: 12.3456789)
+    finished, events = _run(_config("baseline", epochs=2), tmp_path / "clock")
+    summaries = [event for event in events if isinstance(event, EpochSummary)]
+    assert [summary.time for summary in summaries] == [12.346, 12.346]
+    assert all(isinstance(summary.epoch_seconds, float) and summary.epoch_seconds > 0 for summary in summaries)
+    assert finished.wall_seconds == 12.346
+
+
+def test_the_test_figures_beyond_the_table_are_reported_under_their_own_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _script(monkeypatch, [_figures(), _figures(pert_l2=0.75, pert_linf=0.03125, acc_pgd=0.25)])
+    finished, _ = _run(_config("baseline", epochs=1), tmp_path / "extra")
+    assert finished.status == "finished", finished.message
+    assert finished.extra == {"test_pert_l2": 0.75, "test_pert_linf": 0.03125, "test_acc_pgd": 0.25}
+
+
+def test_early_stop_is_said_as_information_with_the_rule_and_the_epochs_waited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    victim = tmp_path / "victim.safetensors"
+    save_checkpoint(victim, {"classifier": AllConvClassifier(num_classes=3, in_channels=3)}, NetworkShape(3, 3, 8, 8, 0.0), "", epoch=1, step=1)
+    config = _config("gat_attack", epochs=6)
+    config = replace(config, attack=replace(config.attack, classifier=str(victim), patience=2))
+    # val_loss_g, lower is better: epoch 1 is best, epochs 2 and 3 are not better
+    _script(monkeypatch, [_figures(pert_l2=1.0, loss_g=value, acc_adv=0.5) for value in (0.4, 0.5, 0.6)])
+    finished, events = _run(config, tmp_path / "attack")
+    assert finished.status == "finished" and finished.epochs_done == 3, finished.message
+    assert ("info", "early stop: no better val_loss_g for 2 epochs") in _logged(events)
+
+
+def test_a_best_file_rewritten_on_resume_is_saved_under_its_own_reason_and_said_as_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the state an older gat-tui left when killed between writing `last` and `best` of epoch 2
+    _script(monkeypatch, [_figures(acc_clean=0.5), _figures(acc_clean=0.8)])
+    config = _config("baseline", epochs=3, keep_epochs=True)
+    run_dir = tmp_path / "run"
+    stop = threading.Event()
+
+    def stop_after_epoch_2(event: Event) -> None:
+        if isinstance(event, EpochSummary) and event.epoch == 2:
+            stop.set()
+
+    events: list[Event] = []
+    first = Trainer(TrainingRequest(config, run_dir), subscribers=[events.append, stop_after_epoch_2], control=TrainingControl(stop=stop)).run()
+    assert first.status == "stopped" and first.best_epoch == 2
+    best = run_dir / "checkpoints" / "best.safetensors"
+    best.write_bytes((run_dir / "checkpoints" / "epoch-001.safetensors").read_bytes())
+
+    _script(monkeypatch, [_figures(acc_clean=0.6)])
+    resumed, events = _run(config, run_dir, resume_from=run_dir / "checkpoints" / "last.safetensors")
+    assert resumed.status == "finished" and resumed.best_epoch == 2, resumed.message
+    repaired = [event for event in events if isinstance(event, CheckpointSaved) and event.path == str(best)]
+    assert [(event.reason, event.epoch) for event in repaired][0] == ("best (repaired on resume)", 2)
+    assert ("warning", f"rewrote {best} for best epoch 2") in _logged(events)
