@@ -1,5 +1,6 @@
 """What the trainer tells its subscribers besides the figures: the level and text of its warnings,
-the run's clock in each epoch summary, and the names of the extra test figures.
+the run's clock in each epoch summary, the names of the extra test figures, and the settings it
+asks validation for.
 
 Each test was written for survivors of mutmut's whole run of `training/trainer.py` (issue 22,
 session 10) and seen failing with its mutant planted by hand. Validation is scripted (the
@@ -20,6 +21,7 @@ import torch
 import gat_tui.training.trainer as trainer_module
 from gat_tui.checkpoints import NetworkShape, save_checkpoint
 from gat_tui.config import CheckpointConfig, DataConfig, EvalConfig, RunConfig, TrainConfig
+from gat_tui.device import prefers_channels_last
 from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished
 from gat_tui.models import AllConvClassifier
 from gat_tui.training.control import TrainingControl
@@ -153,3 +155,24 @@ def test_a_best_file_rewritten_on_resume_is_saved_under_its_own_reason_and_said_
     repaired = [event for event in events if isinstance(event, CheckpointSaved) and event.path == str(best)]
     assert [(event.reason, event.epoch) for event in repaired][0] == ("best (repaired on resume)", 2)
     assert ("warning", f"rewrote {best} for best epoch 2") in _logged(events)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_validation_and_test_figures_are_asked_for_with_the_runs_fgm_size_clipping_and_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clip: bool
+) -> None:
+    # what evaluate_split computes from these is pinned by hand in tests/unit; here, that the run passes its own settings
+    asked: list[tuple[Any, ...]] = []
+    original = trainer_module.evaluate_split
+
+    def spy(*args: Any) -> SplitFigures:
+        asked.append(args[3:])
+        return original(*args)
+
+    monkeypatch.setattr(trainer_module, "evaluate_split", spy)
+    config = _config("baseline", epochs=2, fgm_l2_eps=0.375)
+    config = replace(config, data=replace(config.data, eval_batch_size=7), perturbation=replace(config.perturbation, clip=clip))
+    finished, _ = _run(config, tmp_path / "run")
+    assert finished.status == "finished", finished.message
+    # two validations and the test figures, in the layout the setup chose; no PGD figure unless asked for
+    assert asked == [(7, 0.375, clip, prefers_channels_last(torch.device("cpu")), None)] * 3
