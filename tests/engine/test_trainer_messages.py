@@ -22,7 +22,7 @@ import gat_tui.training.trainer as trainer_module
 from gat_tui.checkpoints import NetworkShape, save_checkpoint
 from gat_tui.config import CheckpointConfig, DataConfig, EvalConfig, RunConfig, TrainConfig
 from gat_tui.device import prefers_channels_last
-from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished
+from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished, RunStarted
 from gat_tui.models import AllConvClassifier
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
@@ -176,3 +176,32 @@ def test_validation_and_test_figures_are_asked_for_with_the_runs_fgm_size_clippi
     assert finished.status == "finished", finished.message
     # two validations and the test figures, in the layout the setup chose; no PGD figure unless asked for
     assert asked == [(7, 0.375, clip, prefers_channels_last(torch.device("cpu")), None)] * 3
+
+
+def test_a_run_resumed_at_an_epochs_end_says_where_it_starts_and_trains_every_remaining_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config("baseline", epochs=3)
+    config = replace(config, train=replace(config.train, max_steps_per_epoch=2))
+    monkeypatch.setattr(Trainer, "elapsed", lambda self: 12.3456789)  # the clock the checkpoint records
+    straight, _ = _run(config, tmp_path / "straight")
+    run_dir = tmp_path / "run"
+    stop = threading.Event()
+
+    def stop_after_epoch_1(event: Event) -> None:
+        if isinstance(event, EpochSummary) and event.epoch == 1:
+            stop.set()
+
+    first = Trainer(TrainingRequest(config, run_dir), subscribers=[stop_after_epoch_1], control=TrainingControl(stop=stop)).run()
+    assert (first.status, first.epochs_done, first.step) == ("stopped", 1, 2)
+
+    resumed, events = _run(config, run_dir, resume_from=run_dir / "checkpoints" / "last.safetensors")
+    # 48 images less the 16 held out for validation
+    assert events[0] == RunStarted(
+        run_dir=str(run_dir), preset="messages", method="baseline", device="cpu", dataset="synthetic", num_classes=3,
+        train_images=32, steps_per_epoch=2, epochs=3, start_epoch=2, start_step=2, start_seconds=12.346,
+    )  # fmt: skip
+    # epochs 2 and 3 train their two steps each, in the order a run without the stop trained them
+    assert (resumed.status, resumed.epochs_done, resumed.step) == ("finished", 3, 6)
+    assert resumed.test_acc_clean == straight.test_acc_clean
+    assert [event.step for event in events if isinstance(event, EpochSummary)] == [4, 6]
