@@ -18,7 +18,7 @@ import pytest
 from conftest import tiny_gat_config
 from tensorboard_events import read_events, scalars
 
-from gat_tui.config import config_to_toml
+from gat_tui.config import NormalizeConfig, config_to_toml
 from gat_tui.events import CheckpointSaved, EpochSummary, LogMessage, PreviewPanel, RunFinished, StepMetrics
 from gat_tui.runs import tensorboard
 from gat_tui.runs.tensorboard import (
@@ -55,6 +55,13 @@ def test_the_hyperparameters_are_the_config_as_dotted_keys_with_other_values_as_
     assert flat["model.normalize"] == "None"  # not a TensorBoard value: its text
     assert not any(isinstance(value, (dict, list, tuple)) or value is None for value in flat.values())
     assert "train" not in flat and "gat" not in flat
+
+
+def test_a_hyperparameter_that_is_a_list_is_given_as_its_text() -> None:
+    normalize = NormalizeConfig(mean=(0.5, 0.25, 0.125), std=(0.2, 0.2, 0.2))
+    flat = hparams_of(dataclasses.replace(CONFIG, model=dataclasses.replace(CONFIG.model, normalize=normalize)))
+    assert (flat["model.normalize.mean"], flat["model.normalize.std"]) == ("(0.5, 0.25, 0.125)", "(0.2, 0.2, 0.2)")
+    assert "model.normalize" not in flat
 
 
 def test_a_perturbation_is_shown_around_mid_grey_scaled_by_its_largest_value() -> None:
