@@ -73,6 +73,23 @@ def test_a_run_writes_its_metrics_previews_and_hyperparameters(finished_run: Pat
     assert start.hparams["logging.tensorboard"].bool_value is True
 
 
+def test_the_hyperparameters_session_starts_and_ends_at_the_runs_last_step(finished_run: Path) -> None:
+    # without its end, TensorBoard's HParams table shows the run as unfinished
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    sessions = {}
+    for path in event_files(finished_run / "tensorboard"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag.startswith("_hparams_/"):
+                    sessions[value.tag] = (event.step, plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content))
+    last_step = json.loads((finished_run / "summary.json").read_text())["step"]
+    assert sessions.keys() == {"_hparams_/session_start_info", "_hparams_/session_end_info"}
+    assert [step for step, _ in sessions.values()] == [last_step, last_step]
+    assert sessions["_hparams_/session_end_info"][1].session_end_info.status == api_pb2.STATUS_SUCCESS
+
+
 def test_a_resumed_run_purges_what_came_after_its_checkpoint(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     stop = threading.Event()
