@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import gat_tui.training.trainer as trainer_module
 from gat_tui.checkpoints import NetworkShape, save_checkpoint
 from gat_tui.config import CheckpointConfig, DataConfig, EvalConfig, RunConfig, TrainConfig
 from gat_tui.device import prefers_channels_last
-from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished, RunStarted
+from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished, RunStarted, StepMetrics, StepProgress
 from gat_tui.models import AllConvClassifier
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
@@ -103,10 +104,14 @@ def test_each_epoch_summary_carries_the_run_clock_to_the_millisecond_and_the_epo
 ) -> None:
     _script(monkeypatch, [_figures()])
     monkeypatch.setattr(Trainer, "elapsed", lambda self: 12.3456789)
+    started = time.perf_counter()
     finished, events = _run(_config("baseline", epochs=2), tmp_path / "clock")
+    run_seconds = time.perf_counter() - started
     summaries = [event for event in events if isinstance(event, EpochSummary)]
     assert [summary.time for summary in summaries] == [12.346, 12.346]
+    # each epoch's own seconds, measured inside the run: positive, and together no longer than the run
     assert all(isinstance(summary.epoch_seconds, float) and summary.epoch_seconds > 0 for summary in summaries)
+    assert sum(summary.epoch_seconds for summary in summaries) <= run_seconds
     assert finished.wall_seconds == 12.346
 
 
@@ -182,7 +187,8 @@ def test_a_run_resumed_at_an_epochs_end_says_where_it_starts_and_trains_every_re
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = _config("baseline", epochs=3)
-    config = replace(config, train=replace(config.train, max_steps_per_epoch=2))
+    # 64 training images make 4 batches of 16, of which each epoch trains 2
+    config = replace(config, data=replace(config.data, train_size=80), train=replace(config.train, max_steps_per_epoch=2))
     monkeypatch.setattr(Trainer, "elapsed", lambda self: 12.3456789)  # the clock the checkpoint records
     straight, _ = _run(config, tmp_path / "straight")
     run_dir = tmp_path / "run"
@@ -195,13 +201,35 @@ def test_a_run_resumed_at_an_epochs_end_says_where_it_starts_and_trains_every_re
     first = Trainer(TrainingRequest(config, run_dir), subscribers=[stop_after_epoch_1], control=TrainingControl(stop=stop)).run()
     assert (first.status, first.epochs_done, first.step) == ("stopped", 1, 2)
 
-    resumed, events = _run(config, run_dir, resume_from=run_dir / "checkpoints" / "last.safetensors")
-    # 48 images less the 16 held out for validation
+    last = run_dir / "checkpoints" / "last.safetensors"
+    resumed, events = _run(config, run_dir, resume_from=last)
+    # 80 images less the 16 held out for validation
     assert events[0] == RunStarted(
         run_dir=str(run_dir), preset="messages", method="baseline", device="cpu", dataset="synthetic", num_classes=3,
-        train_images=32, steps_per_epoch=2, epochs=3, start_epoch=2, start_step=2, start_seconds=12.346,
+        train_images=64, steps_per_epoch=2, epochs=3, start_epoch=2, start_step=2, start_seconds=12.346,
     )  # fmt: skip
     # epochs 2 and 3 train their two steps each, in the order a run without the stop trained them
     assert (resumed.status, resumed.epochs_done, resumed.step) == ("finished", 3, 6)
     assert resumed.test_acc_clean == straight.test_acc_clean
     assert [event.step for event in events if isinstance(event, EpochSummary)] == [4, 6]
+    assert ("info", f"resumed from {last} at epoch 2, step 2") in _logged(events)
+
+
+def test_a_stop_inside_an_epoch_saves_last_as_stopped_and_progress_events_keep_their_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trainer_module, "PROGRESS_SECONDS", 600.0)  # no step of this run comes ten minutes after the last event
+    config = _config("baseline", epochs=2)
+    config = replace(config, data=replace(config.data, train_size=80), train=replace(config.train, max_steps_per_epoch=4))
+    stop = threading.Event()
+
+    def stop_at_step_2(event: Event) -> None:
+        if isinstance(event, StepMetrics) and event.step == 2:
+            stop.set()
+
+    events: list[Event] = []
+    finished = Trainer(TrainingRequest(config, tmp_path / "run"), subscribers=[events.append, stop_at_step_2], control=TrainingControl(stop=stop)).run()
+    assert (finished.status, finished.step, finished.epochs_done) == ("stopped", 2, 0)
+    saves = [(event.reason, Path(event.path).name, event.step) for event in events if isinstance(event, CheckpointSaved)]
+    assert saves == [("stopped", "last.safetensors", 2)]
+    assert not any(isinstance(event, StepProgress) for event in events)
