@@ -103,7 +103,7 @@ def test_a_resumed_run_purges_what_came_after_its_checkpoint(tmp_path: Path) -> 
     assert stopped.status == "stopped" and stopped.step == 4
     # what a run killed after its checkpoint at step 4 went on to write, and resume must hide
     killed = EventWriter(run_dir / "tensorboard")
-    for step in (6, 8):
+    for step in (5, 6, 8):  # from the step after the checkpoint on
         killed.record({"loss_f": 99.0, "val_acc_clean": 0.0}, step)
     killed.close()
     assert any(value == 99.0 for _, value in scalars(run_dir / "tensorboard")["loss/classifier"])
@@ -117,6 +117,14 @@ def test_a_resumed_run_purges_what_came_after_its_checkpoint(tmp_path: Path) -> 
         steps = [step for step, _ in values]
         assert steps == sorted(set(steps)), f"{tag}: {steps}"
     assert all(value != 99.0 for _, value in actual["loss/classifier"])
+
+
+def test_a_new_runs_event_file_has_no_purge_marker(finished_run: Path) -> None:
+    # a marker would tell TensorBoard to drop earlier files' steps from its step on: a new run has none to drop
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    (path,) = event_files(finished_run / "tensorboard")
+    assert not any(event.HasField("session_log") for event in EventFileLoader(str(path)).Load())
 
 
 def test_a_run_resumed_without_event_files_gets_its_history_first(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ trainer's `evaluate_split` replaced), so the figures that drive each message are
 
 from __future__ import annotations
 
+import errno
 import math
 import threading
 import time
@@ -23,7 +24,17 @@ import gat_tui.training.trainer as trainer_module
 from gat_tui.checkpoints import NetworkShape, save_checkpoint
 from gat_tui.config import CheckpointConfig, DataConfig, EvalConfig, RunConfig, TrainConfig
 from gat_tui.device import prefers_channels_last
-from gat_tui.events import CheckpointSaved, EpochSummary, Event, LogMessage, RunFinished, RunStarted, StepMetrics, StepProgress
+from gat_tui.events import (
+    CheckpointSaved,
+    EpochSummary,
+    EvaluationDone,
+    Event,
+    LogMessage,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+    StepProgress,
+)
 from gat_tui.models import AllConvClassifier
 from gat_tui.training.control import TrainingControl
 from gat_tui.training.request import TrainingRequest
@@ -233,3 +244,56 @@ def test_a_stop_inside_an_epoch_saves_last_as_stopped_and_progress_events_keep_t
     saves = [(event.reason, Path(event.path).name, event.step) for event in events if isinstance(event, CheckpointSaved)]
     assert saves == [("stopped", "last.safetensors", 2)]
     assert not any(isinstance(event, StepProgress) for event in events)
+
+
+def test_a_network_that_needs_the_default_layout_is_said_as_information_before_training(tmp_path: Path) -> None:
+    config = _config("baseline", epochs=1)
+    config = replace(config, model=replace(config.model, classifier="support_factory:view_classifier"))
+    finished, events = _run(config, tmp_path / "run")
+    assert finished.status == "finished", finished.message
+    notes = [(level, text) for level, text in _logged(events) if "memory layout" in text]
+    assert len(notes) == 1 and notes[0][0] == "info" and notes[0][1].startswith("training in the default memory layout: the classifier")
+    assert events.index(next(event for event in events if isinstance(event, LogMessage) and "memory layout" in event.text)) < events.index(
+        next(event for event in events if isinstance(event, RunStarted))
+    )
+
+
+def test_a_file_that_cannot_be_read_while_preparing_fails_the_run_naming_it_and_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EIO, "Input/output error", "/data/cifar/data_batch_1")
+
+    monkeypatch.setattr(trainer_module, "prepare", unreadable)
+    finished, events = _run(_config("baseline", epochs=1), tmp_path / "run")
+    assert (finished.status, finished.message) == ("failed", "cannot read /data/cifar/data_batch_1: Input/output error")
+    assert ("error", "cannot read /data/cifar/data_batch_1: Input/output error") in _logged(events)
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_a_save_and_an_evaluation_asked_for_between_reports_report_the_steps_so_far_then_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trainer_module, "PROGRESS_SECONDS", 0.0)  # a progress event at every step
+    config = _config("baseline", epochs=1)
+    config = replace(config, data=replace(config.data, train_size=80), train=replace(config.train, max_steps_per_epoch=4, log_every=4))
+    control = TrainingControl()
+
+    def ask_at_step_2(event: Event) -> None:
+        if isinstance(event, StepProgress) and event.step == 2:
+            control.save_now.set()
+            control.evaluate_now.set()
+
+    events: list[Event] = []
+    finished = Trainer(TrainingRequest(config, tmp_path / "run"), subscribers=[events.append, ask_at_step_2], control=control).run()
+    assert finished.status == "finished", finished.message
+    # the two steps before the request are reported then; the next report covers steps 3 and 4 only
+    reports = [event for event in events if isinstance(event, StepMetrics)]
+    assert [report.step for report in reports] == [2, 4]
+    assert all(report.images_per_second > 0 for report in reports)
+    saves = [(event.reason, event.step) for event in events if isinstance(event, CheckpointSaved)]
+    assert saves[0] == ("asked", 2)
+    evaluations = [event for event in events if isinstance(event, EvaluationDone)]
+    assert [(evaluation.epoch, evaluation.step) for evaluation in evaluations] == [(1, 2)]
+    kinds = [type(event).__name__ for event in events if isinstance(event, (StepMetrics, CheckpointSaved, EvaluationDone))]
+    assert kinds[:3] == ["StepMetrics", "CheckpointSaved", "EvaluationDone"]
