@@ -6,9 +6,11 @@ run, what each subscriber event becomes, and each refusal with the folder named.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -318,3 +320,39 @@ def test_a_writer_whose_thread_has_ended_counts_as_failed_and_writes_no_more(tmp
     assert not writer._thread.is_alive()
     writer.scalar("eval/fgm", 0.5, 1)
     assert writer.failed and writer._unflushed == 0
+
+
+def test_a_flush_waits_for_the_writer_and_a_writer_still_behind_is_not_waited_for_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tensorboard, "FLUSH_WAIT_SECONDS", 0.2)
+    writer = tensorboard.EventWriter(tmp_path)
+    assert writer.flush() is True  # nothing added since the last flush: nothing to wait for
+    gate = threading.Event()
+    write = writer._file.write_event
+
+    def stalled(event: Any) -> None:  # a slow disk: the writer thread holds the first event until the gate opens
+        gate.wait(10)
+        write(event)
+
+    writer._file.write_event = stalled
+    writer.scalar("x", 1.0, 1)
+    assert writer.flush() is False  # the event is not in the file: said, after FLUSH_WAIT_SECONDS
+    assert writer.flush() is False  # still behind that flush: not waited for again
+    gate.set()
+    assert writer._behind is not None and writer._behind.wait(5)  # the writer reaches the timed-out flush
+    writer.scalar("x", 2.0, 2)
+    assert writer.flush() is True  # caught up: a flush waits again, and both events are in the file
+    assert scalars(tmp_path)["x"] == [(1, 1.0), (2, 2.0)]
+    writer.close()
+
+
+def test_a_flush_during_which_the_writer_fails_is_not_reported_as_done(tmp_path: Path) -> None:
+    writer = tensorboard.EventWriter(tmp_path)
+
+    def full_disk(event: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer._file.write_event = full_disk
+    writer.scalar("x", 1.0, 1)
+    assert writer.flush() is False
+    assert writer.failed and isinstance(writer.error, OSError)
+    writer.close()
