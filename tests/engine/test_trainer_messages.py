@@ -10,6 +10,7 @@ trainer's `evaluate_split` replaced), so the figures that drive each message are
 from __future__ import annotations
 
 import errno
+import json
 import math
 import threading
 import time
@@ -297,3 +298,31 @@ def test_a_save_and_an_evaluation_asked_for_between_reports_report_the_steps_so_
     assert [(evaluation.epoch, evaluation.step) for evaluation in evaluations] == [(1, 2)]
     kinds = [type(event).__name__ for event in events if isinstance(event, (StepMetrics, CheckpointSaved, EvaluationDone))]
     assert kinds[:3] == ["StepMetrics", "CheckpointSaved", "EvaluationDone"]
+
+
+def test_a_second_ctrl_c_ends_the_run_as_stopped_with_what_a_resume_does_then_raises(tmp_path: Path) -> None:
+    def interrupt_at_first_report(event: Event) -> None:
+        if isinstance(event, StepMetrics):
+            raise KeyboardInterrupt
+
+    events: list[Event] = []
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(TrainingRequest(_config("baseline", epochs=1), tmp_path / "run"), subscribers=[events.append, interrupt_at_first_report]).run()
+    finished = [event for event in events if isinstance(event, RunFinished)]
+    assert [(event.status, event.message) for event in finished] == [("stopped", "aborted; resume continues from the last checkpoint")]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (summary["status"], summary["message"]) == ("stopped", "aborted; resume continues from the last checkpoint")
+
+
+def test_the_requests_data_folder_is_where_the_data_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[Path | None] = []
+    original = trainer_module.prepare
+
+    def spy(config: RunConfig, data_dir: Path | None) -> Any:
+        asked.append(data_dir)
+        return original(config, data_dir)
+
+    monkeypatch.setattr(trainer_module, "prepare", spy)
+    request = TrainingRequest(_config("baseline", epochs=1), tmp_path / "run", data_dir=tmp_path / "datasets")
+    assert Trainer(request).run().status == "finished"
+    assert asked == [tmp_path / "datasets"]
