@@ -356,3 +356,23 @@ def test_a_flush_during_which_the_writer_fails_is_not_reported_as_done(tmp_path:
     assert writer.flush() is False
     assert writer.failed and isinstance(writer.error, OSError)
     writer.close()
+
+
+def test_closing_a_writer_stuck_on_a_write_returns_and_leaves_the_thread_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tensorboard, "FLUSH_WAIT_SECONDS", 0.2)
+    writer = tensorboard.EventWriter(tmp_path)
+    gate = threading.Event()
+    write = writer._file.write_event
+
+    def stuck(event: Any) -> None:  # a hung network file system: the write does not return until the gate opens
+        gate.wait(30)
+        write(event)
+
+    writer._file.write_event = stuck
+    writer.scalar("x", 1.0, 1)
+    closing = threading.Thread(target=writer.close, daemon=True)
+    closing.start()
+    closing.join(10)  # close gives up once nothing was written for FLUSH_WAIT_SECONDS
+    returned = not closing.is_alive()
+    gate.set()  # let the writer thread end either way
+    assert returned
