@@ -379,3 +379,28 @@ def test_closing_a_writer_stuck_on_a_write_returns_and_leaves_the_thread_behind(
     gate.set()  # let the writer thread end either way
     assert returned
     assert len(left) == 1 and left[0].daemon
+
+
+def test_a_failure_when_the_file_is_closed_is_recorded(tmp_path: Path) -> None:
+    writer = tensorboard.EventWriter(tmp_path)
+
+    def full_disk() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer._file.close = full_disk
+    writer.close()
+    assert writer.failed and isinstance(writer.error, OSError) and writer.error.errno == errno.ENOSPC
+
+
+def test_events_held_back_by_the_flush_schedule_reach_the_file_when_no_more_come(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the first event is flushed at once; the second waits for FLUSH_EVERY_SECONDS with nothing else queued
+    monkeypatch.setattr(tensorboard, "FLUSH_EVERY_SECONDS", 0.05)
+    writer = tensorboard.EventWriter(tmp_path)
+    writer.scalar("x", 1.0, 1)
+    writer.scalar("x", 2.0, 2)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(scalars(tmp_path).get("x", [])) < 2:
+        time.sleep(0.02)
+    assert scalars(tmp_path)["x"] == [(1, 1.0), (2, 2.0)]  # without a flush asked for
+    assert not writer.failed
+    writer.close()
