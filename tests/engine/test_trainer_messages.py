@@ -3,8 +3,8 @@ the run's clock in each epoch summary, the names of the extra test figures, and 
 asks validation for.
 
 Each test was written for survivors of mutmut's whole run of `training/trainer.py` (issue 22,
-session 10) and seen failing with its mutant planted by hand. Validation is scripted (the
-trainer's `evaluate_split` replaced), so the figures that drive each message are fixed.
+session 10) and seen failing with its mutant planted by hand. Where a validation figure drives
+what is said, validation is scripted (the trainer's `evaluate_split` replaced).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import errno
 import json
 import math
-import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -66,10 +66,29 @@ def _script(monkeypatch: pytest.MonkeyPatch, figures: list[SplitFigures]) -> Non
     monkeypatch.setattr(trainer_module, "evaluate_split", lambda *args, **kwargs: next(scripted, figures[-1]))
 
 
-def _run(config: RunConfig, run_dir: Path, resume_from: Path | None = None, control: TrainingControl | None = None) -> tuple[RunFinished, list[Event]]:
+def _run(
+    config: RunConfig,
+    run_dir: Path,
+    resume_from: Path | None = None,
+    control: TrainingControl | None = None,
+    also: Sequence[Callable[[Event], None]] = (),
+) -> tuple[RunFinished, list[Event]]:
+    """Run to its end; the events it sent, in order (`also` sees each after it is kept)."""
     events: list[Event] = []
-    finished = Trainer(TrainingRequest(config, run_dir, resume_from=resume_from), subscribers=[events.append], control=control).run()
+    finished = Trainer(TrainingRequest(config, run_dir, resume_from=resume_from), subscribers=[events.append, *also], control=control).run()
     return finished, events
+
+
+def _stopped_after(event_type: type, step_or_epoch: int) -> tuple[TrainingControl, Callable[[Event], None]]:
+    """A control whose stop is asked for when an event of `event_type` reaches that epoch (EpochSummary) or step."""
+    control = TrainingControl()
+    field = "epoch" if event_type is EpochSummary else "step"
+
+    def stop_there(event: Event) -> None:
+        if isinstance(event, event_type) and getattr(event, field) == step_or_epoch:
+            control.stop.set()
+
+    return control, stop_there
 
 
 def _logged(events: list[Event]) -> list[tuple[str, str]]:
@@ -154,14 +173,8 @@ def test_a_best_file_rewritten_on_resume_is_saved_under_its_own_reason_and_said_
     _script(monkeypatch, [_figures(acc_clean=0.5), _figures(acc_clean=0.8)])
     config = _config("baseline", epochs=3, keep_epochs=True)
     run_dir = tmp_path / "run"
-    stop = threading.Event()
-
-    def stop_after_epoch_2(event: Event) -> None:
-        if isinstance(event, EpochSummary) and event.epoch == 2:
-            stop.set()
-
-    events: list[Event] = []
-    first = Trainer(TrainingRequest(config, run_dir), subscribers=[events.append, stop_after_epoch_2], control=TrainingControl(stop=stop)).run()
+    control, stop_after_epoch_2 = _stopped_after(EpochSummary, 2)
+    first, _ = _run(config, run_dir, control=control, also=[stop_after_epoch_2])
     assert first.status == "stopped" and first.best_epoch == 2
     best = run_dir / "checkpoints" / "best.safetensors"
     best.write_bytes((run_dir / "checkpoints" / "epoch-001.safetensors").read_bytes())
@@ -204,13 +217,8 @@ def test_a_run_resumed_at_an_epochs_end_says_where_it_starts_and_trains_every_re
     monkeypatch.setattr(Trainer, "elapsed", lambda self: 12.3456789)  # the clock the checkpoint records
     straight, _ = _run(config, tmp_path / "straight")
     run_dir = tmp_path / "run"
-    stop = threading.Event()
-
-    def stop_after_epoch_1(event: Event) -> None:
-        if isinstance(event, EpochSummary) and event.epoch == 1:
-            stop.set()
-
-    first = Trainer(TrainingRequest(config, run_dir), subscribers=[stop_after_epoch_1], control=TrainingControl(stop=stop)).run()
+    control, stop_after_epoch_1 = _stopped_after(EpochSummary, 1)
+    first, _ = _run(config, run_dir, control=control, also=[stop_after_epoch_1])
     assert (first.status, first.epochs_done, first.step) == ("stopped", 1, 2)
 
     last = run_dir / "checkpoints" / "last.safetensors"
@@ -233,14 +241,8 @@ def test_a_stop_inside_an_epoch_saves_last_as_stopped_and_progress_events_keep_t
     monkeypatch.setattr(trainer_module, "PROGRESS_SECONDS", 600.0)  # no step of this run comes ten minutes after the last event
     config = _config("baseline", epochs=2)
     config = replace(config, data=replace(config.data, train_size=80), train=replace(config.train, max_steps_per_epoch=4))
-    stop = threading.Event()
-
-    def stop_at_step_2(event: Event) -> None:
-        if isinstance(event, StepMetrics) and event.step == 2:
-            stop.set()
-
-    events: list[Event] = []
-    finished = Trainer(TrainingRequest(config, tmp_path / "run"), subscribers=[events.append, stop_at_step_2], control=TrainingControl(stop=stop)).run()
+    control, stop_at_step_2 = _stopped_after(StepMetrics, 2)
+    finished, events = _run(config, tmp_path / "run", control=control, also=[stop_at_step_2])
     assert (finished.status, finished.step, finished.epochs_done) == ("stopped", 2, 0)
     saves = [(event.reason, Path(event.path).name, event.step) for event in events if isinstance(event, CheckpointSaved)]
     assert saves == [("stopped", "last.safetensors", 2)]
@@ -252,11 +254,12 @@ def test_a_network_that_needs_the_default_layout_is_said_as_information_before_t
     config = replace(config, model=replace(config.model, classifier="support_factory:view_classifier"))
     finished, events = _run(config, tmp_path / "run")
     assert finished.status == "finished", finished.message
-    notes = [(level, text) for level, text in _logged(events) if "memory layout" in text]
-    assert len(notes) == 1 and notes[0][0] == "info" and notes[0][1].startswith("training in the default memory layout: the classifier")
-    assert events.index(next(event for event in events if isinstance(event, LogMessage) and "memory layout" in event.text)) < events.index(
-        next(event for event in events if isinstance(event, RunStarted))
-    )
+    notes = [(index, event) for index, event in enumerate(events) if isinstance(event, LogMessage) and "memory layout" in event.text]
+    assert len(notes) == 1
+    index, note = notes[0]
+    assert note.level == "info" and note.text.startswith("training in the default memory layout: the classifier")
+    started = next(position for position, event in enumerate(events) if isinstance(event, RunStarted))
+    assert index < started  # said before training starts
 
 
 def test_a_file_that_cannot_be_read_while_preparing_fails_the_run_naming_it_and_leaves_nothing_behind(
@@ -285,8 +288,7 @@ def test_a_save_and_an_evaluation_asked_for_between_reports_report_the_steps_so_
             control.save_now.set()
             control.evaluate_now.set()
 
-    events: list[Event] = []
-    finished = Trainer(TrainingRequest(config, tmp_path / "run"), subscribers=[events.append, ask_at_step_2], control=control).run()
+    finished, events = _run(config, tmp_path / "run", control=control, also=[ask_at_step_2])
     assert finished.status == "finished", finished.message
     # the two steps before the request are reported then; the next report covers steps 3 and 4 only
     reports = [event for event in events if isinstance(event, StepMetrics)]
