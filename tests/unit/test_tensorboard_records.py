@@ -322,18 +322,24 @@ def test_a_writer_whose_thread_has_ended_counts_as_failed_and_writes_no_more(tmp
     assert writer.failed and writer._unflushed == 0
 
 
+def _hold_writes(writer: tensorboard.EventWriter) -> threading.Event:
+    """A slow or hung disk: the writer thread holds each event until the returned gate is set."""
+    gate = threading.Event()
+    write = writer._file.write_event
+
+    def held(event: Any) -> None:
+        gate.wait(30)
+        write(event)
+
+    writer._file.write_event = held
+    return gate
+
+
 def test_a_flush_waits_for_the_writer_and_a_writer_still_behind_is_not_waited_for_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tensorboard, "FLUSH_WAIT_SECONDS", 0.2)
     writer = tensorboard.EventWriter(tmp_path)
     assert writer.flush() is True  # nothing added since the last flush: nothing to wait for
-    gate = threading.Event()
-    write = writer._file.write_event
-
-    def stalled(event: Any) -> None:  # a slow disk: the writer thread holds the first event until the gate opens
-        gate.wait(10)
-        write(event)
-
-    writer._file.write_event = stalled
+    gate = _hold_writes(writer)
     writer.scalar("x", 1.0, 1)
     assert writer.flush() is False  # the event is not in the file: said, after FLUSH_WAIT_SECONDS
     assert writer.flush() is False  # still behind that flush: not waited for again
@@ -361,14 +367,7 @@ def test_a_flush_during_which_the_writer_fails_is_not_reported_as_done(tmp_path:
 def test_closing_a_writer_stuck_on_a_write_returns_and_leaves_the_thread_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tensorboard, "FLUSH_WAIT_SECONDS", 0.2)
     writer = tensorboard.EventWriter(tmp_path)
-    gate = threading.Event()
-    write = writer._file.write_event
-
-    def stuck(event: Any) -> None:  # a hung network file system: the write does not return until the gate opens
-        gate.wait(30)
-        write(event)
-
-    writer._file.write_event = stuck
+    gate = _hold_writes(writer)
     writer.scalar("x", 1.0, 1)
     closing = threading.Thread(target=writer.close, daemon=True)
     closing.start()
